@@ -1,0 +1,5 @@
+import sys
+
+from ffrepro.cli import main
+
+sys.exit(main())

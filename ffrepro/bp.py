@@ -1,0 +1,82 @@
+"""The backprop baseline (paper section 3.1): a fully connected ReLU net on permutation-invariant MNIST."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ffrepro.config import BPConfig, RunConfig
+from ffrepro.data import Dataset
+from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
+from ffrepro.supervised import EVAL_CHUNK, error_rate
+
+NUM_CLASSES = 10
+
+
+def mlp(n_in: int, hidden: tuple[int, ...]) -> nn.Sequential:
+    sizes = (n_in, *hidden)
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(sizes[-1], NUM_CLASSES))
+
+
+class BPTrainer:
+    """Cross-entropy training of :func:`mlp` by backprop, on the same data pipeline as FF."""
+
+    def __init__(self, cfg: RunConfig, data: Dataset, generator: torch.Generator):
+        assert isinstance(cfg.model, BPConfig)
+        self.cfg, self.data, self.gen = cfg, data, generator
+        self.train_split = data.train.head(cfg.data.train_examples)
+        self.net = mlp(data.num_inputs, cfg.model.hidden).to(data.train.x.device)
+        o = cfg.optim
+        if o.algorithm == "adam":
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(self.net.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        else:
+            self.optimizer = SmoothedSGD(self.net.parameters(), lr=o.lr, smoothing=o.smoothing, weight_decay=o.weight_decay)
+
+    def batches(self) -> int:
+        return -(-len(self.train_split) // self.cfg.data.batch_size)
+
+    @torch.no_grad()
+    def _error(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        self.net.eval()
+        pred = torch.cat([self.net(x[i : i + EVAL_CHUNK]).argmax(1) for i in range(0, len(y), EVAL_CHUNK)])
+        self.net.train()
+        return error_rate(pred, y)
+
+    def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
+        set_gain(self.optimizer, lr_gain(epoch, self.cfg.optim.epochs))
+        x_all, y_all = self.train_split.x, self.train_split.y
+        perm = torch.randperm(len(y_all), generator=self.gen, device=y_all.device)
+        total = torch.zeros((), device=y_all.device)
+        bs = self.cfg.data.batch_size
+        for start in range(0, len(perm), bs):
+            idx = perm[start : start + bs]
+            loss = F.cross_entropy(self.net(x_all[idx]), y_all[idx])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.detach() * len(idx)
+            if progress is not None:
+                progress.update(1)
+        val = self.data.val.head(self.cfg.data.eval_examples)
+        return {"train_loss": total.item() / len(perm), "val_error": self._error(val.x, val.y)}
+
+    def evaluate(self) -> dict[str, dict[str, float]]:
+        n = self.cfg.data.eval_examples
+        splits = {"train": self.train_split.head(n or len(self.data.val)), "val": self.data.val.head(n), "test": self.data.test.head(n)}
+        return {name: {"bp": self._error(s.x, s.y)} for name, s in splits.items()}
+
+    def extras(self) -> dict[str, Any]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])

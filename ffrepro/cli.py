@@ -1,0 +1,117 @@
+"""Command line: ``python -m ffrepro {list,run,check,data,bench}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ffrepro.config import PROFILES, ConfigError, override
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from ffrepro.registry import EXPERIMENTS
+
+    for exp in EXPERIMENTS.values():
+        hidden = "x".join(map(str, exp.paper_config.model.hidden))
+        print(f"{exp.id:28} §{exp.section:4} paper {exp.paper_value:5.2f} %  {hidden:20} {exp.paper_config.optim.epochs:3d} epochs  {exp.title}")
+    return 0
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects section.field=value, got {pair!r}")
+        out[key] = value
+    return out
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ffrepro.registry import EXPERIMENTS, get_experiment
+    from ffrepro.runner import run
+
+    ids = list(EXPERIMENTS) if args.id == "all" else [args.id]
+    for exp_id in ids:
+        cfg = get_experiment(exp_id).config(args.profile)
+        if args.set:
+            cfg = override(cfg, _parse_sets(args.set))
+        for seed in args.seed:
+            run(
+                exp_id,
+                args.profile,
+                seed,
+                config=cfg,
+                fresh=args.fresh,
+                device=args.device,
+                time_budget_s=None if args.time_budget is None else args.time_budget * 60,
+                stop_after_epochs=args.stop_after_epochs,
+                progress=not args.no_progress,
+            )
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ffrepro.report import check_all, format_checks
+
+    checks = check_all(tuple(args.profile))
+    print(format_checks(checks))
+    return 1 if any(c.status == "FAIL" for c in checks) else 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from ffrepro.data import ensure_mnist, verify_mnist
+
+    raw = ensure_mnist()
+    for name, h in verify_mnist(raw).items():
+        print(f"{raw / name}  md5 {h}  ok")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from ffrepro.bench import main as bench_main
+
+    return bench_main(args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ffrepro", description="Reproduce Hinton's Forward-Forward paper.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the registered experiments").set_defaults(fn=_cmd_list)
+    r = sub.add_parser("run", help="train and evaluate one experiment (or 'all')")
+    r.add_argument("id")
+    r.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default paper)")
+    r.add_argument("--seed", type=int, nargs="+", default=[0])
+    r.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a config field")
+    r.add_argument("--fresh", action="store_true", help="ignore results and checkpoints on disk")
+    r.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    r.add_argument("--time-budget", type=float, default=None, metavar="MINUTES", help="stop (resumably) before this much training time")
+    r.add_argument("--stop-after-epochs", type=int, default=None, help="stop (resumably) after this epoch")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines are still logged)")
+    r.set_defaults(fn=_cmd_run)
+    c = sub.add_parser("check", help="compare committed results with the paper's numbers")
+    c.add_argument("--profile", nargs="+", default=["cpu", "paper"])
+    c.set_defaults(fn=_cmd_check)
+    sub.add_parser("data", help="fetch and verify the data sets").set_defaults(fn=_cmd_data)
+    b = sub.add_parser("bench", help="matmul throughput and FF epoch speed")
+    b.add_argument("--quick", action="store_true")
+    b.set_defaults(fn=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run" and args.profile not in PROFILES:
+            raise ConfigError(f"unknown profile {args.profile!r}; valid profiles: {', '.join(PROFILES)}")
+        return args.fn(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from ffrepro.data import DataError
+
+        if isinstance(exc, DataError):
+            print(f"data error: {exc}", file=sys.stderr)
+            return 3
+        raise

@@ -1,0 +1,184 @@
+"""Typed, frozen run configurations.
+
+A run is described by a :class:`RunConfig`: which data, which network, which optimiser. Each
+experiment in :mod:`ffrepro.registry` writes its ``paper`` configuration once; the ``cpu`` and
+``smoke`` profiles are derived from it by :func:`derive_profile`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Goodness = Literal["max_ssq", "min_ssq"]
+NegativeLabels = Literal["uniform", "hard"]
+Method = Literal["ff-supervised", "bp"]
+
+PROFILES = ("smoke", "cpu", "paper")
+
+
+class ConfigError(ValueError):
+    """A bad experiment id, profile or parameter; the message lists the valid choices."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set and how much of it (``None`` means all of it)."""
+
+    dataset: Literal["mnist"] = "mnist"
+    train_examples: int | None = None  # first N of the 50k training split
+    eval_examples: int | None = None  # first N of validation and of test
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class FFConfig:
+    """A Forward-Forward network (paper section 2, Hinton's ``ffcode`` for what the paper omits)."""
+
+    hidden: tuple[int, ...] = (2000, 2000, 2000, 2000)
+    goodness: Goodness = "max_ssq"
+    threshold_per_unit: float = 1.0  # threshold = this x number of units (RMS-normalised inputs)
+    negative_labels: NegativeLabels = "uniform"
+    label_strength: float = 1.0  # value of the one-hot label pixel
+    neutral_label: float = 0.1  # each label pixel in the neutral (inference) input
+    peer_normalization: float = 0.03  # lambdamean in ffcode; 0 switches it off
+    peer_momentum: float = 0.9  # running mean of each unit's activity
+    first_scored_layer: int = 1  # 0-based: layers >= this are summed / read out (skip layer 1)
+
+
+@dataclass(frozen=True)
+class BPConfig:
+    """A fully connected ReLU net trained end to end with backprop (paper section 3.1)."""
+
+    hidden: tuple[int, ...] = (1000, 1000, 1000)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Gradient smoothing SGD as in ffcode (or Adam for the BP baseline).
+
+    The learning rate is constant for the first half of training and then decays linearly
+    towards zero (ffcode's ``epsgain``).
+    """
+
+    epochs: int = 60
+    algorithm: Literal["smoothed_sgd", "adam"] = "smoothed_sgd"
+    lr: float = 0.01
+    smoothing: float = 0.9  # ffcode's "delay": g_s = 0.9 g_s + 0.1 g
+    weight_decay: float = 0.001
+    readout_lr: float = 0.1
+    readout_weight_decay: float = 0.003
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run's result, apart from the seed."""
+
+    method: Method
+    data: DataConfig = field(default_factory=DataConfig)
+    model: FFConfig | BPConfig = field(default_factory=FFConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "RunConfig":
+        model_cls = BPConfig if d["method"] == "bp" else FFConfig
+        model = dict(d["model"])
+        model["hidden"] = tuple(model["hidden"])
+        return RunConfig(
+            method=d["method"],
+            data=DataConfig(**d["data"]),
+            model=model_cls(**model),
+            optim=OptimConfig(**d["optim"]),
+        )
+
+
+def _parse_value(current: Any, text: str) -> Any:
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false"):
+            raise ConfigError(f"expected true or false, got {text!r}")
+        return text.lower() == "true"
+    if isinstance(current, tuple):
+        return tuple(int(v) for v in text.split("x" if "x" in text else ","))
+    if isinstance(current, int) or (current is None and text.isdigit()):
+        return int(text)
+    if isinstance(current, float):
+        return float(text)
+    if current is None and text.lower() == "none":
+        return None
+    return text
+
+
+def override(config: RunConfig, assignments: dict[str, str]) -> RunConfig:
+    """Return ``config`` with dotted ``section.field=value`` assignments applied.
+
+    >>> override(cfg, {"optim.epochs": "3", "model.hidden": "500,500"})
+    """
+    for key, text in assignments.items():
+        section, _, name = key.partition(".")
+        sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "method"}
+        if section not in sections or not name:
+            valid = sorted(f"{s}.{f.name}" for s, obj in sections.items() for f in dataclasses.fields(obj))
+            raise ConfigError(f"unknown parameter {key!r}; valid parameters: {', '.join(valid)}")
+        obj = sections[section]
+        names = [f.name for f in dataclasses.fields(obj)]
+        if name not in names:
+            valid = sorted(f"{section}.{n}" for n in names)
+            raise ConfigError(f"unknown parameter {key!r}; valid {section} parameters: {', '.join(valid)}")
+        try:
+            value = _parse_value(getattr(obj, name), text)
+        except ValueError as exc:
+            raise ConfigError(f"bad value for {key}: {exc}") from exc
+        config = dataclasses.replace(config, **{section: dataclasses.replace(obj, **{name: value})})
+    validate(config)
+    return config
+
+
+def validate(config: RunConfig) -> None:
+    """Reject configurations that cannot train, naming the parameter and the fix."""
+    problems = []
+    if config.optim.epochs < 1:
+        problems.append("optim.epochs must be >= 1")
+    if config.data.batch_size < 1:
+        problems.append("data.batch_size must be >= 1")
+    if any(h < 1 for h in config.model.hidden) or not config.model.hidden:
+        problems.append("model.hidden must list at least one positive layer width")
+    if config.optim.lr <= 0:
+        problems.append("optim.lr must be > 0")
+    if isinstance(config.model, FFConfig):
+        m = config.model
+        if m.goodness not in ("max_ssq", "min_ssq"):
+            problems.append(f"model.goodness must be max_ssq or min_ssq, not {m.goodness!r}")
+        if m.negative_labels not in ("uniform", "hard"):
+            problems.append(f"model.negative_labels must be uniform or hard, not {m.negative_labels!r}")
+        if not 0 <= m.first_scored_layer < len(m.hidden):
+            problems.append(f"model.first_scored_layer must be in [0, {len(m.hidden) - 1}]")
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+
+def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fraction: float) -> RunConfig:
+    """Derive a cheaper profile from the paper configuration.
+
+    ``smoke``: layers of 64 units, 2 epochs, 2,000 training and 1,000 evaluation examples.
+    ``cpu``: layers of ``cpu_width`` units (same depth) and ``cpu_epoch_fraction`` of the epochs,
+    all of the data, so that the whole book runs in about an hour on 2 cores.
+    """
+    if profile == "paper":
+        return paper
+    depth = len(paper.model.hidden)
+    if profile == "smoke":
+        model = dataclasses.replace(paper.model, hidden=(64,) * depth)
+        data = dataclasses.replace(paper.data, train_examples=2000, eval_examples=1000)
+        optim = dataclasses.replace(paper.optim, epochs=2)
+        return dataclasses.replace(paper, model=model, data=data, optim=optim)
+    if profile == "cpu":
+        model = dataclasses.replace(paper.model, hidden=(cpu_width,) * depth)
+        epochs = max(1, math.ceil(paper.optim.epochs * cpu_epoch_fraction))
+        optim = dataclasses.replace(paper.optim, epochs=epochs)
+        return dataclasses.replace(paper, model=model, optim=optim)
+    raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
