@@ -8,6 +8,7 @@ experiment in :mod:`ffrepro.registry` writes its ``paper`` configuration once; t
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -82,7 +83,8 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON types (tuples become lists), so it compares equal to a config read from a results file."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "RunConfig":

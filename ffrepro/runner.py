@@ -85,6 +85,7 @@ def run(
     dev = torch.device(device) if device is not None else default_device()
     torch.manual_seed(seed)
     dataset = data_mod.load(cfg.data.dataset, dev)
+    origin = provenance(dev, dataset.hashes)  # taken now: the code that trains is the code at the start
     generator = torch.Generator(dev).manual_seed(seed)
     trainer: Trainer = TRAINERS[cfg.method](cfg, dataset, generator)
 
@@ -142,7 +143,7 @@ def run(
         "extras": trainer.extras(),
         "wall_time_s": {"train": elapsed, "evaluate": eval_s},
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "provenance": provenance(dev, dataset.hashes),
+        "provenance": origin,
     }
     write_result(out_path, result)
     _log(f"{exp_id}/{profile}/seed{seed}: wrote {out_path} ({'complete' if result['complete'] else 'PARTIAL'}): {final['test']}")

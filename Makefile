@@ -1,0 +1,66 @@
+# ffrepro: `make book` rebuilds every result and the site; `make test` runs the test suite.
+#   PROFILE=paper|cpu|smoke  which scale to run (default paper)
+#   FRESH=1                  recompute results even when results for the same config are on disk
+#   SEEDS="0 1 2"            seeds to run (default 0)
+
+SHELL := /bin/bash
+PROFILE ?= paper
+SEEDS ?= 0
+PYTHON_BASE ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXPERIMENTS = $(shell [ -x $(PY) ] && $(PY) -c "from ffrepro.registry import EXPERIMENTS; print(' '.join(EXPERIMENTS))")
+NOTEBOOKS := $(wildcard book/notebooks/*.ipynb)
+MATHJAX := book/_extra/mathjax/tex-mml-chtml.js
+FRESH_FLAG := $(if $(filter 1,$(FRESH)),--fresh,)
+
+.PHONY: book test bench venv data results notebooks site clean-site
+
+# The pip requirements are derived from environment.yml's `pip:` block, the one list of dependencies.
+$(VENV)/requirements.txt: environment.yml
+	@mkdir -p $(VENV)
+	sed -n '/- pip:/,$$p' environment.yml | tail -n +2 | sed -n 's/^ *- //p' > $@
+
+$(STAMP): $(VENV)/requirements.txt
+	[ -x $(PY) ] || $(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r $(VENV)/requirements.txt
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+venv: $(STAMP)
+
+data: $(STAMP)
+	$(PY) -m ffrepro data
+
+# MathJax for offline math: the npm package's es5 build, without its speech-rule data.
+$(MATHJAX):
+	rm -rf book/_extra/mathjax && mkdir -p book/_extra/mathjax
+	tmp=$$(mktemp -d) && (cd $$tmp && npm pack mathjax@3.2.2 --silent >/dev/null && tar xzf mathjax-3.2.2.tgz) \
+	  && cp -r $$tmp/package/es5/. book/_extra/mathjax/ && rm -rf book/_extra/mathjax/sre $$tmp
+
+results: data
+	set -e; for id in $(EXPERIMENTS); do \
+	  $(PY) -m ffrepro run $$id --profile $(PROFILE) --seed $(SEEDS) $(FRESH_FLAG); done
+
+notebooks: $(STAMP)
+	mkdir -p book/executed
+	set -e; for nb in $(NOTEBOOKS); do \
+	  $(PY) -m papermill $$nb book/executed/$$(basename $$nb) -k python3 --cwd book/notebooks \
+	    -p profile $(PROFILE) -y "seeds: [$$(echo $(SEEDS) | sed 's/ /, /g')]" --log-level WARNING; done
+
+site: $(STAMP) $(MATHJAX)
+	$(VENV)/bin/jupyter-book build -W -n --keep-going book/
+
+book: results notebooks site
+	@echo "site: book/_build/html/index.html"
+
+test: data $(MATHJAX)
+	$(PY) -m pytest -q tests
+
+bench: data
+	$(PY) -m ffrepro bench
+
+clean-site:
+	rm -rf book/_build book/executed

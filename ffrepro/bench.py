@@ -1,0 +1,77 @@
+"""``make bench``: this machine's fp32 matmul throughput and the speed of a supervised FF epoch.
+
+FF speed is reported as achieved GFLOP/s and as a share of the matmul throughput, so figures from
+different machines can be compared. The FLOP count is analytic: per minibatch of B images, the
+neutral pass (B rows), the positive and negative passes (2B rows) and their weight gradients (2B
+rows; inputs are detached, so no input gradients) each cost 2 x sum(fan-in x fan-out) per row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import time
+
+import torch
+
+from ffrepro.config import DataConfig, FFConfig, OptimConfig, RunConfig
+from ffrepro.data import load_mnist
+from ffrepro.runner import default_device
+from ffrepro.supervised import FFSupervisedTrainer
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """fp32 GFLOP/s of an n x n by n x n product (best of ``repeats``)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        t = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def ff_flops_per_example(n_in: int, hidden: tuple[int, ...]) -> float:
+    sizes = (n_in, *hidden)
+    params = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return 2 * params * 5  # neutral + positive + negative forward, positive + negative weight gradients
+
+
+def ff_epoch(hidden: tuple[int, ...], batches: int, device: torch.device) -> dict[str, float]:
+    """Time ``batches`` minibatches of supervised FF and extrapolate to a 50k-image epoch."""
+    cfg = RunConfig(method="ff-supervised", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=FFConfig(hidden=hidden), optim=OptimConfig(epochs=1))
+    data = load_mnist(device)
+    trainer = FFSupervisedTrainer(cfg, data, torch.Generator(device).manual_seed(0))
+    warm = FFSupervisedTrainer(dataclasses.replace(cfg, data=DataConfig(train_examples=500, eval_examples=100)), data, torch.Generator(device).manual_seed(0))
+    warm.train_epoch(1)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    _sync(device)
+    t = time.perf_counter()
+    trainer.train_epoch(1)
+    _sync(device)
+    seconds = (time.perf_counter() - t) * 500 / batches  # training only: validation is cut to 100 images
+    flops = ff_flops_per_example(784, hidden) * 50_000
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds_per_epoch": seconds, "tflop_per_epoch": flops / 1e12, "gflops": flops / seconds / 1e9, "peak_mib": peak}
+
+
+def main(quick: bool = False) -> int:
+    device = default_device()
+    peak = matmul_gflops(device)
+    print(f"device: {device}  torch threads: {torch.get_num_threads()}")
+    print(f"fp32 matmul throughput (2048^3): {peak:,.0f} GFLOP/s")
+    print(f"{'net':12} {'s/epoch':>8} {'TFLOP/ep':>9} {'GFLOP/s':>8} {'share':>6} {'peak MiB':>9}")
+    for hidden in ((1000, 1000, 1000), (2000, 2000, 2000, 2000)):
+        r = ff_epoch(hidden, batches=10 if quick else 50, device=device)
+        name = f"{len(hidden)}x{hidden[0]}"
+        print(f"{name:12} {r['seconds_per_epoch']:8.1f} {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['gflops'] / peak:6.0%} {r['peak_mib']:9.0f}")
+    return 0
