@@ -59,6 +59,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if any(c.status == "FAIL" for c in checks) else 0
 
 
+def _cmd_table(args: argparse.Namespace) -> int:
+    from ffrepro.report import markdown_summary, update_readme
+    from ffrepro.results import REPO_ROOT
+
+    if args.update_readme:
+        changed = update_readme(REPO_ROOT / "README.md")
+        print("README.md updated" if changed else "README.md already up to date")
+    else:
+        print(markdown_summary())
+    return 0
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     from ffrepro.data import ensure_mnist, verify_mnist
 
@@ -92,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="compare committed results with the paper's numbers")
     c.add_argument("--profile", nargs="+", default=["cpu", "paper"])
     c.set_defaults(fn=_cmd_check)
+    t = sub.add_parser("table", help="the reproduced-vs-paper table in markdown")
+    t.add_argument("--update-readme", action="store_true", help="rewrite the table block in README.md")
+    t.set_defaults(fn=_cmd_table)
     sub.add_parser("data", help="fetch and verify the data sets").set_defaults(fn=_cmd_data)
     b = sub.add_parser("bench", help="matmul throughput and FF epoch speed")
     b.add_argument("--quick", action="store_true")

@@ -93,3 +93,26 @@ def summary_rows(exp_ids: list[str] | None = None, profiles: tuple[str, ...] = P
                 }
             )
     return rows
+
+
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def markdown_summary(root: Path | None = None) -> str:
+    """The reproduced-vs-paper table shown in the README, from the committed results."""
+    rows = summary_rows(profiles=("cpu", "paper"), root=root)
+    cols = ["experiment", "profile", "epochs", "hidden", "paper %", "ours %", "tolerance", "status", "device", "wall time (min)"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def update_readme(path: Path, root: Path | None = None) -> bool:
+    """Rewrite the README's results block; return whether it changed."""
+    text = path.read_text()
+    head, _, rest = text.partition(README_START)
+    _, _, tail = rest.partition(README_END)
+    new = f"{head}{README_START}\n{markdown_summary(root)}\n{README_END}{tail}"
+    if new != text:
+        path.write_text(new)
+    return new != text
