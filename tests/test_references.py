@@ -30,6 +30,14 @@ def test_smoke_run_matches_committed_reference(exp_id: str, smoke_results: Path)
             assert abs(fresh["final"][split][mode] - value) <= tol, (split, mode, fresh["final"][split][mode], value)
 
 
+@pytest.mark.parametrize("exp_id", list(EXPERIMENTS))
+def test_smoke_run_learns(exp_id: str, smoke_results: Path) -> None:
+    """Even the smoke profile ends far below the 90 % error of guessing, in every inference mode."""
+    (fresh,) = load_results(exp_id, "smoke", smoke_results)
+    for mode, value in fresh["final"]["test"].items():
+        assert value < 60, (mode, value)
+
+
 @pytest.mark.parametrize("exp_id,profile", REQUIRED)
 def test_required_results_are_committed(exp_id: str, profile: str) -> None:
     assert load_results(exp_id, profile, COMMITTED), f"missing results/{exp_id}/{profile}: run `python -m ffrepro run {exp_id} --profile {profile}`"

@@ -21,7 +21,7 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path: Path) ->
     part = _run(tmp_path / "b", stop_after_epochs=1)
     assert part["complete"] is False and part["epochs_done"] == 1
     resumed = _run(tmp_path / "b")
-    assert resumed["complete"] is True and resumed["epochs_done"] == 2
+    assert resumed["complete"] is True and resumed["epochs_done"] == 3
     assert resumed["final"] == whole["final"]
     for a, b in zip(resumed["history"], whole["history"]):
         assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
@@ -49,7 +49,7 @@ def test_results_file_schema(tmp_path: Path) -> None:
     assert r["config"] == get_experiment("mnist-ff-hard-negatives").config("smoke").to_dict()
     assert set(r["final"]) == {"train", "val", "test"}
     assert set(r["final"]["test"]) == {"goodness", "softmax", "neutral_goodness"}
-    assert len(r["history"]) == 2 and r["history"][0]["epoch"] == 1
+    assert len(r["history"]) == 3 and r["history"][0]["epoch"] == 1
     prov = r["provenance"]
     for key in ("git_commit", "git_dirty", "packages", "device", "dataset_md5"):
         assert key in prov
