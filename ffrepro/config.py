@@ -13,9 +13,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ffrepro.local import LocalSpec
+
 Goodness = Literal["max_ssq", "min_ssq"]
 NegativeLabels = Literal["uniform", "hard"]
-Method = Literal["ff-supervised", "bp"]
+Method = Literal["ff-supervised", "ff-unsupervised", "bp"]
 
 PROFILES = ("smoke", "cpu", "paper")
 
@@ -50,6 +52,15 @@ class FFConfig:
 
 
 @dataclass(frozen=True)
+class UnsupervisedFFConfig(FFConfig):
+    """Unsupervised FF (paper section 3.2): real images are positive, hybrid images negative."""
+
+    blur_steps: int = 10  # times the random bit image is blurred with [1/4, 1/2, 1/4] each way
+    local: tuple[LocalSpec, ...] = ()  # locally connected layers (hidden must match their sizes)
+    readout_epochs: int = 30  # linear softmax trained afterwards on the frozen, normalised activities
+
+
+@dataclass(frozen=True)
 class BPConfig:
     """A fully connected ReLU net trained end to end with backprop (paper section 3.1)."""
 
@@ -79,7 +90,7 @@ class RunConfig:
 
     method: Method
     data: DataConfig = field(default_factory=DataConfig)
-    model: FFConfig | BPConfig = field(default_factory=FFConfig)
+    model: FFConfig | UnsupervisedFFConfig | BPConfig = field(default_factory=FFConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,9 +99,11 @@ class RunConfig:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "RunConfig":
-        model_cls = BPConfig if d["method"] == "bp" else FFConfig
+        model_cls = {"bp": BPConfig, "ff-supervised": FFConfig, "ff-unsupervised": UnsupervisedFFConfig}[d["method"]]
         model = dict(d["model"])
         model["hidden"] = tuple(model["hidden"])
+        if "local" in model:
+            model["local"] = tuple(LocalSpec(**spec) for spec in model["local"])
         return RunConfig(
             method=d["method"],
             data=DataConfig(**d["data"]),
@@ -159,6 +172,9 @@ def validate(config: RunConfig) -> None:
             problems.append(f"model.negative_labels must be uniform or hard, not {m.negative_labels!r}")
         if not 0 <= m.first_scored_layer < len(m.hidden):
             problems.append(f"model.first_scored_layer must be in [0, {len(m.hidden) - 1}]")
+        local = getattr(m, "local", ())
+        if local and tuple(s.units for s in local) != m.hidden:
+            problems.append(f"model.hidden {m.hidden} must equal the sizes of model.local {tuple(s.units for s in local)}")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 
@@ -174,13 +190,16 @@ def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fra
     if profile == "paper":
         return paper
     depth = len(paper.model.hidden)
+    local = bool(getattr(paper.model, "local", ()))  # locally connected nets keep their maps
     if profile == "smoke":
-        model = dataclasses.replace(paper.model, hidden=(100,) * depth)
+        model = paper.model if local else dataclasses.replace(paper.model, hidden=(100,) * depth)
         data = dataclasses.replace(paper.data, train_examples=10_000, eval_examples=1000)
         optim = dataclasses.replace(paper.optim, epochs=3)
+        if hasattr(model, "readout_epochs"):
+            model = dataclasses.replace(model, readout_epochs=3)
         return dataclasses.replace(paper, model=model, data=data, optim=optim)
     if profile == "cpu":
-        model = dataclasses.replace(paper.model, hidden=(cpu_width,) * depth)
+        model = paper.model if local else dataclasses.replace(paper.model, hidden=(cpu_width,) * depth)
         epochs = max(1, math.ceil(paper.optim.epochs * cpu_epoch_fraction))
         optim = dataclasses.replace(paper.optim, epochs=epochs)
         return dataclasses.replace(paper, model=model, optim=optim)

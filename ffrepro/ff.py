@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ffrepro.config import FFConfig, Goodness
+from ffrepro.config import FFConfig
+from ffrepro.local import LocallyConnected
 
 NUM_CLASSES = 10
 
@@ -58,12 +59,14 @@ class FFLayer(nn.Module):
 
     mean_activity: torch.Tensor
 
-    def __init__(self, n_in: int, n_out: int, cfg: FFConfig):
+    def __init__(self, n_in: int, n_out: int, cfg: FFConfig, connection: nn.Module | None = None):
         super().__init__()
-        self.linear = nn.Linear(n_in, n_out)
-        with torch.no_grad():  # ffcode: randn / sqrt(fan-in), zero biases
-            self.linear.weight.normal_(0.0, n_in**-0.5)
-            self.linear.bias.zero_()
+        # the layer's affine map: dense by default, or e.g. locally connected (ffrepro.local)
+        self.linear: nn.Module = connection if connection is not None else nn.Linear(n_in, n_out)
+        if connection is None:
+            with torch.no_grad():  # ffcode: randn / sqrt(fan-in), zero biases
+                self.linear.weight.normal_(0.0, n_in**-0.5)
+                self.linear.bias.zero_()
         self.threshold = cfg.threshold_per_unit * n_out
         self.sign = 1.0 if cfg.goodness == "max_ssq" else -1.0
         self.peer_normalization = cfg.peer_normalization
@@ -97,6 +100,20 @@ class FFLayer(nn.Module):
         return loss
 
 
+def _connections(n_in: int, cfg: FFConfig) -> list[nn.Module | None]:
+    """Locally connected maps where the config lists receptive fields, else dense (None)."""
+    specs = getattr(cfg, "local", ())
+    if not specs:
+        return [None] * len(cfg.hidden)
+    side = int(round(n_in**0.5))
+    shape, out = (1, side, side), []
+    for spec in specs:
+        conn = LocallyConnected(shape, spec)
+        out.append(conn)
+        shape = conn.out_shape
+    return out
+
+
 class FFNet(nn.Module):
     """A stack of FF layers with a softmax readout on the normalised activities of the scored layers."""
 
@@ -104,7 +121,7 @@ class FFNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         sizes = (n_in, *cfg.hidden)
-        self.layers = nn.ModuleList(FFLayer(a, b, cfg) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(FFLayer(a, b, cfg, c) for a, b, c in zip(sizes[:-1], sizes[1:], _connections(n_in, cfg)))
         n_read = sum(cfg.hidden[cfg.first_scored_layer :])
         self.readout = nn.Linear(n_read, NUM_CLASSES, bias=False)  # ffcode never updates its bias
         nn.init.zeros_(self.readout.weight)

@@ -26,6 +26,7 @@ from ffrepro.results import (
     write_result,
 )
 from ffrepro.supervised import FFSupervisedTrainer
+from ffrepro.unsupervised import FFUnsupervisedTrainer
 
 
 class Trainer(Protocol):
@@ -37,7 +38,7 @@ class Trainer(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-TRAINERS = {"ff-supervised": FFSupervisedTrainer, "bp": BPTrainer}
+TRAINERS = {"ff-supervised": FFSupervisedTrainer, "ff-unsupervised": FFUnsupervisedTrainer, "bp": BPTrainer}
 
 
 def default_device() -> torch.device:

@@ -1,0 +1,182 @@
+"""Unsupervised FF on MNIST (paper section 3.2): hybrid-image negatives, then a linear readout.
+
+Positive data are real digits; negative data are *hybrid images*: two different digits glued
+together by a blobby random mask, so that short-range correlations look like a digit's while the
+long-range shape does not. No label enters the input. After FF training the weights are frozen and
+a linear softmax classifier is trained on the length-normalised activities of chosen layers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ffrepro.config import RunConfig, UnsupervisedFFConfig
+from ffrepro.data import Dataset, Split
+from ffrepro.ff import FFNet, length_normalize
+from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
+from ffrepro.supervised import EVAL_CHUNK, GOODNESS_SAMPLE, error_rate
+
+NUM_CLASSES = 10
+BLUR = torch.tensor([0.25, 0.5, 0.25])
+
+
+def blur(images: torch.Tensor, steps: int) -> torch.Tensor:
+    """Blur (N, H, W) images ``steps`` times with [1/4, 1/2, 1/4] horizontally and vertically."""
+    k = BLUR.to(images)
+    x = images.unsqueeze(1)  # (N, 1, H, W)
+    for _ in range(steps):
+        x = F.conv2d(F.pad(x, (1, 1, 0, 0), mode="replicate"), k.view(1, 1, 1, 3))
+        x = F.conv2d(F.pad(x, (0, 0, 1, 1), mode="replicate"), k.view(1, 1, 3, 1))
+    return x.squeeze(1)
+
+
+def hybrid_masks(n: int, side: int, steps: int, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Binary masks with large blobs: random bits, blurred ``steps`` times, thresholded at 0.5.
+
+    -> (N, side, side) float tensor of 0s and 1s.
+    """
+    bits = torch.randint(0, 2, (n, side, side), generator=generator, device=device).float()
+    return (blur(bits, steps) > 0.5).float()
+
+
+def hybrid_images(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """digit A x mask + digit B x (1 - mask). a, b: (N, D); mask: (N, side, side) -> (N, D)"""
+    m = mask.reshape(a.shape)
+    return a * m + b * (1 - m)
+
+
+def make_negatives(x: torch.Tensor, steps: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Hybrids of each image with another image of the same batch. x: (N, D) -> (hybrids, partner index, masks)."""
+    n = x.shape[0]
+    shift = torch.randint(1, n, (1,), generator=generator, device=x.device) if n > 1 else torch.zeros(1, dtype=torch.long, device=x.device)
+    partner = (torch.arange(n, device=x.device) + shift) % n  # never the image itself
+    side = int(round(x.shape[1] ** 0.5))
+    masks = hybrid_masks(n, side, steps, generator, x.device)
+    return hybrid_images(x, x[partner], masks), partner, masks
+
+
+def readout_subsets(depth: int) -> dict[str, list[int]]:
+    """Layer subsets (0-based) the readout is trained on: each single layer, the last three, all."""
+    subsets = {f"layer{i + 1}": [i] for i in range(depth)}
+    subsets["last3"] = list(range(max(0, depth - 3), depth))
+    subsets["all"] = list(range(depth))
+    return subsets
+
+
+@torch.no_grad()
+def normalized_activities(net: FFNet, x: torch.Tensor, chunk: int = EVAL_CHUNK) -> list[torch.Tensor]:
+    """Length-normalised activities of every layer. x: (N, D) -> [(N, units_l)]"""
+    parts = [[length_normalize(h) for _, h in net.forward(x[i : i + chunk])] for i in range(0, x.shape[0], chunk)]
+    return [torch.cat([p[layer] for p in parts]) for layer in range(len(net.layers))]
+
+
+def train_readout(feats: torch.Tensor, y: torch.Tensor, epochs: int, generator: torch.Generator, batch_size: int = 100, lr: float = 0.1, weight_decay: float = 0.003) -> torch.nn.Linear:
+    """A linear softmax classifier on training features only (ffcode's readout settings).
+
+    feats: (N, F) from the *training* split; y: (N,).
+    """
+    readout = torch.nn.Linear(feats.shape[1], NUM_CLASSES).to(feats.device)
+    torch.nn.init.zeros_(readout.weight)
+    torch.nn.init.zeros_(readout.bias)
+    opt = SmoothedSGD(readout.parameters(), lr=lr, smoothing=0.9, weight_decay=weight_decay)
+    for epoch in range(1, epochs + 1):
+        set_gain(opt, lr_gain(epoch, epochs))
+        perm = torch.randperm(len(y), generator=generator, device=y.device)
+        for start in range(0, len(y), batch_size):
+            idx = perm[start : start + batch_size]
+            loss = F.cross_entropy(readout(feats[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return readout
+
+
+class FFUnsupervisedTrainer:
+    """FF on real (positive) versus hybrid (negative) images, then linear readouts."""
+
+    def __init__(self, cfg: RunConfig, data: Dataset, generator: torch.Generator):
+        assert isinstance(cfg.model, UnsupervisedFFConfig)
+        self.cfg, self.data, self.gen = cfg, data, generator
+        self.train_split = data.train.head(cfg.data.train_examples)
+        self.net = FFNet(data.num_inputs, cfg.model).to(data.train.x.device)
+        o = cfg.optim
+        self.optimizer = SmoothedSGD(
+            [
+                dict(params=[layer.linear.weight for layer in self.net.layers], lr=o.lr, weight_decay=o.weight_decay),
+                dict(params=[layer.linear.bias for layer in self.net.layers], lr=o.lr, weight_decay=0.0),
+            ],
+            lr=o.lr,
+            smoothing=o.smoothing,
+        )
+
+    def batches(self) -> int:
+        return -(-len(self.train_split) // self.cfg.data.batch_size)
+
+    def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
+        net, cfg = self.net, self.cfg
+        set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
+        x_all = self.train_split.x
+        perm = torch.randperm(len(x_all), generator=self.gen, device=x_all.device)
+        sums = torch.zeros(4, len(net.layers), device=x_all.device)
+        bs = cfg.data.batch_size
+        for start in range(0, len(perm), bs):
+            x = x_all[perm[start : start + bs]]
+            n = len(x)
+            neg, _, _ = make_negatives(x, cfg.model.blur_steps, self.gen)
+            states = net.forward(torch.cat([x, neg]))
+            loss = torch.zeros((), device=x.device)
+            for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
+                layer_loss = layer.loss(z[:n], h[:n], h[n:])
+                loss = loss + layer_loss
+                with torch.no_grad():
+                    g = layer.goodness(h)
+                    sums[:, i] += torch.stack([layer_loss.detach() * n, g[:n].sum(), g[n:].sum(), (g[n:] > g[:n]).float().sum()])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if progress is not None:
+                progress.update(1)
+        sums /= len(perm)
+        return {"layer_loss": sums[0].tolist(), "pos_goodness": sums[1].tolist(), "neg_goodness": sums[2].tolist(), "neg_beats_pos": sums[3].tolist()}
+
+    def evaluate(self) -> dict[str, dict[str, float]]:
+        """Readout error (%) per layer subset. The readouts are trained on the training split only."""
+        n_eval = self.cfg.data.eval_examples
+        splits: dict[str, Split] = {
+            "train": self.train_split.head(n_eval or len(self.data.val)),
+            "val": self.data.val.head(n_eval),
+            "test": self.data.test.head(n_eval),
+        }
+        train_feats = normalized_activities(self.net, self.train_split.x)
+        feats = {name: normalized_activities(self.net, s.x) for name, s in splits.items()}
+        out: dict[str, dict[str, float]] = {name: {} for name in splits}
+        for subset, layers in readout_subsets(len(self.net.layers)).items():
+            gen = torch.Generator(self.train_split.x.device).manual_seed(0)
+            readout = train_readout(
+                torch.cat([train_feats[i] for i in layers], 1), self.train_split.y, self.cfg.model.readout_epochs, gen,
+                batch_size=self.cfg.data.batch_size, lr=self.cfg.optim.readout_lr, weight_decay=self.cfg.optim.readout_weight_decay,
+            )
+            with torch.no_grad():
+                for name, s in splits.items():
+                    logits = readout(torch.cat([feats[name][i] for i in layers], 1))
+                    out[name][subset] = error_rate(logits.argmax(1), s.y)
+        return out
+
+    @torch.no_grad()
+    def extras(self) -> dict[str, Any]:
+        val = self.data.val.head(GOODNESS_SAMPLE)
+        neg, _, _ = make_negatives(val.x, self.cfg.model.blur_steps, torch.Generator(val.x.device).manual_seed(0))
+        out: dict[str, Any] = {"goodness_sample": {}, "threshold": [layer.threshold for layer in self.net.layers]}
+        for kind, x in (("positive", val.x), ("negative", neg)):
+            out["goodness_sample"][kind] = [[round(v, 2) for v in self.net.layers[0].goodness(h).tolist()] for _, h in self.net.forward(x)]
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
