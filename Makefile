@@ -47,7 +47,7 @@ results: data
 notebooks: $(STAMP)
 	mkdir -p book/executed
 	set -e; for nb in $(NOTEBOOKS); do \
-	  $(PY) -m papermill $$nb book/executed/$$(basename $$nb) -k python3 --cwd book/notebooks \
+	  PYTHONPATH=$(CURDIR) $(PY) -m papermill $$nb book/executed/$$(basename $$nb) -k python3 --cwd book/notebooks \
 	    -p profile $(PROFILE) -y "seeds: [$$(echo $(SEEDS) | sed 's/ /, /g')]" --log-level WARNING; done
 
 site: $(STAMP) $(MATHJAX)

@@ -32,8 +32,8 @@ MODE_NAMES = {
     "bp": "backprop",
 }
 SPLITS = ("train", "val", "test")
-# The columns of the paper-vs-reproduced overview on the book's first page.
-OVERVIEW_COLUMNS = ["experiment", "section", "profile", "epochs", "hidden", "paper %", "ours %", "tolerance", "status"]
+# The columns of the paper-vs-reproduced overview (the book's first page and each chapter).
+OVERVIEW_COLUMNS = ["experiment", "profile", "epochs", "hidden", "paper %", "ours %", "tolerance", "status"]
 
 
 def require_results(exp_id: str, profile: str, seeds: Sequence[int] | None = None) -> list[Result]:
@@ -64,14 +64,66 @@ def paper_table(exp_ids: Sequence[str] | None, profiles: Sequence[str] = PROFILE
 
 
 def overview_table(exp_ids: Sequence[str] | None, profiles: Sequence[str] = PROFILES) -> pd.DataFrame:
-    """:func:`paper_table` reduced to :data:`OVERVIEW_COLUMNS`; raises if no experiment has results."""
+    """:func:`paper_table` reduced to :data:`OVERVIEW_COLUMNS`, indexed by (experiment, profile);
+    raises if no experiment has results."""
     table = paper_table(exp_ids, profiles)
     if table.empty:
         raise FileNotFoundError(
             f"no results for profiles {', '.join(profiles)} under {results_root()}. "
             f"Produce them with `python -m ffrepro run all --profile {profiles[0]}`."
         )
-    return table[OVERVIEW_COLUMNS]
+    table = table[OVERVIEW_COLUMNS].assign(hidden=table["hidden"].map(_short_hidden))
+    return table.set_index(["experiment", "profile"])
+
+
+def _short_hidden(hidden: str) -> str:
+    """"100x100x100" -> "3 × 100"; layers of different widths are left as they are."""
+    widths = hidden.split("x")
+    return f"{len(widths)} × {widths[0]}" if len(set(widths)) == 1 else hidden.replace("x", " × ")
+
+
+def runs_table(exp_ids: Sequence[str] | None, profiles: Sequence[str] = PROFILES) -> pd.DataFrame:
+    """Which seeds ran where and for how long, per (experiment, profile): the rest of :func:`paper_table`."""
+    table = paper_table(exp_ids, profiles)
+    if table.empty:
+        return table
+    return table[["experiment", "profile", "seeds", "device", "wall time (min)"]].set_index(["experiment", "profile"])
+
+
+def summary_row(exp_id: str, profile: str) -> dict[str, Any]:
+    """The :func:`ffrepro.report.summary_rows` row of one (experiment, profile), e.g. its "status"."""
+    rows = summary_rows([exp_id], (profile,))
+    if not rows:
+        raise FileNotFoundError(f"no results for {exp_id!r} with profile {profile!r} under {results_root()}")
+    return rows[0]
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def provenance_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
+    """Where, when and with which code each run was made: one column per (experiment, seed)."""
+    columns = {}
+    for exp, rs in results.items():
+        for r in rs:
+            prov = r["provenance"]
+            commit = (prov["git_commit"] or "unknown")[:10]
+            if prov["git_dirty"]:
+                commit += " (uncommitted changes)"
+            columns[(exp, f"seed {r['seed']}")] = {
+                "complete": "yes" if r["complete"] else f"no ({r['epochs_done']} epochs)",
+                "device": prov["device"],
+                "training time": _duration(r["wall_time_s"]["train"]),
+                "evaluation time": _duration(r["wall_time_s"]["evaluate"]),
+                "git commit": commit,
+                "python": prov["python"],
+                "torch": prov["packages"]["torch"],
+                "finished (UTC)": r["finished"].replace("T", " ").removesuffix("+00:00"),
+            }
+    return pd.DataFrame(columns)
 
 
 def error_by_mode_table(results: Sequence[Result]) -> pd.DataFrame:
@@ -103,15 +155,15 @@ def config_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
         flat = {"method": cfg["method"]}
         for section in ("data", "model", "optim"):
             for name, value in cfg[section].items():
-                if isinstance(value, list):
-                    value = "x".join(map(str, value))
+                if isinstance(value, list) and all(isinstance(v, int) for v in value):
+                    value = _short_hidden("x".join(map(str, value)))
                 flat[f"{section}.{name}"] = "all" if value is None else str(value)  # None: all of the data
         columns[exp] = flat
     return pd.DataFrame(columns).fillna("–")  # "–": the field does not exist for this method
 
 
 def _history(results: Sequence[Result], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Epochs (E,) and one curve per seed (S, E) of a per-epoch scalar, cut to the shortest run."""
+    """Epochs (E,) and one curve per seed, (S, E), or (S, E, L) for per-layer values; cut to the shortest run."""
     n = min(len(r["history"]) for r in results)
     epochs = np.array([h["epoch"] for h in results[0]["history"][:n]])
     return epochs, np.array([[h[key] for h in r["history"][:n]] for r in results], dtype=float)
@@ -125,34 +177,42 @@ def _seed_lines(ax: Any, epochs: np.ndarray, curves: np.ndarray, seeds: Sequence
 def learning_curves(results: Sequence[Result]) -> Figure:
     """Per-epoch history of one experiment, one line per seed.
 
-    FF: validation error of the softmax readout, and each layer's FF loss (mean over seeds).
+    FF: validation error of the softmax readout (or, without one, the percentage of training pairs
+    whose negative beat the positive, per layer) and each layer's FF loss (mean over seeds).
     BP: validation error and training loss.
     """
     seeds = [r["seed"] for r in results]
+    many_seeds = len(results) > 1
     fig = Figure(figsize=(9, 3.4), layout="constrained")
     ax_err, ax_loss = fig.subplots(1, 2)
+    history = results[0]["history"][0]
     if results[0]["config"]["method"] == "bp":
         epochs, err = _history(results, "val_error")
         _seed_lines(ax_err, epochs, err, seeds)
-        ax_err.set_title("validation error")
+        ax_err.set(title="validation error", ylabel="error (%)")
         _, loss = _history(results, "train_loss")
         _seed_lines(ax_loss, epochs, loss, seeds)
-        ax_loss.set_title("training loss (cross-entropy)")
-        ax_loss.set_ylabel("loss")
+        ax_loss.set(title="training loss (cross-entropy)", ylabel="loss")
+        if many_seeds:
+            ax_err.legend(fontsize="small")
     else:
-        epochs, err = _history(results, "val_error_softmax")
-        _seed_lines(ax_err, epochs, err, seeds)
-        ax_err.set_title("validation error, softmax readout")
+        if "val_error_softmax" in history:
+            epochs, err = _history(results, "val_error_softmax")
+            _seed_lines(ax_err, epochs, err, seeds)
+            ax_err.set(title="validation error, softmax readout", ylabel="error (%)")
+            if many_seeds:
+                ax_err.legend(fontsize="small")
+        else:
+            epochs, beats = _history(results, "neg_beats_pos")  # (S, E, L), fractions
+            for layer, curve in enumerate(100 * beats.mean(axis=0).T):
+                ax_err.plot(epochs, curve, marker="o", ms=3, color=f"C{layer}", label=f"layer {layer + 1}")
+            ax_err.set(title="negative goodness above positive", ylabel="training pairs (%)")
+            ax_err.legend(fontsize="small")
         _, losses = _history(results, "layer_loss")  # (S, E, L)
-        losses = losses.reshape(len(results), len(epochs), -1).mean(axis=0)  # (E, L)
-        for layer in range(losses.shape[1]):
-            ax_loss.plot(epochs, losses[:, layer], marker="o", ms=3, color=f"C{layer}", label=f"layer {layer + 1}")
-        ax_loss.set_title("FF loss per layer" + (f" (mean of {len(results)} seeds)" if len(results) > 1 else ""))
-        ax_loss.set_ylabel("loss per example")
+        for layer, curve in enumerate(losses.mean(axis=0).T):  # (L, E)
+            ax_loss.plot(epochs, curve, marker="o", ms=3, color=f"C{layer}", label=f"layer {layer + 1}")
+        ax_loss.set(title="FF loss per layer" + (f" (mean of {len(results)} seeds)" if many_seeds else ""), ylabel="loss per example")
         ax_loss.legend(fontsize="small")
-    ax_err.set_ylabel("error (%)")
-    if len(results) > 1:
-        ax_err.legend(fontsize="small")
     for ax in (ax_err, ax_loss):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -165,8 +225,13 @@ def goodness_histograms(result: Result, bins: int = 40) -> Figure:
     sample = result["extras"]["goodness_sample"]
     thresholds = result["extras"]["threshold"]
     n_layers = len(thresholds)
-    fig = Figure(figsize=(2.6 * n_layers, 2.8), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, n_layers, sharey=False))
+    ncols = n_layers if n_layers <= 3 else 2
+    nrows = -(-n_layers // ncols)
+    fig = Figure(figsize=(4.5 * ncols if ncols > 1 else 5, 3.0 * nrows), layout="constrained")
+    grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in grid[n_layers:]:
+        ax.set_visible(False)
+    axes = grid[:n_layers]
     for layer, ax in enumerate(axes):
         pos = np.asarray(sample["positive"][layer])
         neg = np.asarray(sample["negative"][layer])
@@ -176,8 +241,9 @@ def goodness_histograms(result: Result, bins: int = 40) -> Figure:
         ax.axvline(thresholds[layer], color="k", ls="--", lw=1, label="threshold")
         ax.set_title(f"layer {layer + 1}")
         ax.set_xlabel("goodness")
-    axes[0].set_ylabel("images")
-    axes[-1].legend(fontsize="small")
+        if layer % ncols == 0:
+            ax.set_ylabel("images")
+    axes[0].legend(fontsize="small")
     return fig
 
 
