@@ -94,6 +94,33 @@ def train_readout(feats: torch.Tensor, y: torch.Tensor, epochs: int, generator: 
     return readout
 
 
+def first_layer_fields(net: FFNet, per_location: int = 6, dense_units: int = 16) -> dict[str, Any]:
+    """A few first-layer weight vectors, as images, for the book's receptive-field pictures.
+
+    Locally connected: ``per_location`` channels at every grid location, each a window x window
+    patch placed at its location. Dense: the first ``dense_units`` units, each a full image.
+    -> {"side", "fields": [[side*side floats]], "location": [grid index or -1]}
+    """
+    layer = net.layers[0].linear
+    side = int(round(layer.weight.shape[-1] ** 0.5)) if isinstance(layer, torch.nn.Linear) else 28
+    fields, where = [], []
+    with torch.no_grad():
+        if isinstance(layer, torch.nn.Linear):
+            for w in layer.weight[:dense_units]:
+                fields.append(w.tolist())
+                where.append(-1)
+        else:
+            spec = layer.spec
+            for loc in range(spec.grid * spec.grid):
+                mask = layer.receptive_field(loc)[0].flatten()
+                for ch in range(min(per_location, spec.channels)):
+                    img = torch.zeros(side * side)
+                    img[mask] = layer.weight[loc, :, ch].cpu()
+                    fields.append(img.tolist())
+                    where.append(loc)
+    return {"side": side, "fields": [[round(v, 4) for v in f] for f in fields], "location": where}
+
+
 class FFUnsupervisedTrainer:
     """FF on real (positive) versus hybrid (negative) images, then linear readouts."""
 
@@ -172,6 +199,7 @@ class FFUnsupervisedTrainer:
         out: dict[str, Any] = {"goodness_sample": {}, "threshold": [layer.threshold for layer in self.net.layers]}
         for kind, x in (("positive", val.x), ("negative", neg)):
             out["goodness_sample"][kind] = [[round(v, 2) for v in self.net.layers[0].goodness(h).tolist()] for _, h in self.net.forward(x)]
+        out["receptive_fields"] = first_layer_fields(self.net)
         return out
 
     def state_dict(self) -> dict[str, Any]:
