@@ -184,8 +184,9 @@ def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fra
 
     ``smoke``: layers of 100 units, 3 epochs, 10,000 training and 1,000 evaluation examples
     (seconds, yet every inference mode ends well below chance).
-    ``cpu``: layers of ``cpu_width`` units (same depth) and ``cpu_epoch_fraction`` of the epochs,
-    all of the data, so that the whole book runs in about an hour on 2 cores.
+    ``cpu``: layers of ``cpu_width`` units (same depth; locally connected nets keep their maps) and
+    ``cpu_epoch_fraction`` of the epochs, all of the data, so that the whole book runs in about an
+    hour on 2 cores.
     """
     if profile == "paper":
         return paper

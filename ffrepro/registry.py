@@ -24,8 +24,8 @@ class Experiment:
     tolerance: dict[str, float]  # two-sided, percentage points, per profile
     source: str  # where the paper states the number, and how sure we are of it
     comment: str  # what this reproduces, what it costs, which choices are ours
-    cpu_width: int = 500
-    cpu_epoch_fraction: float = 1 / 3
+    cpu_width: int = 1000
+    cpu_epoch_fraction: float = 1 / 2
 
     def config(self, profile: str) -> RunConfig:
         if profile not in PROFILES:
@@ -34,8 +34,10 @@ class Experiment:
 
 
 # Tolerances: +-0.3 points at the paper's scale (about 2 standard errors of a 10k-image test error
-# near 1.4 %). The cpu profile uses narrower layers and a third of the epochs, so it is held to the
-# paper within +-1.0 point: it should show the same regime, not the same digit. Smoke references
+# near 1.4 %). The cpu profile uses layers of 1000 (not 2000) and half the epochs, so it is held to
+# the paper within +-1.0 point: it should show the same regime, not the same digit. (A first cpu
+# profile of 4 x 500 and a third of the epochs gave 2.41 % for mnist-ff-supervised, outside that
+# band, so the profile was made larger rather than the band wider.) Smoke references
 # are compared with the committed smoke results of the same code (1,000 test images: +-1.5 points).
 MNIST_TOLERANCE = {"paper": 0.3, "cpu": 1.0, "smoke": 1.5}
 
@@ -77,6 +79,7 @@ _EXPERIMENTS = [
         tolerance=MNIST_TOLERANCE,
         source="section 3.1, 'about 1.4 %' (c)",
         comment="the paper's 'sensible-sized net'; the cpu profile is the paper profile at half width",
+        cpu_width=500,
         cpu_epoch_fraction=1.0,
     ),
     Experiment(
@@ -97,6 +100,7 @@ _EXPERIMENTS = [
         tolerance=MNIST_TOLERANCE,
         source="section 3.2, 1.37 % (c)",
         comment="readout on layers 2..4; single layers and all layers reported too",
+        cpu_epoch_fraction=1 / 3,
     ),
     Experiment(
         id="mnist-ff-unsupervised-local",
@@ -112,6 +116,7 @@ _EXPERIMENTS = [
         tolerance=MNIST_TOLERANCE,
         source="section 3.2, 1.16 % after 60 epochs (c)",
         comment="locally connected maps in LOCAL_MAPS; the readout sees all three layers",
+        cpu_epoch_fraction=1 / 3,
     ),
     Experiment(
         id="mnist-ff-supervised",
