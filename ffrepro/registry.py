@@ -100,6 +100,7 @@ _EXPERIMENTS = [
         tolerance=MNIST_TOLERANCE,
         source="section 3.2, 1.37 % (c)",
         comment="readout on layers 2..4; single layers and all layers reported too",
+        cpu_width=500,
         cpu_epoch_fraction=1 / 3,
     ),
     Experiment(
@@ -116,7 +117,7 @@ _EXPERIMENTS = [
         tolerance=MNIST_TOLERANCE,
         source="section 3.2, 1.16 % after 60 epochs (c)",
         comment="locally connected maps in LOCAL_MAPS; the readout sees all three layers",
-        cpu_epoch_fraction=1 / 3,
+        cpu_epoch_fraction=1 / 4,
     ),
     Experiment(
         id="mnist-ff-supervised",
