@@ -11,7 +11,7 @@ from torch import nn
 from ffrepro.config import BPConfig, RunConfig
 from ffrepro.data import Dataset
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.supervised import EVAL_CHUNK, error_rate
+from ffrepro.trainer import EVAL_CHUNK, Trainer, error_rate
 
 NUM_CLASSES = 10
 
@@ -24,22 +24,18 @@ def mlp(n_in: int, hidden: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Linear(sizes[-1], NUM_CLASSES))
 
 
-class BPTrainer:
+class BPTrainer(Trainer):
     """Cross-entropy training of :func:`mlp` by backprop, on the same data pipeline as FF."""
 
     def __init__(self, cfg: RunConfig, data: Dataset, generator: torch.Generator):
         assert isinstance(cfg.model, BPConfig)
-        self.cfg, self.data, self.gen = cfg, data, generator
-        self.train_split = data.train.head(cfg.data.train_examples)
+        super().__init__(cfg, data, generator)
         self.net = mlp(data.num_inputs, cfg.model.hidden).to(data.train.x.device)
         o = cfg.optim
         if o.algorithm == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(self.net.parameters(), lr=o.lr, weight_decay=o.weight_decay)
         else:
             self.optimizer = SmoothedSGD(self.net.parameters(), lr=o.lr, smoothing=o.smoothing, weight_decay=o.weight_decay)
-
-    def batches(self) -> int:
-        return -(-len(self.train_split) // self.cfg.data.batch_size)
 
     @torch.no_grad()
     def _error(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -51,11 +47,8 @@ class BPTrainer:
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
         set_gain(self.optimizer, lr_gain(epoch, self.cfg.optim.epochs))
         x_all, y_all = self.train_split.x, self.train_split.y
-        perm = torch.randperm(len(y_all), generator=self.gen, device=y_all.device)
         total = torch.zeros((), device=y_all.device)
-        bs = self.cfg.data.batch_size
-        for start in range(0, len(perm), bs):
-            idx = perm[start : start + bs]
+        for idx in self.minibatches():
             loss = F.cross_entropy(self.net(x_all[idx]), y_all[idx])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -64,19 +57,7 @@ class BPTrainer:
             if progress is not None:
                 progress.update(1)
         val = self.data.val.head(self.cfg.data.eval_examples)
-        return {"train_loss": total.item() / len(perm), "val_error": self._error(val.x, val.y)}
+        return {"train_loss": total.item() / len(y_all), "val_error": self._error(val.x, val.y)}
 
     def evaluate(self) -> dict[str, dict[str, float]]:
-        n = self.cfg.data.eval_examples
-        splits = {"train": self.train_split.head(n or len(self.data.val)), "val": self.data.val.head(n), "test": self.data.test.head(n)}
-        return {name: {"bp": self._error(s.x, s.y)} for name, s in splits.items()}
-
-    def extras(self) -> dict[str, Any]:
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        return {name: {"bp": self._error(s.x, s.y)} for name, s in self.eval_splits().items()}

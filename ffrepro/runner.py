@@ -7,7 +7,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -26,19 +26,11 @@ from ffrepro.results import (
     write_result,
 )
 from ffrepro.supervised import FFSupervisedTrainer
+from ffrepro.trainer import Trainer
 from ffrepro.unsupervised import FFUnsupervisedTrainer
 
 
-class Trainer(Protocol):
-    def batches(self) -> int: ...
-    def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]: ...
-    def evaluate(self) -> dict[str, dict[str, float]]: ...
-    def extras(self) -> dict[str, Any]: ...
-    def state_dict(self) -> dict[str, Any]: ...
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-TRAINERS = {"ff-supervised": FFSupervisedTrainer, "ff-unsupervised": FFUnsupervisedTrainer, "bp": BPTrainer}
+TRAINERS: dict[str, type[Trainer]] = {"ff-supervised": FFSupervisedTrainer, "ff-unsupervised": FFUnsupervisedTrainer, "bp": BPTrainer}
 
 
 def default_device() -> torch.device:

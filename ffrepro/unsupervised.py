@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from ffrepro.config import RunConfig, UnsupervisedFFConfig
-from ffrepro.data import Dataset, Split
+from ffrepro.data import Dataset
 from ffrepro.ff import FFNet, length_normalize
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.supervised import EVAL_CHUNK, GOODNESS_SAMPLE, error_rate
+from ffrepro.trainer import EVAL_CHUNK, GOODNESS_SAMPLE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample
 
 NUM_CLASSES = 10
 BLUR = torch.tensor([0.25, 0.5, 0.25])
@@ -121,62 +121,34 @@ def first_layer_fields(net: FFNet, per_location: int = 6, dense_units: int = 16)
     return {"side": side, "fields": [[round(v, 4) for v in f] for f in fields], "location": where}
 
 
-class FFUnsupervisedTrainer:
+class FFUnsupervisedTrainer(Trainer):
     """FF on real (positive) versus hybrid (negative) images, then linear readouts."""
 
     def __init__(self, cfg: RunConfig, data: Dataset, generator: torch.Generator):
         assert isinstance(cfg.model, UnsupervisedFFConfig)
-        self.cfg, self.data, self.gen = cfg, data, generator
-        self.train_split = data.train.head(cfg.data.train_examples)
+        super().__init__(cfg, data, generator)
         self.net = FFNet(data.num_inputs, cfg.model).to(data.train.x.device)
-        o = cfg.optim
-        self.optimizer = SmoothedSGD(
-            [
-                dict(params=[layer.linear.weight for layer in self.net.layers], lr=o.lr, weight_decay=o.weight_decay),
-                dict(params=[layer.linear.bias for layer in self.net.layers], lr=o.lr, weight_decay=0.0),
-            ],
-            lr=o.lr,
-            smoothing=o.smoothing,
-        )
-
-    def batches(self) -> int:
-        return -(-len(self.train_split) // self.cfg.data.batch_size)
+        self.optimizer = ff_optimizer(self.net, cfg, with_readout=False)
 
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
         net, cfg = self.net, self.cfg
         set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
         x_all = self.train_split.x
-        perm = torch.randperm(len(x_all), generator=self.gen, device=x_all.device)
-        sums = torch.zeros(4, len(net.layers), device=x_all.device)
-        bs = cfg.data.batch_size
-        for start in range(0, len(perm), bs):
-            x = x_all[perm[start : start + bs]]
-            n = len(x)
+        stats = torch.zeros(4, len(net.layers), device=x_all.device)
+        for idx in self.minibatches():
+            x = x_all[idx]
             neg, _, _ = make_negatives(x, cfg.model.blur_steps, self.gen)
-            states = net.forward(torch.cat([x, neg]))
-            loss = torch.zeros((), device=x.device)
-            for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
-                layer_loss = layer.loss(z[:n], h[:n], h[n:])
-                loss = loss + layer_loss
-                with torch.no_grad():
-                    g = layer.goodness(h)
-                    sums[:, i] += torch.stack([layer_loss.detach() * n, g[:n].sum(), g[n:].sum(), (g[n:] > g[:n]).float().sum()])
+            loss = ff_layer_losses(net, net.forward(torch.cat([x, neg])), len(x), stats)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             if progress is not None:
                 progress.update(1)
-        sums /= len(perm)
-        return {"layer_loss": sums[0].tolist(), "pos_goodness": sums[1].tolist(), "neg_goodness": sums[2].tolist(), "neg_beats_pos": sums[3].tolist()}
+        return ff_stats(stats, len(x_all))
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         """Readout error (%) per layer subset. The readouts are trained on the training split only."""
-        n_eval = self.cfg.data.eval_examples
-        splits: dict[str, Split] = {
-            "train": self.train_split.head(n_eval or len(self.data.val)),
-            "val": self.data.val.head(n_eval),
-            "test": self.data.test.head(n_eval),
-        }
+        splits = self.eval_splits()
         train_feats = normalized_activities(self.net, self.train_split.x)
         feats = {name: normalized_activities(self.net, s.x) for name, s in splits.items()}
         out: dict[str, dict[str, float]] = {name: {} for name in splits}
@@ -192,19 +164,7 @@ class FFUnsupervisedTrainer:
                     out[name][subset] = error_rate(logits.argmax(1), s.y)
         return out
 
-    @torch.no_grad()
     def extras(self) -> dict[str, Any]:
         val = self.data.val.head(GOODNESS_SAMPLE)
         neg, _, _ = make_negatives(val.x, self.cfg.model.blur_steps, torch.Generator(val.x.device).manual_seed(0))
-        out: dict[str, Any] = {"goodness_sample": {}, "threshold": [layer.threshold for layer in self.net.layers]}
-        for kind, x in (("positive", val.x), ("negative", neg)):
-            out["goodness_sample"][kind] = [[round(v, 2) for v in self.net.layers[0].goodness(h).tolist()] for _, h in self.net.forward(x)]
-        out["receptive_fields"] = first_layer_fields(self.net)
-        return out
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        return {**goodness_sample(self.net, val.x, neg), "receptive_fields": first_layer_fields(self.net)}
