@@ -21,6 +21,7 @@ from ffrepro.data import Dataset
 from ffrepro.ff import NUM_CLASSES, embed_label, wrong_labels
 from ffrepro.report import summary_rows
 from ffrepro.results import load_results, results_root
+from ffrepro.unsupervised import blur, hybrid_images, hybrid_masks
 
 Result = dict[str, Any]
 
@@ -155,11 +156,21 @@ def config_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
         flat = {"method": cfg["method"]}
         for section in ("data", "model", "optim"):
             for name, value in cfg[section].items():
-                if isinstance(value, list) and all(isinstance(v, int) for v in value):
+                if isinstance(value, list) and not value:
+                    value = "none"  # e.g. no locally connected layers
+                elif isinstance(value, list) and all(isinstance(v, int) for v in value):
                     value = _short_hidden("x".join(map(str, value)))
+                elif isinstance(value, list) and all(isinstance(v, dict) and "grid" in v for v in value):
+                    value = "; ".join(_local_spec_text(v) for v in value)
                 flat[f"{section}.{name}"] = "all" if value is None else str(value)  # None: all of the data
         columns[exp] = flat
     return pd.DataFrame(columns).fillna("–")  # "–": the field does not exist for this method
+
+
+def _local_spec_text(spec: Mapping[str, int]) -> str:
+    """One locally connected layer (a ``LocalSpec`` as a dict), short enough for a table cell:
+    grid x grid x channels (window/stride), e.g. "4×4×128 (10/6)"."""
+    return f"{spec['grid']}×{spec['grid']}×{spec['channels']} ({spec['window']}/{spec['stride']})"
 
 
 def _history(results: Sequence[Result], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +238,8 @@ def goodness_histograms(result: Result, bins: int = 40) -> Figure:
     n_layers = len(thresholds)
     ncols = n_layers if n_layers <= 3 else 2
     nrows = -(-n_layers // ncols)
-    fig = Figure(figsize=(4.5 * ncols if ncols > 1 else 5, 3.0 * nrows), layout="constrained")
+    width = {1: 5.0, 2: 9.0, 3: 10.5}[ncols]
+    fig = Figure(figsize=(width, 3.0 * nrows), layout="constrained")
     grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in grid[n_layers:]:
         ax.set_visible(False)
@@ -285,27 +297,25 @@ def label_embedding_figure(dataset: Dataset, n: int = 4, cfg: FFConfig | None = 
 # --- Unsupervised FF (paper section 3.2): hybrid images, readouts by layer, receptive fields ---------
 
 
-def _gray_image(ax: Any, image: np.ndarray, title: str | None = None) -> None:
+def _gray_image(ax: Any, image: np.ndarray, title: str | None = None, fontsize: str = "medium") -> None:
     ax.imshow(image, cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize="small")
+        ax.set_title(title, fontsize=fontsize)
 
 
 def hybrid_mask_figure(blur_steps: int = 10, stages: Sequence[int] = (1, 3), side: int = 28, seed: int = 0) -> Figure:
     """How a hybrid mask is made (paper section 3.2): random bits, the same bits after each number
     of blurs in ``stages`` and after ``blur_steps`` blurs, then the thresholded mask."""
-    from ffrepro.unsupervised import blur
-
     bits = torch.randint(0, 2, (1, side, side), generator=torch.Generator().manual_seed(seed)).float()  # (1, H, W)
     steps = [s for s in stages if 0 < s < blur_steps] + [blur_steps]
     panels = [("random bits", bits[0])]
     panels += [(f"blurred {s} time{'s' if s > 1 else ''}", blur(bits, s)[0]) for s in steps]
     panels.append((f"mask: {blur_steps} blurs > 0.5", (blur(bits, blur_steps)[0] > 0.5).float()))
-    fig = Figure(figsize=(1.9 * len(panels), 2.2), layout="constrained")
+    fig = Figure(figsize=(1.7 * len(panels), 2.0), layout="constrained")
     for ax, (title, image) in zip(fig.subplots(1, len(panels)), panels):
-        _gray_image(ax, image.numpy(), title)
+        _gray_image(ax, image.numpy(), title, fontsize="small")
     return fig
 
 
@@ -325,8 +335,6 @@ def hybrid_figure(dataset: Dataset, n: int = 4, blur_steps: int = 10, seed: int 
     Digit A is one of the first ``n`` test images, digit B a later test image of another class;
     hybrid = A x mask + B x (1 - mask) (:func:`ffrepro.unsupervised.hybrid_images`).
     """
-    from ffrepro.unsupervised import hybrid_images, hybrid_masks
-
     x, y = dataset.test.x.cpu(), dataset.test.y.cpu()  # (N, 784), (N,)
     side = int(round(x.shape[1] ** 0.5))
     b_idx = _hybrid_partners(y, n)
@@ -394,8 +402,6 @@ def hybrid_statistics(dataset: Dataset, n_images: int = 500, max_distance: int =
     ("mask", "same side"): fraction of pixel pairs on the same side of a hybrid's mask, i.e. taken
     from the same digit. Index: distance 1..max_distance.
     """
-    from ffrepro.unsupervised import hybrid_images, hybrid_masks
-
     gen = torch.Generator().manual_seed(seed)
     x = dataset.test.x[:n_images].cpu()  # (N, D)
     n, dim = x.shape
@@ -422,7 +428,7 @@ def hybrid_statistics(dataset: Dataset, n_images: int = 500, max_distance: int =
 _KIND_STYLE = {"digits": dict(color="k"), "hybrids": dict(color="C1"), "shuffled": dict(color="C0", ls="--")}
 
 
-def noise_versus_hybrid_figure(dataset: Dataset, seed: int = 0, stats: pd.DataFrame | None = None, n_images: int = 500) -> Figure:
+def noise_versus_hybrid_figure(dataset: Dataset, seed: int = 0, stats: pd.DataFrame | None = None, n_images: int = 500, blur_steps: int = 10) -> Figure:
     """Why noise is a poor negative and hybrids a good one (paper section 3.2).
 
     Top: a test digit, the same pixels shuffled, and a hybrid of that digit with the next one.
@@ -431,17 +437,15 @@ def noise_versus_hybrid_figure(dataset: Dataset, seed: int = 0, stats: pd.DataFr
     across images; (c) hybrids' (b) relative to digits', beside the fraction of pixel pairs that lie on
     the same side of the mask.
     """
-    from ffrepro.unsupervised import hybrid_images, hybrid_masks
-
-    stats = hybrid_statistics(dataset, n_images=n_images, seed=seed) if stats is None else stats
+    stats = hybrid_statistics(dataset, n_images=n_images, blur_steps=blur_steps, seed=seed) if stats is None else stats
     x = dataset.test.x[:2].cpu()  # (2, 784)
     side = int(round(x.shape[1] ** 0.5))
     gen = torch.Generator().manual_seed(seed)
     shuffled = x[0][torch.randperm(x.shape[1], generator=gen)]
-    hybrid = hybrid_images(x[:1], x[1:2], hybrid_masks(1, side, 10, gen))[0]
+    hybrid = hybrid_images(x[:1], x[1:2], hybrid_masks(1, side, blur_steps, gen))[0]
 
-    fig = Figure(figsize=(10, 6.4), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.35])
+    fig = Figure(figsize=(8.5, 6.2), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.5])
     examples = [("a test digit", x[0]), ("its pixels shuffled", shuffled), ("a hybrid with the next digit", hybrid)]
     for ax, (title, image) in zip(top.subplots(1, 3), examples):
         _gray_image(ax, image.reshape(side, side).numpy(), title)
@@ -537,7 +541,7 @@ def unsupervised_curves(results: Sequence[Result]) -> Figure:
     extras = results[0].get("extras") or {}
     model = results[0]["config"]["model"]
     thresholds = np.asarray(extras.get("threshold") or [model["threshold_per_unit"] * h for h in model["hidden"]], dtype=float)  # (L,)
-    fig = Figure(figsize=(11, 3.4), layout="constrained")
+    fig = Figure(figsize=(10, 3.4), layout="constrained")
     ax_beats, ax_loss, ax_good = fig.subplots(1, 3)
     for layer in range(beats.shape[2]):
         style = dict(marker="o", ms=3, color=f"C{layer}")
@@ -628,3 +632,24 @@ def local_maps_table(result: Result) -> pd.DataFrame:
         })
         in_channels, dense_in = spec["channels"], units
     return pd.DataFrame(rows).set_index("layer")
+
+
+def field_smoothness(result: Result) -> float:
+    """Mean over the stored first-layer fields of the correlation between horizontally or vertically
+    adjacent weights (inside the field's window, for a locally connected net). About 0 for the random
+    initial weights; clearly positive once fields are smooth, stroke-like patterns."""
+    rf = result["extras"]["receptive_fields"]
+    side = rf["side"]
+    fields = np.asarray(rf["fields"], dtype=float).reshape(-1, side, side)  # (F, side, side)
+    local = result["config"]["model"].get("local") or []
+    values = []
+    for field, loc in zip(fields, rf["location"]):
+        if local and loc >= 0:
+            spec = local[0]
+            row, col = divmod(loc, spec["grid"])
+            top, left = row * spec["stride"], col * spec["stride"]
+            field = field[top : top + spec["window"], left : left + spec["window"]]
+        a = np.concatenate([field[:, :-1].ravel(), field[:-1, :].ravel()])
+        b = np.concatenate([field[:, 1:].ravel(), field[1:, :].ravel()])
+        values.append(np.corrcoef(a, b)[0, 1])
+    return float(np.mean(values))
