@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fresh", action="store_true", help="ignore results and checkpoints on disk")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     r.add_argument("--time-budget", type=float, default=None, metavar="MINUTES", help="stop (resumably) before this much training time")
-    r.add_argument("--stop-after-epochs", type=int, default=None, help="stop (resumably) after this epoch")
+    r.add_argument("--stop-after-epochs", type=int, default=None, help="stop (resumably) after this epoch; 0 evaluates the last checkpoint without training")
     r.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines are still logged)")
     r.set_defaults(fn=_cmd_run)
     c = sub.add_parser("check", help="compare committed results with the paper's numbers")

@@ -99,6 +99,9 @@ def run(
     epochs = cfg.optim.epochs
     start_epoch = len(history) + 1
     for epoch in range(start_epoch, epochs + 1):
+        if stop_after_epochs is not None and epoch > stop_after_epochs:  # 0: evaluate the checkpoint as it is
+            _log(f"stopping before epoch {epoch} (--stop-after-epochs {stop_after_epochs}); rerun without it to resume")
+            break
         t0 = time.time()
         bar = tqdm(total=trainer.batches(), desc=f"{exp_id} {profile} epoch {epoch}/{epochs}", disable=not progress, leave=False, mininterval=2)
         metrics = trainer.train_epoch(epoch, bar)
@@ -116,8 +119,8 @@ def run(
         summary = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))
         _log(f"{exp_id}/{profile}/seed{seed} epoch {epoch}/{epochs}: {summary}")
         out_of_time = time_budget_s is not None and time.time() - started + metrics["seconds"] > time_budget_s
-        if epoch < epochs and (out_of_time or (stop_after_epochs is not None and epoch >= stop_after_epochs)):
-            _log(f"stopping early after epoch {epoch}; rerun the same command to resume")
+        if epoch < epochs and out_of_time:
+            _log(f"out of time after epoch {epoch}; rerun the same command to resume")
             break
 
     t0 = time.time()

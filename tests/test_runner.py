@@ -56,3 +56,10 @@ def test_results_file_schema(tmp_path: Path) -> None:
     assert prov["dataset_md5"]["t10k-labels-idx1-ubyte"] == "27ae3e4e09519cfbb04c329615203637"
     assert r["wall_time_s"]["train"] > 0
     assert not list(path.parent.glob("*.tmp"))  # atomic write leaves no temporary file
+
+
+def test_stop_after_zero_evaluates_the_checkpoint_without_training(tmp_path: Path) -> None:
+    part = _run(tmp_path, stop_after_epochs=2)
+    again = _run(tmp_path, stop_after_epochs=0)
+    assert again["epochs_done"] == 2 and again["complete"] is False
+    assert again["final"] == part["final"] and again["history"] == part["history"]
