@@ -197,28 +197,25 @@ def learning_curves(results: Sequence[Result]) -> Figure:
     fig = Figure(figsize=(9, 3.4), layout="constrained")
     ax_err, ax_loss = fig.subplots(1, 2)
     history = results[0]["history"][0]
-    if results[0]["config"]["method"] == "bp":
-        epochs, err = _history(results, "val_error")
+    is_bp = results[0]["config"]["method"] == "bp"
+    val_key = "val_error" if is_bp else ("val_error_softmax" if "val_error_softmax" in history else None)
+    if val_key is not None:  # the validation error measured every epoch
+        epochs, err = _history(results, val_key)
         _seed_lines(ax_err, epochs, err, seeds)
-        ax_err.set(title="validation error", ylabel="error (%)")
+        ax_err.set(title="validation error" + ("" if is_bp else ", softmax readout"), ylabel="error (%)")
+        if many_seeds:
+            ax_err.legend(fontsize="small")
+    else:  # unsupervised FF has no per-epoch error: how often negatives out-score positives
+        epochs, beats = _history(results, "neg_beats_pos")  # (S, E, L), fractions
+        for layer, curve in enumerate(100 * beats.mean(axis=0).T):
+            ax_err.plot(epochs, curve, marker="o", ms=3, color=f"C{layer}", label=f"layer {layer + 1}")
+        ax_err.set(title="negative goodness above positive", ylabel="training pairs (%)")
+        ax_err.legend(fontsize="small")
+    if is_bp:
         _, loss = _history(results, "train_loss")
         _seed_lines(ax_loss, epochs, loss, seeds)
         ax_loss.set(title="training loss (cross-entropy)", ylabel="loss")
-        if many_seeds:
-            ax_err.legend(fontsize="small")
     else:
-        if "val_error_softmax" in history:
-            epochs, err = _history(results, "val_error_softmax")
-            _seed_lines(ax_err, epochs, err, seeds)
-            ax_err.set(title="validation error, softmax readout", ylabel="error (%)")
-            if many_seeds:
-                ax_err.legend(fontsize="small")
-        else:
-            epochs, beats = _history(results, "neg_beats_pos")  # (S, E, L), fractions
-            for layer, curve in enumerate(100 * beats.mean(axis=0).T):
-                ax_err.plot(epochs, curve, marker="o", ms=3, color=f"C{layer}", label=f"layer {layer + 1}")
-            ax_err.set(title="negative goodness above positive", ylabel="training pairs (%)")
-            ax_err.legend(fontsize="small")
         _, losses = _history(results, "layer_loss")  # (S, E, L)
         for layer, curve in enumerate(losses.mean(axis=0).T):  # (L, E)
             ax_loss.plot(epochs, curve, marker="o", ms=3, color=f"C{layer}", label=f"layer {layer + 1}")
