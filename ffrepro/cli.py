@@ -1,4 +1,4 @@
-"""Command line: ``python -m ffrepro {list,run,check,data,bench}``."""
+"""Command line: ``python -m ffrepro {list,run,check,table,references,data,bench}``."""
 
 from __future__ import annotations
 
@@ -71,6 +71,20 @@ def _cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_references(args: argparse.Namespace) -> int:
+    from ffrepro.references import format_bands, make_reference, read_reference
+    from ffrepro.registry import EXPERIMENTS, get_experiment
+
+    ids = args.id or list(EXPERIMENTS)
+    for exp_id in ids:
+        get_experiment(exp_id)  # an unknown id fails before any training
+    for exp_id in ids:
+        ref = make_reference(exp_id) if not args.show else read_reference(exp_id)
+        print(f"{exp_id}: {len(ref['runs'])} runs on {ref['machine']['cpu_model']}")
+        print(format_bands(ref))
+    return 0
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     from ffrepro.data import ensure_mnist, verify_mnist
 
@@ -107,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("table", help="the reproduced-vs-paper table in markdown")
     t.add_argument("--update-readme", action="store_true", help="rewrite the table block in README.md")
     t.set_defaults(fn=_cmd_table)
+    ref = sub.add_parser("references", help="rerun the smoke references (seeds x thread counts) and print their bands")
+    ref.add_argument("id", nargs="*", help="experiment ids (default: all)")
+    ref.add_argument("--show", action="store_true", help="print the committed references' bands without running")
+    ref.set_defaults(fn=_cmd_references)
     sub.add_parser("data", help="fetch and verify the data sets").set_defaults(fn=_cmd_data)
     b = sub.add_parser("bench", help="matmul throughput and FF epoch speed")
     b.add_argument("--quick", action="store_true")
@@ -125,8 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as exc:
         from ffrepro.data import DataError
+        from ffrepro.results import ResultsError
 
         if isinstance(exc, DataError):
             print(f"data error: {exc}", file=sys.stderr)
             return 3
+        if isinstance(exc, ResultsError):
+            print(f"results error: {exc}", file=sys.stderr)
+            return 4
         raise

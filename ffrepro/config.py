@@ -182,7 +182,7 @@ def validate(config: RunConfig) -> None:
 def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fraction: float) -> RunConfig:
     """Derive a cheaper profile from the paper configuration.
 
-    ``smoke``: layers of 100 units, 3 epochs, 10,000 training and 1,000 evaluation examples
+    ``smoke``: layers of 100 units, 3 epochs, 10,000 training and 10,000 evaluation examples
     (seconds, yet every inference mode ends well below chance).
     ``cpu``: layers of ``cpu_width`` units (same depth; locally connected nets keep their maps) and
     ``cpu_epoch_fraction`` of the epochs, all of the data, so that the whole book runs in about an
@@ -194,7 +194,7 @@ def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fra
     local = bool(getattr(paper.model, "local", ()))  # locally connected nets keep their maps
     if profile == "smoke":
         model = paper.model if local else dataclasses.replace(paper.model, hidden=(100,) * depth)
-        data = dataclasses.replace(paper.data, train_examples=10_000, eval_examples=1000)
+        data = dataclasses.replace(paper.data, train_examples=10_000, eval_examples=10_000)
         optim = dataclasses.replace(paper.optim, epochs=3)
         if hasattr(model, "readout_epochs"):
             model = dataclasses.replace(model, readout_epochs=3)

@@ -87,17 +87,27 @@ class FFLayer(nn.Module):
         """Log-odds that the input is positive: goodness above ("max ssq") or below ("min ssq") threshold."""
         return self.sign * (g - self.threshold)
 
-    def loss(self, z_pos: torch.Tensor, h_pos: torch.Tensor, h_neg: torch.Tensor) -> torch.Tensor:
-        """-log p(pos) - log(1 - p(neg)), halved and averaged over the batch as in ffcode, plus peer normalisation."""
+    def loss_terms(self, z_pos: torch.Tensor, h_pos: torch.Tensor, h_neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer's two loss terms: (FF logistic loss, peer-normalisation term).
+
+        The logistic loss is -log p(pos) - log(1 - p(neg)), halved and averaged over the batch as in
+        ffcode. The peer term is a stand-in whose gradient is ffcode's peer-normalisation push; its
+        value is not a loss (it can be negative), so it is logged apart.
+        """
         n = h_pos.shape[0]
-        loss = 0.5 * (F.softplus(-self.logit(self.goodness(h_pos))).sum() + F.softplus(self.logit(self.goodness(h_neg))).sum()) / n
-        if self.peer_normalization:
-            with torch.no_grad():
-                self.mean_activity.mul_(self.peer_momentum).add_(h_pos.mean(0), alpha=1 - self.peer_momentum)
-                push = self.peer_normalization * (self.mean_activity.mean() - self.mean_activity)  # (n_out,)
-            # gradient descent on this term adds `push` to the ascent direction of every case's input
-            loss = loss - (z_pos * push).sum() / n
-        return loss
+        ff = 0.5 * (F.softplus(-self.logit(self.goodness(h_pos))).sum() + F.softplus(self.logit(self.goodness(h_neg))).sum()) / n
+        if not self.peer_normalization:
+            return ff, torch.zeros((), device=ff.device, dtype=ff.dtype)
+        with torch.no_grad():
+            self.mean_activity.mul_(self.peer_momentum).add_(h_pos.mean(0), alpha=1 - self.peer_momentum)
+            push = self.peer_normalization * (self.mean_activity.mean() - self.mean_activity)  # (n_out,)
+        # gradient descent on this term adds `push` to the ascent direction of every case's input
+        return ff, -(z_pos * push).sum() / n
+
+    def loss(self, z_pos: torch.Tensor, h_pos: torch.Tensor, h_neg: torch.Tensor) -> torch.Tensor:
+        """What the layer descends: the FF logistic loss plus the peer-normalisation term."""
+        ff, peer = self.loss_terms(z_pos, h_pos, h_neg)
+        return ff + peer
 
 
 def _connections(n_in: int, cfg: FFConfig) -> list[nn.Module | None]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
+import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,16 @@ import torch
 
 SCHEMA_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULT_FILE = re.compile(r"seed(\d+)\.json")
+REQUIRED_KEYS = ("experiment", "profile", "seed", "complete", "epochs_done", "config", "final", "history", "wall_time_s", "provenance")
+
+
+class ResultsError(RuntimeError):
+    """A results file that cannot be read; the message names the file, the problem and the fix."""
+
+    def __init__(self, path: Path, problem: str, fix: str):
+        super().__init__(f"{path} {problem}; {fix}")
+        self.path, self.problem = path, problem
 
 
 def results_root() -> Path:
@@ -48,17 +61,46 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(result, indent=1) + "\n").encode())
 
 
+def _rerun_hint(path: Path) -> str:
+    """The command that recreates a results file at ``ROOT/ID/PROFILE/seedS.json``."""
+    m = RESULT_FILE.fullmatch(path.name)
+    seed = m.group(1) if m else "0"
+    return f"python -m ffrepro run {path.parent.parent.name} --profile {path.parent.name} --seed {seed}"
+
+
 def read_result(path: Path) -> dict[str, Any]:
-    result = json.loads(path.read_text())
+    """Read one results file; raise :class:`ResultsError` (one line: file, problem, fix) if it is unusable."""
+    fix = f"restore it (`git checkout -- {path}` if it is committed) or delete it and rerun `{_rerun_hint(path)}`"
+    try:
+        result = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(path, f"is not a readable results file ({type(exc).__name__}: {exc})", fix) from None
+    if not isinstance(result, dict):
+        raise ResultsError(path, f"holds a JSON {type(result).__name__}, not a results object", fix)
     if result.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"{path}: schema version {result.get('schema_version')}, this code reads {SCHEMA_VERSION}")
+        raise ResultsError(path, f"has schema version {result.get('schema_version')!r}, this code reads {SCHEMA_VERSION}", fix)
+    missing = [k for k in REQUIRED_KEYS if k not in result]
+    if missing:
+        raise ResultsError(path, f"lacks the field(s) {', '.join(missing)}", fix)
     return result
 
 
 def load_results(exp_id: str, profile: str, root: Path | None = None) -> list[dict[str, Any]]:
-    """All seeds' results of one (experiment, profile), sorted by seed."""
+    """All seeds' results of one (experiment, profile), sorted by seed (files named ``seedS.json`` only)."""
     folder = (root or results_root()) / exp_id / profile
-    return [read_result(p) for p in sorted(folder.glob("seed*.json"), key=lambda p: int(p.stem[4:]))]
+    found = [(int(m.group(1)), p) for p in folder.glob("seed*.json") if (m := RESULT_FILE.fullmatch(p.name))]
+    return [read_result(p) for _, p in sorted(found)]
+
+
+def move_aside(path: Path, suffix: str = "corrupt") -> Path:
+    """Rename an unusable file to ``NAME.SUFFIX-TIMESTAMP`` (kept for inspection, never deleted); return the new path."""
+    target = path.with_name(f"{path.name}.{suffix}-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while target.exists():
+        target = target.with_name(f"{path.name}.{suffix}-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+        n += 1
+    path.replace(target)
+    return target
 
 
 def _git(*args: str) -> str | None:
@@ -67,6 +109,30 @@ def _git(*args: str) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+@cache
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo`` on Linux, else what :mod:`platform` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+@cache
+def cpu_features() -> list[str]:
+    """The vector and matrix extensions that change which floating-point kernels run."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = set(re.findall(r"\b(avx2|avx512f|avx512_bf16|amx_bf16|amx_tile|fma|asimd|sve)\b", text))
+    return sorted(flags)
 
 
 def device_name(device: torch.device) -> str:
@@ -85,6 +151,9 @@ def provenance(device: torch.device, dataset_hashes: dict[str, str]) -> dict[str
         "python": sys.version.split()[0],
         "packages": {"torch": torch.__version__, "numpy": numpy.__version__},
         "device": device_name(device),
+        "cpu_model": cpu_model(),
+        "cpu_features": cpu_features(),
+        "threads": torch.get_num_threads(),
         "dataset_md5": dataset_hashes,
         "host": platform.node(),
     }

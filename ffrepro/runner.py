@@ -18,8 +18,10 @@ from ffrepro.config import RunConfig
 from ffrepro.registry import get_experiment
 from ffrepro.results import (
     SCHEMA_VERSION,
+    ResultsError,
     atomic_write_bytes,
     checkpoint_root,
+    move_aside,
     provenance,
     read_result,
     result_path,
@@ -69,31 +71,41 @@ def run(
     exp = get_experiment(exp_id)
     cfg = config or exp.config(profile)
     out_path = result_path(exp_id, profile, seed, results_dir)
-    if out_path.exists() and not fresh:
-        old = read_result(out_path)
-        if old["config"] == cfg.to_dict() and old["complete"]:
-            _log(f"{exp_id}/{profile}/seed{seed}: reusing {out_path}")
-            return old
+    tag = f"{exp_id}/{profile}/seed{seed}"
+    old = _existing_result(out_path)
+    if old is not None and not fresh and old["config"] == cfg.to_dict() and old["complete"]:
+        _log(f"{tag}: reusing {out_path}")
+        return old
 
     dev = torch.device(device) if device is not None else default_device()
-    torch.manual_seed(seed)
     dataset = data_mod.load(cfg.data.dataset, dev)
     origin = provenance(dev, dataset.hashes)  # taken now: the code that trains is the code at the start
-    generator = torch.Generator(dev).manual_seed(seed)
-    trainer: Trainer = TRAINERS[cfg.method](cfg, dataset, generator)
+    generator = torch.Generator(dev)
+
+    def new_trainer() -> Trainer:
+        """A freshly initialised trainer: the seed fixes the weights (global RNG) and the data order (generator)."""
+        torch.manual_seed(seed)
+        generator.manual_seed(seed)
+        return TRAINERS[cfg.method](cfg, dataset, generator)
+
+    trainer = new_trainer()
 
     ckpt = checkpoint_path(exp_id, profile, seed, checkpoint_dir)
     history: list[dict[str, Any]] = []
     elapsed = 0.0
-    if ckpt.exists() and not fresh:
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
-        if state["config"] == cfg.to_dict():
+    state = None if fresh else _load_checkpoint(ckpt, dev)
+    if state is not None and state["config"] != cfg.to_dict():
+        _log(f"{tag}: checkpoint {ckpt} has another config; starting afresh")
+    elif state is not None:
+        try:
             trainer.load_state_dict(state["trainer"])
             generator.set_state(state["generator"].to(generator.get_state().device))
-            history, elapsed = state["history"], state["elapsed_s"]
-            _log(f"{exp_id}/{profile}/seed{seed}: resuming after epoch {len(history)} from {ckpt}")
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            trainer = new_trainer()  # undo a half-loaded state
+            _log(f"warning: {ckpt} does not fit this model ({type(exc).__name__}: {str(exc)[:200]}); moved to {move_aside(ckpt)}; starting afresh")
         else:
-            _log(f"{exp_id}/{profile}/seed{seed}: checkpoint {ckpt} has another config; starting afresh")
+            history, elapsed = state["history"], state["elapsed_s"]
+            _log(f"{tag}: resuming after epoch {len(history)} from {ckpt}")
 
     started = time.time()
     epochs = cfg.optim.epochs
@@ -110,12 +122,7 @@ def run(
         metrics["seconds"] = time.time() - t0
         history.append(metrics)
         elapsed += metrics["seconds"]
-        buf = io.BytesIO()
-        torch.save(
-            {"config": cfg.to_dict(), "trainer": trainer.state_dict(), "generator": generator.get_state(), "history": history, "elapsed_s": elapsed},
-            buf,
-        )
-        atomic_write_bytes(ckpt, buf.getvalue())
+        _save_checkpoint(ckpt, cfg, trainer, generator, history, elapsed)
         summary = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))
         _log(f"{exp_id}/{profile}/seed{seed} epoch {epoch}/{epochs}: {summary}")
         out_of_time = time_budget_s is not None and time.time() - started + metrics["seconds"] > time_budget_s
@@ -141,6 +148,48 @@ def run(
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "provenance": origin,
     }
+    if not result["complete"] and old is not None and old["complete"]:
+        # a good result is never replaced by a partial one: the partial goes beside the checkpoint
+        out_path = ckpt.with_suffix(".partial.json")
+        _log(f"{tag}: keeping the complete result already in {result_path(exp_id, profile, seed, results_dir)}; the partial one goes to {out_path}")
     write_result(out_path, result)
-    _log(f"{exp_id}/{profile}/seed{seed}: wrote {out_path} ({'complete' if result['complete'] else 'PARTIAL'}): {final['test']}")
+    _log(f"{tag}: wrote {out_path} ({'complete' if result['complete'] else 'PARTIAL'}): {final['test']}")
     return result
+
+
+def _existing_result(path: Path) -> dict[str, Any] | None:
+    """The results file already at ``path``, or None; an unreadable one is moved aside with a warning."""
+    if not path.exists():
+        return None
+    try:
+        return read_result(path)
+    except ResultsError as exc:
+        _log(f"warning: {path} {exc.problem}; moved it to {move_aside(path)}; this run recreates it")
+        return None
+
+
+def _save_checkpoint(path: Path, cfg: RunConfig, trainer: Trainer, generator: torch.Generator, history: list[dict[str, Any]], elapsed: float) -> None:
+    """Tensors and plain JSON-able values only, so that :func:`_load_checkpoint` can refuse code."""
+    state = {"config": cfg.to_dict(), "trainer": trainer.state_dict(), "generator": generator.get_state(), "history": history, "elapsed_s": elapsed}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+CHECKPOINT_KEYS = ("config", "trainer", "generator", "history", "elapsed_s")
+
+
+def _load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` or None. Loaded with ``weights_only=True`` (tensors and plain types
+    only: a file from elsewhere cannot run code); an unreadable one is moved aside with a warning."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(state, dict) or any(k not in state for k in CHECKPOINT_KEYS):
+            raise ValueError(f"not an ffrepro checkpoint (expected the keys {', '.join(CHECKPOINT_KEYS)})")
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        _log(f"warning: checkpoint {path} is unreadable ({type(exc).__name__}: {first_line}); moved to {move_aside(path)}; starting afresh")
+        return None
+    return state

@@ -17,7 +17,7 @@ from ffrepro.config import FFConfig, RunConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import INFERENCE_MODES, FFNet, wrong_labels
 from ffrepro.optim import lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, GOODNESS_SAMPLE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample
 
 
 
@@ -40,7 +40,7 @@ class FFSupervisedTrainer(Trainer):
         net, cfg = self.net, self.cfg
         set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
         x_all, y_all = self.train_split.x, self.train_split.y
-        stats = torch.zeros(4, len(net.layers), device=y_all.device)
+        stats = torch.zeros(len(FF_STATS), len(net.layers), device=y_all.device)
         readout_loss = torch.zeros((), device=y_all.device)
         for idx in self.minibatches():
             x, y = x_all[idx], y_all[idx]

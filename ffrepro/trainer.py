@@ -74,26 +74,29 @@ def ff_optimizer(net: FFNet, cfg: RunConfig, with_readout: bool) -> SmoothedSGD:
     return SmoothedSGD(groups, lr=o.lr, smoothing=o.smoothing)
 
 
+FF_STATS = ("ff_loss", "peer_loss", "pos_goodness", "neg_goodness", "neg_beats_pos")
+
+
 def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]], n: int, stats: torch.Tensor) -> torch.Tensor:
     """Sum of every layer's FF loss on a batch whose first ``n`` rows are positive, the rest negative.
 
-    Adds to ``stats`` (4, layers): loss, positive goodness, negative goodness, and how often the
-    negative beat its positive, each summed over the batch.
+    Adds to ``stats`` (len(FF_STATS), layers), each summed over the batch: the logistic loss, the
+    peer-normalisation term, positive goodness, negative goodness, and how often the negative beat
+    its positive.
     """
     total = torch.zeros((), device=stats.device)
     for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
-        loss = layer.loss(z[:n], h[:n], h[n:])
-        total = total + loss
+        ff, peer = layer.loss_terms(z[:n], h[:n], h[n:])
+        total = total + ff + peer
         with torch.no_grad():
             g = FFLayer.goodness(h)
-            stats[:, i] += torch.stack([loss.detach() * n, g[:n].sum(), g[n:].sum(), (g[n:] > g[:n]).float().sum()])
+            stats[:, i] += torch.stack([ff.detach() * n, peer.detach() * n, g[:n].sum(), g[n:].sum(), (g[n:] > g[:n]).float().sum()])
     return total
 
 
 def ff_stats(stats: torch.Tensor, examples: int) -> dict[str, list[float]]:
-    """Per-example means of :func:`ff_layer_losses`' statistics, per layer."""
-    means = (stats / examples).tolist()
-    return dict(zip(("layer_loss", "pos_goodness", "neg_goodness", "neg_beats_pos"), means))
+    """Per-example means of :func:`ff_layer_losses`' statistics, per layer, keyed by :data:`FF_STATS`."""
+    return dict(zip(FF_STATS, (stats / examples).tolist()))
 
 
 @torch.no_grad()

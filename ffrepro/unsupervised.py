@@ -17,7 +17,7 @@ from ffrepro.config import RunConfig, UnsupervisedFFConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import FFNet, length_normalize
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, GOODNESS_SAMPLE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample
 
 NUM_CLASSES = 10
 BLUR = torch.tensor([0.25, 0.5, 0.25])
@@ -134,7 +134,7 @@ class FFUnsupervisedTrainer(Trainer):
         net, cfg = self.net, self.cfg
         set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
         x_all = self.train_split.x
-        stats = torch.zeros(4, len(net.layers), device=x_all.device)
+        stats = torch.zeros(len(FF_STATS), len(net.layers), device=x_all.device)
         for idx in self.minibatches():
             x = x_all[idx]
             neg, _, _ = make_negatives(x, cfg.model.blur_steps, self.gen)

@@ -6,7 +6,8 @@ import torch
 
 from ffrepro.data import Dataset, Split
 from ffrepro.local import LocallyConnected, LocalSpec
-from ffrepro.registry import LOCAL_MAPS, get_experiment
+from ffrepro.experiments.mnist_unsupervised import LOCAL_MAPS
+from ffrepro.registry import get_experiment
 from ffrepro.unsupervised import FFUnsupervisedTrainer, hybrid_masks, make_negatives
 
 
