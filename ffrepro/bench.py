@@ -64,6 +64,32 @@ def ff_epoch(hidden: tuple[int, ...], batches: int, device: torch.device) -> dic
     return {"seconds_per_epoch": seconds, "tflop_per_epoch": flops / 1e12, "gflops": flops / seconds / 1e9, "peak_mib": peak}
 
 
+def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device) -> dict[str, float]:
+    """Time ``batches`` minibatches of recurrent FF (ffrepro.recurrent) and extrapolate to a 50k-image epoch."""
+    from ffrepro.config import RecurrentFFConfig
+    from ffrepro.recurrent import FFRecurrentTrainer, flops
+
+    model = RecurrentFFConfig(hidden=hidden)
+    cfg = RunConfig(method="ff-recurrent", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=model, optim=OptimConfig(epochs=1))
+    data = load_mnist(device)
+    trainer = FFRecurrentTrainer(cfg, data, torch.Generator(device).manual_seed(0))
+    x, y = data.train.x[:100], data.train.y[:100]
+    stats = torch.zeros(5, len(hidden), device=device)
+    trainer.video_loss(x, y, trainer.negatives(x, y), stats).backward()  # warm up
+    _sync(device)
+    t = time.perf_counter()
+    for idx in trainer.minibatches():
+        xb, yb = data.train.x[idx], data.train.y[idx]
+        loss = trainer.video_loss(xb, yb, trainer.negatives(xb, yb), stats)
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        trainer.optimizer.step()
+    _sync(device)
+    seconds = (time.perf_counter() - t) * 500 / batches  # training only, no validation
+    total = flops(784, model)["train"] * 50_000
+    return {"seconds_per_epoch": seconds, "tflop_per_epoch": total / 1e12, "gflops": total / seconds / 1e9}
+
+
 def main(quick: bool = False) -> int:
     device = default_device()
     peak = matmul_gflops(device)
@@ -74,4 +100,8 @@ def main(quick: bool = False) -> int:
         r = ff_epoch(hidden, batches=10 if quick else 50, device=device)
         name = f"{len(hidden)}x{hidden[0]}"
         print(f"{name:12} {r['seconds_per_epoch']:8.1f} {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['gflops'] / peak:6.0%} {r['peak_mib']:9.0f}")
+    for hidden in ((500, 500, 500), (2000, 2000, 2000)):  # recurrent FF: the cpu and paper widths
+        r = recurrent_epoch(hidden, batches=3 if quick else 10, device=device)
+        name = f"rec {len(hidden)}x{hidden[0]}"
+        print(f"{name:12} {r['seconds_per_epoch']:8.1f} {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['gflops'] / peak:6.0%} {'':>9}")
     return 0

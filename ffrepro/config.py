@@ -17,7 +17,7 @@ from ffrepro.local import LocalSpec
 
 Goodness = Literal["max_ssq", "min_ssq"]
 NegativeLabels = Literal["uniform", "hard"]
-Method = Literal["ff-supervised", "ff-unsupervised", "bp"]
+Method = Literal["ff-supervised", "ff-unsupervised", "ff-recurrent", "bp"]
 
 PROFILES = ("smoke", "cpu", "paper")
 
@@ -61,6 +61,25 @@ class UnsupervisedFFConfig(FFConfig):
 
 
 @dataclass(frozen=True)
+class RecurrentFFConfig(FFConfig):
+    """Recurrent FF with top-down connections (paper section 3.4): MNIST as a video of one image.
+
+    The image is the bottom layer, a clamped one-hot label the top layer; it feeds the last hidden
+    layer only. After one bottom-up pass, every hidden layer is recomputed ``iterations`` times, all at
+    once, from the normalised states of the layers below and above at the previous step, and damped:
+    new = damping x old + (1 - damping) x computed. Iterations are 1-based; windows are inclusive.
+    """
+
+    first_scored_layer: int = 0  # every hidden layer hears the label top-down, so all of them are scored
+    negative_labels: NegativeLabels = "hard"  # the paper: wrong labels in proportion to the net's predictions
+    iterations: int = 8
+    damping: float = 0.3  # weight of the old pre-normalisation state
+    loss_iterations: tuple[int, int] = (1, 8)  # (first, last) iteration whose goodness carries the loss
+    test_window: tuple[int, int] = (3, 5)  # (first, last) iteration whose goodness is averaged at test
+    negative_iterations: int = 1  # length of the all-label run whose goodness predicts the hard negatives
+
+
+@dataclass(frozen=True)
 class BPConfig:
     """A fully connected ReLU net trained end to end with backprop (paper section 3.1)."""
 
@@ -90,7 +109,7 @@ class RunConfig:
 
     method: Method
     data: DataConfig = field(default_factory=DataConfig)
-    model: FFConfig | UnsupervisedFFConfig | BPConfig = field(default_factory=FFConfig)
+    model: FFConfig | UnsupervisedFFConfig | RecurrentFFConfig | BPConfig = field(default_factory=FFConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,9 +118,12 @@ class RunConfig:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "RunConfig":
-        model_cls = {"bp": BPConfig, "ff-supervised": FFConfig, "ff-unsupervised": UnsupervisedFFConfig}[d["method"]]
+        model_cls = {"bp": BPConfig, "ff-supervised": FFConfig, "ff-unsupervised": UnsupervisedFFConfig, "ff-recurrent": RecurrentFFConfig}[d["method"]]
         model = dict(d["model"])
         model["hidden"] = tuple(model["hidden"])
+        for name in ("loss_iterations", "test_window"):
+            if name in model:
+                model[name] = tuple(model[name])
         if "local" in model:
             model["local"] = tuple(LocalSpec(**spec) for spec in model["local"])
         return RunConfig(
@@ -175,6 +197,20 @@ def validate(config: RunConfig) -> None:
         local = getattr(m, "local", ())
         if local and tuple(s.units for s in local) != m.hidden:
             problems.append(f"model.hidden {m.hidden} must equal the sizes of model.local {tuple(s.units for s in local)}")
+    if isinstance(config.model, RecurrentFFConfig):
+        m = config.model
+        if m.iterations < 1:
+            problems.append(f"model.iterations must be >= 1, not {m.iterations}")
+        if not 0 <= m.damping < 1:
+            problems.append(f"model.damping must be in [0, 1), not {m.damping}")
+        for name in ("loss_iterations", "test_window"):
+            window = getattr(m, name)
+            if len(window) != 2 or not 1 <= window[0] <= window[1] <= m.iterations:
+                problems.append(f"model.{name} must be (first, last) with 1 <= first <= last <= model.iterations = {m.iterations}, not {window}")
+        if not 1 <= m.negative_iterations <= m.iterations:
+            problems.append(f"model.negative_iterations must be in [1, model.iterations = {m.iterations}], not {m.negative_iterations}")
+    if (config.method == "ff-recurrent") != isinstance(config.model, RecurrentFFConfig):
+        problems.append("method ff-recurrent needs a RecurrentFFConfig model, and only it")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 

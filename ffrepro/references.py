@@ -5,13 +5,14 @@ NEON) and thread counts sum in different orders, and three epochs of training am
 differences into a different trajectory. So a reference is not one run but a small sample of the
 run-to-run variation, and the band a fresh run must fall in is derived from statistics:
 
-* ``reference.json`` (``results/ID/smoke/``) keeps the final metrics of the smoke profile for
-  seeds :data:`REFERENCE_SEEDS` at :data:`REFERENCE_THREADS` torch threads, on the machine that made it.
+* ``reference.json`` (``results/ID/smoke/``) keeps the final metrics and last-epoch statistics of
+  the smoke profile for seeds :data:`REFERENCE_SEEDS` in each of :data:`REFERENCE_VARIANTS` (1 and
+  2 threads, and portable kernels), on the machine that made it.
 * An error rate (percent of ``n`` evaluated images) passes when it is within
   ``SE_FACTOR x se + spread`` of the reference mean, where ``se = 100 sqrt(p (1 - p) / n)`` is the
   binomial standard error of the split at the reference error ``p`` (with one pseudo-count each
   way, so a 0 % error still gets a band) and ``spread`` is the largest distance of a reference run
-  from the mean, across seeds and thread counts. The binomial term covers which images a differently
+  from the mean, across seeds, thread counts and kernels. The binomial term covers which images a differently
   trained net gets wrong; the spread term covers the measured trajectory-to-trajectory variation, of
   which another machine's kernels are one more draw. ``SE_FACTOR = 4``: under a normal
   approximation a correct run fails one metric with probability 6e-5, so even the ~60 metrics of all
@@ -30,20 +31,29 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from ffrepro.registry import get_experiment
-from ffrepro.results import REQUIRED_KEYS, ResultsError, atomic_write_bytes, cpu_features, cpu_model, results_root
+from ffrepro.results import REPO_ROOT, ResultsError, atomic_write_bytes, cpu_features, cpu_model, read_result, result_path, results_root
 
 REFERENCE_SEEDS = (0, 1, 2)
-REFERENCE_THREADS = (1, 2)
+# How the reference runs differ besides the seed: thread counts, and torch's portable vector kernels
+# with MKL held to SSE4.2 as a stand-in for another machine's kernels (on this project's AMD machine
+# that moved a smoke test error by 1.7 points, as much as another seed).
+REFERENCE_VARIANTS: dict[str, dict[str, str]] = {
+    "2 threads": {"OMP_NUM_THREADS": "2"},
+    "1 thread": {"OMP_NUM_THREADS": "1"},
+    "1 thread, portable kernels": {"OMP_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+}
 SE_FACTOR = 4.0
 STAT_FACTOR = 3.0
 STAT_RELATIVE = 0.05
@@ -157,30 +167,29 @@ def read_reference(exp_id: str, root: Path | None = None) -> dict[str, Any]:
     return ref
 
 
-def make_reference(exp_id: str, root: Path | None = None, seeds: Iterable[int] = REFERENCE_SEEDS, threads: Iterable[int] = REFERENCE_THREADS) -> dict[str, Any]:
-    """Run the smoke profile for every seed at every thread count; write and return the reference.
+def make_reference(exp_id: str, root: Path | None = None, seeds: Iterable[int] = REFERENCE_SEEDS) -> dict[str, Any]:
+    """Run the smoke profile for every seed in every :data:`REFERENCE_VARIANTS`; write and return the reference.
 
-    The runs at the most threads are also written as the experiment's ordinary smoke results.
+    Each run is a separate ``python -m ffrepro run`` process, because thread counts and kernel
+    choices are fixed when torch starts. The runs of the first variant are also written as the
+    experiment's ordinary smoke results.
     """
-    from ffrepro.runner import run
-
-    threads = sorted(threads)
-    before = torch.get_num_threads()
-    runs = []
-    try:
-        for t in threads:
-            torch.set_num_threads(t)
-            for seed in seeds:
-                with tempfile.TemporaryDirectory() as tmp:
-                    keep = t == threads[-1]
-                    r = run(exp_id, "smoke", seed, device="cpu", fresh=True, results_dir=(root or results_root()) if keep else Path(tmp),
-                            checkpoint_dir=Path(tmp), progress=False)
-                runs.append({k: r[k] for k in (*REQUIRED_KEYS, "schema_version")} | {"threads": t})
-    finally:
-        torch.set_num_threads(before)
+    root = root or results_root()
     cfg = get_experiment(exp_id).config("smoke")
     if cfg.data.eval_examples is None:
         raise ValueError("the smoke profile must name data.eval_examples: the bands need the number of evaluated images")
+    runs = []
+    for i, (variant, env) in enumerate(REFERENCE_VARIANTS.items()):
+        for seed in seeds:
+            with tempfile.TemporaryDirectory() as tmp:
+                out = root if i == 0 else Path(tmp) / "results"
+                cmd = [sys.executable, "-m", "ffrepro", "run", exp_id, "--profile", "smoke", "--seed", str(seed), "--device", "cpu", "--fresh", "--no-progress"]
+                proc = subprocess.run(cmd, env={**os.environ, **env, "FFREPRO_RESULTS": str(out), "FFREPRO_CHECKPOINTS": str(Path(tmp) / "ckpt"), "PYTHONPATH": str(REPO_ROOT)},
+                                      capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{' '.join(cmd)} ({variant}) failed:\n{proc.stderr[-2000:]}")
+                r = read_result(result_path(exp_id, "smoke", seed, out))
+            runs.append({k: r[k] for k in ("seed", "config", "final", "history")} | {"variant": variant, "provenance": r["provenance"]})
     ref = {
         "reference_version": REFERENCE_VERSION,
         "experiment": exp_id,

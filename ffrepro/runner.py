@@ -27,12 +27,13 @@ from ffrepro.results import (
     result_path,
     write_result,
 )
+from ffrepro.recurrent import FFRecurrentTrainer
 from ffrepro.supervised import FFSupervisedTrainer
 from ffrepro.trainer import Trainer
 from ffrepro.unsupervised import FFUnsupervisedTrainer
 
 
-TRAINERS: dict[str, type[Trainer]] = {"ff-supervised": FFSupervisedTrainer, "ff-unsupervised": FFUnsupervisedTrainer, "bp": BPTrainer}
+TRAINERS: dict[str, type[Trainer]] = {"ff-supervised": FFSupervisedTrainer, "ff-unsupervised": FFUnsupervisedTrainer, "ff-recurrent": FFRecurrentTrainer, "bp": BPTrainer}
 
 
 def default_device() -> torch.device:

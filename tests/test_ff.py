@@ -111,3 +111,18 @@ def test_inference_modes_agree_when_label_pixels_decide() -> None:
     x = torch.zeros(4, 784)
     for fn in (net.scores_goodness, net.scores_neutral_goodness):
         assert (fn(x).argmax(1) == 9).all()
+
+
+def test_logistic_loss_and_peer_term_are_logged_apart() -> None:
+    """The FF loss is the logistic loss alone (never negative); the peer term is kept apart, and
+    the layer descends their sum."""
+    layer = FFLayer(6, 4, FFConfig(peer_normalization=0.5))
+    layer.mean_activity.copy_(torch.tensor([0.0, 1.0, 1.0, 2.0]))
+    layer.peer_momentum = 1.0  # freeze the running mean so that both calls see the same state
+    z, h = layer(torch.rand(5, 6))
+    ff, peer = layer.loss_terms(z[:3], h[:3], h[3:])
+    assert ff.item() > 0 and peer.item() != 0
+    assert torch.allclose(layer.loss(z[:3], h[:3], h[3:]), ff + peer)
+    off = FFLayer(6, 4, FFConfig(peer_normalization=0.0))
+    z, h = off(torch.rand(5, 6))
+    assert off.loss_terms(z[:3], h[:3], h[3:])[1].item() == 0.0

@@ -1,0 +1,18 @@
+"""Figures and tables for the book: pure functions of results dicts (see :mod:`ffrepro.results`).
+
+One module per chapter, each holding the figures and tables only that chapter draws, and
+:mod:`~ffrepro.figures.common` for everything two chapters share:
+
+- :mod:`~ffrepro.figures.common`: loading a chapter's results, the paper-vs-reproduced, runs,
+  errors, configuration and provenance tables, learning curves (BP and supervised FF) and
+  goodness histograms (every FF chapter);
+- :mod:`~ffrepro.figures.supervised`: supervised FF on MNIST (paper section 3.3);
+- :mod:`~ffrepro.figures.hybrids`: the hybrid images of unsupervised FF (section 3.2, Figure 1);
+- :mod:`~ffrepro.figures.unsupervised`: unsupervised FF on MNIST (section 3.2);
+- :mod:`~ffrepro.figures.summary`: the book's first page and its "All results" page.
+
+A chapter module imports :mod:`~ffrepro.figures.common` and the core modules of ``ffrepro``, never
+another chapter module; no core module imports this package. Every function builds a new
+:class:`matplotlib.figure.Figure` (never through ``pyplot``, so nothing is drawn or registered
+globally) or a :class:`pandas.DataFrame`. Errors are in percent.
+"""

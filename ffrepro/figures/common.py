@@ -1,0 +1,292 @@
+"""What several chapters of the book share: their results, their tables, learning curves and goodness.
+
+Loading a chapter's results (:func:`require_results`); the paper-vs-reproduced table of each chapter
+(:func:`overview_table`) and its runs, errors by inference mode, configuration and provenance; the
+learning curves of BP and supervised FF (:func:`learning_curves`) and the goodness histograms of every
+FF chapter (:func:`goodness_histograms`); and the small drawing helpers of the chapter modules.
+Errors are in percent.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ffrepro.config import PROFILES
+from ffrepro.report import summary_rows
+from ffrepro.results import load_results, results_root
+
+Result = dict[str, Any]
+
+# Readable names of the inference modes in ``result["final"][split]`` (paper section 3.3, and ours).
+MODE_NAMES = {
+    "goodness": "goodness, one pass per label",
+    "softmax": "softmax, neutral label",
+    "neutral_goodness": "neutral goodness (ours)",
+    "bp": "backprop",
+}
+SPLITS = ("train", "val", "test")
+# The columns of the paper-vs-reproduced overview (the book's first page and each chapter).
+OVERVIEW_COLUMNS = ["experiment", "profile", "epochs", "hidden", "paper %", "ours %", "tolerance", "status"]
+
+
+def require_results(exp_id: str, profile: str, seeds: Sequence[int] | None = None) -> list[Result]:
+    """:func:`ffrepro.results.load_results` (only ``seeds``, if given); a missing seed is an error
+    that names the command to run."""
+    results = [r for r in load_results(exp_id, profile) if seeds is None or r["seed"] in seeds]
+    missing = sorted(set(seeds or []) - {r["seed"] for r in results})
+    if not results or missing:
+        seed_args = f" --seed {' '.join(map(str, missing))}" if missing else ""
+        raise FileNotFoundError(
+            f"no results for {exp_id!r} with profile {profile!r}"
+            + (f" and seed(s) {', '.join(map(str, missing))}" if missing else "")
+            + f" under {results_root()}. Produce them with "
+            f"`python -m ffrepro run {exp_id} --profile {profile}{seed_args}` (or `make book PROFILE={profile}`)."
+        )
+    return results
+
+
+def profile_order(profile: str) -> tuple[str, ...]:
+    """``profile`` first, then the other profiles (summary tables skip those without results)."""
+    return (profile, *(p for p in PROFILES if p != profile))
+
+
+def paper_table(exp_ids: Sequence[str] | None, profiles: Sequence[str] = PROFILES) -> pd.DataFrame:
+    """Paper vs reproduced, one row per (experiment, profile) with results on disk."""
+    ids = None if exp_ids is None else list(exp_ids)
+    return pd.DataFrame(summary_rows(ids, tuple(profiles)))
+
+
+def overview_table(exp_ids: Sequence[str] | None, profiles: Sequence[str] = PROFILES) -> pd.DataFrame:
+    """:func:`paper_table` reduced to :data:`OVERVIEW_COLUMNS`, indexed by (experiment, profile);
+    raises if no experiment has results."""
+    table = paper_table(exp_ids, profiles)
+    if table.empty:
+        raise FileNotFoundError(
+            f"no results for profiles {', '.join(profiles)} under {results_root()}. "
+            f"Produce them with `python -m ffrepro run all --profile {profiles[0]}`."
+        )
+    table = table[OVERVIEW_COLUMNS].assign(hidden=table["hidden"].map(short_hidden))
+    return table.set_index(["experiment", "profile"])
+
+
+def short_hidden(hidden: str) -> str:
+    """"100x100x100" -> "3 × 100"; layers of different widths are left as they are."""
+    widths = hidden.split("x")
+    return f"{len(widths)} × {widths[0]}" if len(set(widths)) == 1 else hidden.replace("x", " × ")
+
+
+def runs_table(exp_ids: Sequence[str] | None, profiles: Sequence[str] = PROFILES) -> pd.DataFrame:
+    """Which seeds ran where and for how long, per (experiment, profile): the rest of :func:`paper_table`."""
+    table = paper_table(exp_ids, profiles)
+    if table.empty:
+        return table
+    return table[["experiment", "profile", "seeds", "device", "wall time (min)"]].set_index(["experiment", "profile"])
+
+
+def summary_row(exp_id: str, profile: str) -> dict[str, Any]:
+    """The :func:`ffrepro.report.summary_rows` row of one (experiment, profile), e.g. its "status"."""
+    rows = summary_rows([exp_id], (profile,))
+    if not rows:
+        raise FileNotFoundError(f"no results for {exp_id!r} with profile {profile!r} under {results_root()}")
+    return rows[0]
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def provenance_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
+    """Where, when and with which code each run was made: one column per (experiment, seed)."""
+    columns = {}
+    for exp, rs in results.items():
+        for r in rs:
+            prov = r["provenance"]
+            commit = (prov["git_commit"] or "unknown")[:10]
+            if prov["git_dirty"]:
+                commit += " (uncommitted changes)"
+            columns[(exp, f"seed {r['seed']}")] = {
+                "complete": "yes" if r["complete"] else f"no ({r['epochs_done']} epochs)",
+                "device": prov["device"],
+                "cpu": prov.get("cpu_model", "not recorded"),  # recorded since the smoke references
+                "training time": _duration(r["wall_time_s"]["train"]),
+                "evaluation time": _duration(r["wall_time_s"]["evaluate"]),
+                "git commit": commit,
+                "python": prov["python"],
+                "torch": prov["packages"]["torch"],
+                "finished (UTC)": r["finished"].replace("T", " ").removesuffix("+00:00"),
+            }
+    return pd.DataFrame(columns)
+
+
+def error_by_mode_table(results: Sequence[Result]) -> pd.DataFrame:
+    """Final error of each inference mode, averaged over seeds: index split, columns mode."""
+    splits = [s for s in SPLITS if s in results[0]["final"]]
+    modes = list(results[0]["final"][splits[0]])
+    table = pd.DataFrame(
+        {MODE_NAMES.get(m, m): [statistics.fmean(r["final"][s][m] for r in results) for s in splits] for m in modes},
+        index=pd.Index(splits, name="split"),
+    )
+    return table
+
+
+def errors_by_experiment(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
+    """:func:`error_by_mode_table` of several experiments, stacked: index (experiment, split)."""
+    return pd.concat({exp: error_by_mode_table(rs) for exp, rs in results.items()}, names=["experiment", "split"])
+
+
+def mean_error(results: Sequence[Result], split: str, mode: str) -> float:
+    """Final error of one split and mode, averaged over seeds, as a plain float (for ``glue``)."""
+    return float(statistics.fmean(r["final"][split][mode] for r in results))
+
+
+def config_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
+    """The configuration each experiment ran with (from its first seed's result): index ``section.field``."""
+    columns = {}
+    for exp, rs in results.items():
+        cfg = rs[0]["config"]
+        flat = {"method": cfg["method"]}
+        for section in ("data", "model", "optim"):
+            for name, value in cfg[section].items():
+                if isinstance(value, list) and not value:
+                    value = "none"  # e.g. no locally connected layers
+                elif isinstance(value, list) and all(isinstance(v, int) for v in value):
+                    value = short_hidden("x".join(map(str, value)))
+                elif isinstance(value, list) and all(isinstance(v, dict) and "grid" in v for v in value):
+                    value = "; ".join(_local_spec_text(v) for v in value)
+                flat[f"{section}.{name}"] = "all" if value is None else str(value)  # None: all of the data
+        columns[exp] = flat
+    return pd.DataFrame(columns).fillna("–")  # "–": the field does not exist for this method
+
+
+def _local_spec_text(spec: Mapping[str, int]) -> str:
+    """One locally connected layer (a ``LocalSpec`` as a dict), short enough for a table cell:
+    grid x grid x channels (window/stride), e.g. "4×4×128 (10/6)"."""
+    return f"{spec['grid']}×{spec['grid']}×{spec['channels']} ({spec['window']}/{spec['stride']})"
+
+
+def per_epoch(results: Sequence[Result], key: str | Callable[[Mapping[str, Any]], Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Epochs (E,) and one curve per seed, (S, E), or (S, E, L) for per-layer values; cut to the shortest run.
+    ``key`` names a field of the per-epoch history, or computes the value from one epoch's entry."""
+    value = key if callable(key) else (lambda h: h[key])
+    n = min(len(r["history"]) for r in results)
+    epochs = np.array([h["epoch"] for h in results[0]["history"][:n]])
+    return epochs, np.array([[value(h) for h in r["history"][:n]] for r in results], dtype=float)
+
+
+def _loss_with_peer_term(h: Mapping[str, Any]) -> Any:
+    """One epoch's FF loss per layer including the peer-normalisation term: older results logged
+    only this sum ("layer_loss"), newer ones its two parts."""
+    return h["layer_loss"] if "layer_loss" in h else np.add(h["ff_loss"], h["peer_loss"])
+
+
+def ff_loss_per_layer(results: Sequence[Result]) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """Epochs (E,), each seed's FF loss per layer (S, E, L), and a panel title and axis label that
+    say what it is.
+
+    The logistic FF loss on positive and negative data ("ff_loss") where every seed logged it.
+    Results written before the peer-normalisation term was logged apart have only "layer_loss", the
+    logistic loss plus that term (which can make it negative); then every seed's sum is shown, and
+    the labels say so, unless no seed used peer normalisation (the sum is the logistic loss).
+    """
+    plain = "FF loss per layer", "logistic loss per example"
+    if all("ff_loss" in h for r in results for h in r["history"]):
+        return (*per_epoch(results, "ff_loss"), *plain)
+    epochs, loss = per_epoch(results, _loss_with_peer_term)
+    if not any(r["config"]["model"].get("peer_normalization") for r in results):
+        return epochs, loss, *plain
+    return epochs, loss, "FF loss + peer term per layer", "loss per example\n(logistic + peer normalisation)"
+
+
+def seed_lines(ax: Any, epochs: np.ndarray, curves: np.ndarray, seeds: Sequence[int], color: str = "C0") -> None:
+    """One line per seed (S, E) on ``ax``, labelled with the seed."""
+    for seed, curve in zip(seeds, curves):
+        ax.plot(epochs, curve, marker="o", ms=3, color=color, alpha=0.5 if len(curves) > 1 else 1.0, label=f"seed {seed}")
+
+
+def gray_image(ax: Any, image: np.ndarray, title: str | None = None, fontsize: str = "medium") -> None:
+    """An image with values in [0, 1] (H, W) on ``ax``, 0 black and 1 white, without ticks."""
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def learning_curves(results: Sequence[Result]) -> Figure:
+    """Per-epoch history of one experiment, one line per seed.
+
+    FF: validation error of the softmax readout (or, without one, the percentage of training pairs
+    whose negative beat the positive, per layer) and each layer's FF loss (mean over seeds; see
+    :func:`ff_loss_per_layer` for what older results logged). BP: validation error and training loss.
+    """
+    seeds = [r["seed"] for r in results]
+    many_seeds = len(results) > 1
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    ax_err, ax_loss = fig.subplots(1, 2)
+    history = results[0]["history"][0]
+    is_bp = results[0]["config"]["method"] == "bp"
+    val_key = "val_error" if is_bp else ("val_error_softmax" if "val_error_softmax" in history else None)
+    if val_key is not None:  # the validation error measured every epoch
+        epochs, err = per_epoch(results, val_key)
+        seed_lines(ax_err, epochs, err, seeds)
+        ax_err.set(title="validation error" + ("" if is_bp else ", softmax readout"), ylabel="error (%)")
+        if many_seeds:
+            ax_err.legend(fontsize="small")
+    else:  # unsupervised FF has no per-epoch error: how often negatives out-score positives
+        epochs, beats = per_epoch(results, "neg_beats_pos")  # (S, E, L), fractions
+        for layer, curve in enumerate(100 * beats.mean(axis=0).T):
+            ax_err.plot(epochs, curve, marker="o", ms=3, color=f"C{layer}", label=f"layer {layer + 1}")
+        ax_err.set(title="negative goodness above positive", ylabel="training pairs (%)")
+        ax_err.legend(fontsize="small")
+    if is_bp:
+        _, loss = per_epoch(results, "train_loss")
+        seed_lines(ax_loss, epochs, loss, seeds)
+        ax_loss.set(title="training loss (cross-entropy)", ylabel="loss")
+    else:
+        _, losses, title, ylabel = ff_loss_per_layer(results)  # (S, E, L)
+        for layer, curve in enumerate(losses.mean(axis=0).T):  # (L, E)
+            ax_loss.plot(epochs, curve, marker="o", ms=3, color=f"C{layer}", label=f"layer {layer + 1}")
+        ax_loss.set(title=title + (f" (mean of {len(results)} seeds)" if many_seeds else ""), ylabel=ylabel)
+        ax_loss.legend(fontsize="small")
+    for ax in (ax_err, ax_loss):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    return fig
+
+
+def goodness_histograms(result: Result, bins: int = 40) -> Figure:
+    """Goodness of positive and negative validation images, one panel per layer, threshold as a line."""
+    sample = result["extras"]["goodness_sample"]
+    thresholds = result["extras"]["threshold"]
+    n_layers = len(thresholds)
+    ncols = n_layers if n_layers <= 3 else 2
+    nrows = -(-n_layers // ncols)
+    width = {1: 5.0, 2: 9.0, 3: 10.5}[ncols]
+    fig = Figure(figsize=(width, 3.0 * nrows), layout="constrained")
+    grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in grid[n_layers:]:
+        ax.set_visible(False)
+    axes = grid[:n_layers]
+    for layer, ax in enumerate(axes):
+        pos = np.asarray(sample["positive"][layer])
+        neg = np.asarray(sample["negative"][layer])
+        edges = np.histogram_bin_edges(np.concatenate([pos, neg, [thresholds[layer]]]), bins=bins)
+        ax.hist(pos, bins=edges, alpha=0.6, color="C2", label="positive")
+        ax.hist(neg, bins=edges, alpha=0.6, color="C3", label="negative")
+        ax.axvline(thresholds[layer], color="k", ls="--", lw=1, label="threshold")
+        ax.set_title(f"layer {layer + 1}")
+        ax.set_xlabel("goodness")
+        if layer % ncols == 0:
+            ax.set_ylabel("images")
+    axes[0].legend(fontsize="small")
+    return fig
+

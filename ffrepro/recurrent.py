@@ -1,0 +1,296 @@
+"""Recurrent FF with top-down connections (paper section 3.4): a static image as a "boring video".
+
+The bottom layer is the (length-normalised) image, the top layer a clamped one-hot label. Each hidden
+layer has bottom-up weights and a bias (its :class:`~ffrepro.ff.FFLayer`'s ``linear``) and separate
+top-down weights from the layer above; the label feeds the last hidden layer only. One bottom-up
+pass, with every top-down input (the label's too) at zero, initialises the hidden states; then
+every hidden layer is recomputed at once (synchronously) from the normalised states of its two
+neighbours at the previous step, and the new pre-normalisation state is damped:
+``h_t = damping * h_{t-1} + (1 - damping) * relu(W_up a_below + W_down a_above + b)``.
+
+Each layer learns from its own goodness at every iteration in ``loss_iterations``: its inputs are
+detached, so no gradient crosses time steps or layers.
+
+States carry a leading *label* axis: ``(K, N, units)`` with K = 1 for a state that no label has
+reached yet (the initial pass, and the lower layers during the first iterations) and K = the number
+of labels tried once it has. The runs with 10 labels at test time, and with a positive and a
+negative label in training, are therefore batched, and the label-free part of them is computed once
+and broadcast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ffrepro.config import RecurrentFFConfig, RunConfig
+from ffrepro.data import Dataset
+from ffrepro.ff import NUM_CLASSES, FFLayer, wrong_labels
+from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats
+
+VAL_EPOCH = 2000  # validation images whose error is measured after every epoch (the full split at the end)
+SETTLING_EXAMPLES = 8  # test images whose per-label goodness over the iterations is saved for the book
+
+State = tuple[torch.Tensor, torch.Tensor]  # (pre-activation z, damped ReLU state h), each (K, N, units)
+
+
+def normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """:func:`ffrepro.ff.length_normalize` over the last axis: (..., D) -> (..., D), mean square 1."""
+    return x / (x.pow(2).mean(dim=-1, keepdim=True).sqrt() + eps)
+
+
+def windows(iterations: int) -> list[tuple[int, int]]:
+    """Every averaging window (first, last), 1 <= first <= last <= iterations."""
+    return [(a, b) for a in range(1, iterations + 1) for b in range(a, iterations + 1)]
+
+
+def window_name(window: tuple[int, int]) -> str:
+    return f"{window[0]}-{window[1]}"
+
+
+class RecurrentFFNet(nn.Module):
+    """The recurrent net of section 3.4: FF layers with bottom-up and separate top-down weights."""
+
+    def __init__(self, n_in: int, cfg: RecurrentFFConfig):
+        super().__init__()
+        self.cfg = cfg
+        below = (n_in, *cfg.hidden[:-1])
+        above = (*cfg.hidden[1:], NUM_CLASSES)  # the last hidden layer's "layer above" is the label
+        self.layers = nn.ModuleList(FFLayer(b, n, cfg) for b, n in zip(below, cfg.hidden))
+        self.top_down = nn.ModuleList(nn.Linear(a, n, bias=False) for a, n in zip(above, cfg.hidden))
+        with torch.no_grad():  # ffcode's randn / sqrt(fan-in), the fan-in counting both directions
+            for layer, down, b, a in zip(self.layers, self.top_down, below, above):
+                layer.linear.weight.normal_(0.0, (b + a) ** -0.5)
+                down.weight.normal_(0.0, (b + a) ** -0.5)
+
+    # --- the dynamics --------------------------------------------------------------------------
+    def label_state(self, labels: torch.Tensor) -> torch.Tensor:
+        """The clamped top layer, length-normalised like every other state. labels: (K, N) -> (K, N, 10)"""
+        return normalize(nn.functional.one_hot(labels, NUM_CLASSES).to(self.top_down[-1].weight.dtype) * self.cfg.label_strength)
+
+    def bottom_up(self, image: torch.Tensor) -> torch.Tensor:
+        """The image's contribution to the first layer, the same at every step. image: (N, D) -> (1, N, units)"""
+        return self.layers[0].linear(normalize(image).unsqueeze(0))
+
+    def initial_states(self, image: torch.Tensor, image_term: torch.Tensor | None = None) -> list[State]:
+        """One bottom-up pass with every top-down input (the label's too) at zero. image: (N, D) -> [(1, N, units)]"""
+        states: list[State] = []
+        for i, layer in enumerate(self.layers):
+            z = (image_term if image_term is not None else self.bottom_up(image)) if i == 0 else layer.linear(normalize(states[-1][1]))
+            states.append((z, torch.relu(z)))
+        return states
+
+    def step(self, image_term: torch.Tensor, label: torch.Tensor, states: list[State]) -> list[State]:
+        """One synchronous iteration: every layer from the normalised states of its neighbours at t-1.
+
+        image_term: (1, N, units_1) from :meth:`bottom_up`; label: (K, N, 10) from :meth:`label_state`;
+        states: [(z, h)] with h (K_i, N, units_i), K_i in {1, K}. The inputs are detached (no gradient
+        across time or layers); the gradient reaches only this step's weights, scaled by 1 - damping.
+        """
+        d = self.cfg.damping
+        h_old = [h.detach() for _, h in states]
+        out = []
+        for i, (layer, down) in enumerate(zip(self.layers, self.top_down)):
+            up = image_term if i == 0 else layer.linear(normalize(h_old[i - 1]))
+            z = up + down(label if i == len(self.layers) - 1 else normalize(h_old[i + 1]))  # broadcasts over K
+            out.append((z, d * h_old[i] + (1 - d) * torch.relu(z)))
+        return out
+
+    def run(self, image: torch.Tensor, labels: torch.Tensor, iterations: int) -> list[list[State]]:
+        """The initial pass and ``iterations`` steps. image: (N, D), labels: (K, N) -> [t][layer] (z, h), t = 0..iterations"""
+        image_term = self.bottom_up(image)
+        label = self.label_state(labels)
+        trajectory = [self.initial_states(image, image_term)]
+        for _ in range(iterations):
+            trajectory.append(self.step(image_term, label, trajectory[-1]))
+        return trajectory
+
+    # --- scoring -------------------------------------------------------------------------------
+    def scored_goodness(self, states: list[State], k: int) -> torch.Tensor:
+        """Goodness summed over the scored layers, signed so that larger means 'more positive'. -> (k, N)"""
+        sign = self.layers[0].sign
+        total = sum(FFLayer.goodness(h.flatten(0, 1)).view(h.shape[:2]) for _, h in states[self.cfg.first_scored_layer :])
+        return sign * total.expand(k, -1)
+
+    @torch.no_grad()
+    def label_goodness(self, image: torch.Tensor, iterations: int | None = None) -> torch.Tensor:
+        """Run with each of the 10 labels (batched: 10N rows); scored goodness at every step.
+
+        image: (N, D) -> (iterations + 1, N, 10), step 0 being the label-free initial pass.
+        """
+        n = image.shape[0]
+        labels = torch.arange(NUM_CLASSES, device=image.device).unsqueeze(1).expand(NUM_CLASSES, n)
+        trajectory = self.run(image, labels, self.cfg.iterations if iterations is None else iterations)
+        return torch.stack([self.scored_goodness(states, NUM_CLASSES).T for states in trajectory])
+
+    @staticmethod
+    def window_scores(goodness: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
+        """Goodness averaged over iterations first..last (1-based, inclusive). (T + 1, N, 10) -> (N, 10)"""
+        return goodness[window[0] : window[1] + 1].mean(0)
+
+    def scores(self, image: torch.Tensor) -> torch.Tensor:
+        """The test of section 3.4: goodness of each label averaged over ``test_window``. (N, D) -> (N, 10)"""
+        return self.window_scores(self.label_goodness(image, self.cfg.test_window[1]), self.cfg.test_window)
+
+
+def flops(n_in: int, cfg: RecurrentFFConfig) -> dict[str, float]:
+    """Analytic FLOPs (2 per multiply-add) per image, an upper bound that ignores the label-free
+    sharing of the early iterations.
+
+    ``train``: the hard-negative prediction (the image term, the initial pass and
+    ``negative_iterations`` label-free steps), then the positive and negative videos: the image term
+    and initial pass once, and per iteration 2 rows forward and 2 rows of weight gradients through
+    every weight but the image's (``P'``), whose term is computed once and whose gradient is summed.
+    ``eval``: one image tried with every label for all ``iterations``.
+    """
+    hidden = cfg.hidden
+    image = n_in * hidden[0]
+    init = sum(a * b for a, b in zip(hidden[:-1], hidden[1:]))
+    recurrent = 2 * init + NUM_CLASSES * hidden[-1]  # P': bottom-up above layer 1, top-down, the label's
+    train = 3 * image + 2 * init + (cfg.negative_iterations + 4 * cfg.iterations) * recurrent
+    evaluate = image + init + NUM_CLASSES * cfg.iterations * recurrent
+    return {"train": 2.0 * train, "eval": 2.0 * evaluate}
+
+
+def recurrent_optimizer(net: RecurrentFFNet, cfg: RunConfig) -> SmoothedSGD:
+    """ffcode's groups: decayed weights (bottom-up and top-down), undecayed biases."""
+    o = cfg.optim
+    weights = [layer.linear.weight for layer in net.layers] + [down.weight for down in net.top_down]
+    groups = [
+        dict(params=weights, lr=o.lr, weight_decay=o.weight_decay),
+        dict(params=[layer.linear.bias for layer in net.layers], lr=o.lr, weight_decay=0.0),
+    ]
+    return SmoothedSGD(groups, lr=o.lr, smoothing=o.smoothing)
+
+
+def error_table(goodness: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    """Errors (%) of every window and of each single iteration. goodness: (T + 1, N, 10), y: (N,)"""
+    iterations = goodness.shape[0] - 1
+    return {
+        "windows": {window_name(w): error_rate(RecurrentFFNet.window_scores(goodness, w).argmax(1), y) for w in windows(iterations)},
+        "iterations": [error_rate(goodness[t].argmax(1), y) for t in range(1, iterations + 1)],
+    }
+
+
+class FFRecurrentTrainer(Trainer):
+    """Trains a :class:`RecurrentFFNet` on positive and negative videos, batched together."""
+
+    net: RecurrentFFNet
+
+    def __init__(self, cfg: RunConfig, data: Dataset, generator: torch.Generator):
+        assert isinstance(cfg.model, RecurrentFFConfig)
+        super().__init__(cfg, data, generator)
+        self.net = RecurrentFFNet(data.num_inputs, cfg.model).to(data.train.x.device)
+        self.optimizer = recurrent_optimizer(self.net, cfg)
+        self._tables: dict[str, dict[str, Any]] = {}
+
+    def negatives(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Wrong labels: uniform, or (hard) sampled from the softmax of the per-label goodness after
+        ``negative_iterations`` steps, the true label masked out. x: (N, D), y: (N,) -> (N,)"""
+        m = self.net.cfg
+        if m.negative_labels != "hard":
+            return wrong_labels(y, self.gen)
+        goodness = self.net.label_goodness(x, m.negative_iterations)[-1]  # (N, 10)
+        return wrong_labels(y, self.gen, goodness)
+
+    def video_loss(self, x: torch.Tensor, y: torch.Tensor, neg: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
+        """Every layer's FF loss, averaged over the loss iterations, for a positive and a negative video.
+
+        A layer whose state no label has reached yet (early iterations of the lower layers) has the
+        same state in both videos; it carries no loss there. Adds to ``stats`` (len(FF_STATS), layers)
+        the per-example sums, averaged over the iterations that carried the layer's loss.
+        """
+        net, (first, last) = self.net, self.net.cfg.loss_iterations
+        n = len(y)
+        trajectory = net.run(x, torch.stack([y, neg]), last)  # labels (2, N): positive, negative
+        total = torch.zeros((), device=x.device)
+        sums = torch.zeros_like(stats)
+        counts = torch.zeros(len(net.layers), device=x.device)
+        for states in trajectory[first : last + 1]:
+            for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
+                if h.shape[0] == 1:
+                    continue  # label-free: positive and negative are the same video here
+                ff, peer = layer.loss_terms(z[0], h[0], h[1])
+                total = total + ff + peer
+                counts[i] += 1
+                with torch.no_grad():
+                    g = FFLayer.goodness(h.flatten(0, 1)).view(2, n)
+                    sums[:, i] += torch.stack([ff.detach() * n, peer.detach() * n, g[0].sum(), g[1].sum(), (g[1] > g[0]).float().sum()])
+        stats += sums / counts.clamp(min=1)
+        return total / (last - first + 1)
+
+    def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
+        cfg = self.cfg
+        set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
+        x_all, y_all = self.train_split.x, self.train_split.y
+        stats = torch.zeros(len(FF_STATS), len(self.net.layers), device=y_all.device)
+        for idx in self.minibatches():
+            x, y = x_all[idx], y_all[idx]
+            loss = self.video_loss(x, y, self.negatives(x, y), stats)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if progress is not None:
+                progress.update(1)
+        val = self.data.val.head(min(VAL_EPOCH, cfg.data.eval_examples or VAL_EPOCH))
+        return {**ff_stats(stats, len(y_all)), "val_error_goodness": error_rate(self.predict(val.x), val.y)}
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, chunk: int = EVAL_CHUNK) -> torch.Tensor:
+        """Labels picked by the test window's goodness, in chunks. x: (N, D) -> (N,)"""
+        return torch.cat([self.net.scores(x[i : i + chunk]).argmax(1) for i in range(0, x.shape[0], chunk)])
+
+    @torch.no_grad()
+    def goodness_trajectory(self, x: torch.Tensor, chunk: int = EVAL_CHUNK) -> torch.Tensor:
+        """Per-label scored goodness at every step, in chunks. x: (N, D) -> (iterations + 1, N, 10)"""
+        return torch.cat([self.net.label_goodness(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)], dim=1)
+
+    def evaluate(self) -> dict[str, dict[str, float]]:
+        """Test error (%) of the configured window ("goodness"), of all iterations and of the last one;
+        the errors of every window and every single iteration are kept for :meth:`extras`."""
+        m = self.net.cfg
+        final = {}
+        for name, split in self.eval_splits().items():
+            table = error_table(self.goodness_trajectory(split.x), split.y)
+            self._tables[name] = table
+            final[name] = {
+                "goodness": table["windows"][window_name(m.test_window)],
+                "all_iterations": table["windows"][window_name((1, m.iterations))],
+                "last_iteration": table["iterations"][-1],
+            }
+        return final
+
+    @torch.no_grad()
+    def extras(self) -> dict[str, Any]:
+        """For the book: errors per window and per iteration, per-label goodness of a few test digits
+        over the iterations, and per-layer goodness of positive and negative validation videos."""
+        net, m = self.net, self.net.cfg
+        if not self._tables:
+            self.evaluate()
+        test = self.data.test.head(SETTLING_EXAMPLES)
+        settling = net.label_goodness(test.x)  # (T + 1, n, 10)
+        val = self.data.val.head(GOODNESS_SAMPLE)
+        neg = wrong_labels(val.y, torch.Generator(val.y.device).manual_seed(0), net.label_goodness(val.x, m.negative_iterations)[-1])
+        trajectory = net.run(val.x, torch.stack([val.y, neg]), m.iterations)
+        per_layer = torch.stack(  # (T + 1, layers, 2, n)
+            [torch.stack([FFLayer.goodness(h.expand(2, -1, -1).flatten(0, 1)).view(2, -1) for _, h in states]) for states in trajectory]
+        )
+        a, b = m.test_window
+        window_mean = per_layer[a : b + 1].mean(0)  # (layers, 2, n)
+        return {
+            "window_error": {s: t["windows"] for s, t in self._tables.items()},
+            "iteration_error": {s: t["iterations"] for s, t in self._tables.items()},
+            "settling": {"labels": test.y.tolist(), "goodness": [[[round(v, 2) for v in row] for row in settling[:, j].tolist()] for j in range(len(test.y))]},
+            "goodness_sample": {
+                kind: [[round(v, 2) for v in window_mean[layer, k].tolist()] for layer in range(len(net.layers))]
+                for k, kind in enumerate(("positive", "negative"))
+            },
+            "goodness_by_iteration": {
+                kind: [[round(v, 2) for v in per_layer[:, layer, k].mean(1).tolist()] for layer in range(len(net.layers))]
+                for k, kind in enumerate(("positive", "negative"))
+            },
+            "threshold": [layer.threshold for layer in net.layers],
+        }
