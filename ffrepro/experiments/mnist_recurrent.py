@@ -47,9 +47,10 @@ from ffrepro.experiments.base import MNIST_TOLERANCE, Experiment
 # positive and negative videos cost 2 rows x T x P multiply-adds forward and as many for the weight
 # gradients, plus a few label-free passes: about 1.1 GFLOP an image for 3 x 2000 (P = 16.0M), 55
 # TFLOP an epoch of 50k images (+3 TFLOP for the 2,000 validation images tried with every label after
-# each epoch), 3.5 PFLOP for 60 epochs, and 77 TFLOP for the final evaluation (30k images x 10
+# each epoch), 3.3 PFLOP for 60 epochs, and 77 TFLOP for the final evaluation (30k images x 10
 # labels x 8 iterations). Two hidden layers (P = 8.0M): 0.56 GFLOP an image, 28 TFLOP an epoch.
-# Measured (`make bench`): see the book's configuration section and ffrepro.bench.
+# (ffrepro.recurrent.flops computes these.) Measured on this project's 2-core machine at 1 thread:
+# about 1,200 s an epoch at 3 x 2000 (`make bench`, 47 GFLOP/s), so the paper profile is GPU work.
 RECURRENT = RunConfig(
     method="ff-recurrent",
     data=DataConfig(batch_size=100),
@@ -57,9 +58,10 @@ RECURRENT = RunConfig(
     optim=OptimConfig(epochs=60, lr=0.01),
 )
 
-# cpu profile: layers of 500 and a third of the epochs (20): about 50 s an epoch for three layers
-# and 35 s for two on 2 otherwise idle CPU cores, plus about 2 minutes of evaluation: under 20
-# minutes each.
+# cpu profile: layers of 500 and a third of the epochs (20). 3.5 TFLOP an epoch for three layers,
+# 1.8 for two. Measured: about 50 s an epoch for three layers with 2 threads on an idle machine, and
+# 60 s (three layers) and 37 s (two) with 1 thread each while both ran side by side; evaluation about
+# 1.5 minutes: about 22 and 14 minutes in all, within the 30-minute budget per entry.
 CPU_WIDTH, CPU_EPOCH_FRACTION = 500, 1 / 3
 
 EXPERIMENTS = [

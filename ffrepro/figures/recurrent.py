@@ -205,7 +205,7 @@ def recurrent_curves(results: Sequence[Result]) -> Figure:
         ax_loss.plot(epochs, loss.mean(0)[:, layer], marker="o", ms=3, color=f"C{layer}", label=f"layer {layer + 1}")
         ax_good.plot(epochs, pos.mean(0)[:, layer], color=f"C{layer}", marker="o", ms=3, label=f"layer {layer + 1}, positive")
         ax_good.plot(epochs, neg.mean(0)[:, layer], color=f"C{layer}", ls="--", label=f"layer {layer + 1}, negative")
-    ax_loss.set(title="FF loss per layer", ylabel="logistic loss per example")
+    ax_loss.set(title="FF loss per layer", ylabel="logistic loss per example (log scale)", yscale="log")
     ax_good.set(title="goodness of training videos", ylabel="mean goodness")
     ax_loss.legend(fontsize="small")
     ax_good.legend(fontsize="x-small", ncols=2)
