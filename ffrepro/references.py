@@ -41,9 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from ffrepro.registry import get_experiment
-from ffrepro.results import REPO_ROOT, ResultsError, atomic_write_bytes, cpu_features, cpu_model, read_result, result_path, results_root
+from ffrepro.results import REPO_ROOT, ResultsError, atomic_write_bytes, cpu_features, cpu_model, read_json_object, read_result, result_path, results_root
 
 REFERENCE_SEEDS = (0, 1, 2)
 # How the reference runs differ besides the seed: thread counts, and torch's portable vector kernels
@@ -156,13 +155,8 @@ def read_reference(exp_id: str, root: Path | None = None) -> dict[str, Any]:
     """The reference of one experiment; :class:`ResultsError` (file, problem, fix) if missing or unreadable."""
     path = reference_path(exp_id, root)
     fix = f"regenerate it with `python -m ffrepro references {exp_id}`"
-    try:
-        ref = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise ResultsError(path, "does not exist", fix) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(path, f"is not a readable reference ({type(exc).__name__}: {exc})", fix) from None
-    if not isinstance(ref, dict) or ref.get("reference_version") != REFERENCE_VERSION or not ref.get("runs"):
+    ref = read_json_object(path, "reference", fix)
+    if ref.get("reference_version") != REFERENCE_VERSION or not ref.get("runs"):
         raise ResultsError(path, f"is not a version-{REFERENCE_VERSION} reference with runs", fix)
     return ref
 

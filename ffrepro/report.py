@@ -49,7 +49,11 @@ def mean_std_text(values: Sequence[float]) -> str:
 
 
 def check_one(exp: Experiment, profile: str, root: Path | None = None) -> Check | None:
-    results = load_results(exp.id, profile, root)
+    return _check(exp, profile, load_results(exp.id, profile, root))
+
+
+def _check(exp: Experiment, profile: str, results: list[dict[str, Any]]) -> Check | None:
+    """The tolerance check of already loaded results of one (experiment, profile); None without any."""
     if not results:
         return None
     return Check(
@@ -96,10 +100,9 @@ def best_check(exp: Experiment, root: Path | None = None) -> Check | None:
 def summary_row(exp: Experiment, profile: str, root: Path | None = None) -> dict[str, Any] | None:
     """Paper vs reproduced for one (experiment, profile), with provenance; None without results."""
     results = load_results(exp.id, profile, root)
-    if not results:
+    c = _check(exp, profile, results)
+    if c is None:
         return None
-    c = check_one(exp, profile, root)
-    assert c is not None
     first = results[0]
     return {
         "experiment": exp.id,
@@ -110,7 +113,7 @@ def summary_row(exp: Experiment, profile: str, root: Path | None = None) -> dict
         "hidden": "x".join(str(h) for h in first["config"]["model"]["hidden"]),
         "paper %": exp.paper_value,
         "ours %": round(c.mean, 2),
-        "tolerance": f"±{c.tolerance}" if profile != "smoke" and c.tolerance is not None else "n/a",
+        "tolerance": "n/a" if c.tolerance is None else f"±{c.tolerance}",
         "status": c.status if profile != "smoke" else "smoke",
         "device": first["provenance"]["device"],
         "wall time (min)": round(sum(r["wall_time_s"]["train"] + r["wall_time_s"]["evaluate"] for r in results) / 60, 1),
@@ -119,17 +122,19 @@ def summary_row(exp: Experiment, profile: str, root: Path | None = None) -> dict
 
 def summary_rows(exp_ids: list[str] | None = None, profiles: tuple[str, ...] = PROFILES, root: Path | None = None) -> list[dict[str, Any]]:
     """One :func:`summary_row` per (experiment, profile) with results."""
-    experiments = [exp for exp in EXPERIMENTS.values() if exp_ids is None or exp.id in exp_ids]
-    return [row for exp in experiments for p in profiles if (row := summary_row(exp, p, root)) is not None]
+    return [row for exp in _selected(exp_ids) for p in profiles if (row := summary_row(exp, p, root)) is not None]
+
+
+def _selected(exp_ids: list[str] | None) -> list[Experiment]:
+    """The registry's experiments in its order, only ``exp_ids`` if given."""
+    return [exp for exp in EXPERIMENTS.values() if exp_ids is None or exp.id in exp_ids]
 
 
 def front_page_rows(exp_ids: list[str] | None = None, root: Path | None = None) -> list[dict[str, Any]]:
     """One :func:`summary_row` per experiment with results, at its :func:`best_check` profile, with
     "ours %" as :func:`mean_std_text` over the seeds."""
     rows = []
-    for exp in EXPERIMENTS.values():
-        if exp_ids is not None and exp.id not in exp_ids:
-            continue
+    for exp in _selected(exp_ids):
         c = best_check(exp, root)
         if c is not None:
             row = summary_row(exp, c.profile, root)

@@ -68,15 +68,24 @@ def _rerun_hint(path: Path) -> str:
     return f"python -m ffrepro run {path.parent.parent.name} --profile {path.parent.name} --seed {seed}"
 
 
+def read_json_object(path: Path, kind: str, fix: str) -> dict[str, Any]:
+    """The JSON object in ``path``; :class:`ResultsError` naming ``kind`` and ``fix`` if it is missing,
+    unreadable or not an object."""
+    try:
+        obj = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ResultsError(path, "does not exist", fix) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(path, f"is not a readable {kind} ({type(exc).__name__}: {exc})", fix) from None
+    if not isinstance(obj, dict):
+        raise ResultsError(path, f"holds a JSON {type(obj).__name__}, not a {kind}", fix)
+    return obj
+
+
 def read_result(path: Path) -> dict[str, Any]:
     """Read one results file; raise :class:`ResultsError` (one line: file, problem, fix) if it is unusable."""
     fix = f"restore it (`git checkout -- {path}` if it is committed) or delete it and rerun `{_rerun_hint(path)}`"
-    try:
-        result = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(path, f"is not a readable results file ({type(exc).__name__}: {exc})", fix) from None
-    if not isinstance(result, dict):
-        raise ResultsError(path, f"holds a JSON {type(result).__name__}, not a results object", fix)
+    result = read_json_object(path, "results file", fix)
     if result.get("schema_version") != SCHEMA_VERSION:
         raise ResultsError(path, f"has schema version {result.get('schema_version')!r}, this code reads {SCHEMA_VERSION}", fix)
     missing = [k for k in REQUIRED_KEYS if k not in result]

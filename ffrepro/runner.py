@@ -125,7 +125,7 @@ def run(
         elapsed += metrics["seconds"]
         _save_checkpoint(ckpt, cfg, trainer, generator, history, elapsed)
         summary = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))
-        _log(f"{exp_id}/{profile}/seed{seed} epoch {epoch}/{epochs}: {summary}")
+        _log(f"{tag} epoch {epoch}/{epochs}: {summary}")
         out_of_time = time_budget_s is not None and time.time() - started + metrics["seconds"] > time_budget_s
         if epoch < epochs and out_of_time:
             _log(f"out of time after epoch {epoch}; rerun the same command to resume")

@@ -13,7 +13,6 @@ from ffrepro.ff import NUM_CLASSES
 from ffrepro.recurrent import RecurrentFFNet, error_table, normalize, window_name, windows
 from ffrepro.registry import EXPERIMENTS
 from ffrepro.results import load_results
-from ffrepro.runner import run
 
 RECURRENT_IDS = [e for e, exp in EXPERIMENTS.items() if exp.paper_config.method == "ff-recurrent"]
 
@@ -168,20 +167,11 @@ def test_registry_entries() -> None:
         assert (m.iterations, m.damping, m.test_window, EXPERIMENTS[e].paper_value) == (8, 0.3, (3, 5), 1.31)
 
 
-@pytest.fixture(scope="module")
-def recurrent_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Fresh smoke runs of the recurrent entries only (conftest's smoke_results runs every entry)."""
-    root = tmp_path_factory.mktemp("recurrent-smoke")
-    for exp_id in RECURRENT_IDS:
-        run(exp_id, "smoke", 0, device="cpu", results_dir=root / "results", checkpoint_dir=root / "ckpt", progress=False)
-    return root / "results"
-
-
 @pytest.mark.parametrize("exp_id", RECURRENT_IDS)
-def test_smoke_learns(exp_id: str, recurrent_smoke: Path) -> None:
+def test_smoke_learns(exp_id: str, smoke_results: Path) -> None:
     """The smoke profile (100-unit layers, 3 epochs of 10k images) ends well below 90 % error, and
     records the errors of every window and every iteration."""
-    (r,) = load_results(exp_id, "smoke", recurrent_smoke)
+    (r,) = load_results(exp_id, "smoke", smoke_results)
     assert r["final"]["test"]["goodness"] < 60
     it = r["config"]["model"]["iterations"]
     assert len(r["extras"]["iteration_error"]["test"]) == it
