@@ -46,10 +46,10 @@ class BPTrainer(Trainer):
 
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
         set_gain(self.optimizer, lr_gain(epoch, self.cfg.optim.epochs))
-        x_all, y_all = self.train_split.x, self.train_split.y
-        total = torch.zeros((), device=y_all.device)
+        total = torch.zeros((), device=self.train_split.y.device)
         for idx in self.minibatches():
-            loss = F.cross_entropy(self.net(x_all[idx]), y_all[idx])
+            x, y = self.batch(idx)
+            loss = F.cross_entropy(self.net(x), y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -57,7 +57,7 @@ class BPTrainer(Trainer):
             if progress is not None:
                 progress.update(1)
         val = self.data.val.head(self.cfg.data.eval_examples)
-        return {"train_loss": total.item() / len(y_all), "val_error": self._error(val.x, val.y)}
+        return {"train_loss": total.item() / self.epoch_examples(), "val_error": self._error(val.x, val.y)}
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         return {name: {"bp": self._error(s.x, s.y)} for name, s in self.eval_splits().items()}

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ffrepro {list,run,check,table,references,data,bench}``."""
+"""Command line: ``python -m ffrepro {list,run,queue,check,table,references,data,bench}``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     for exp in EXPERIMENTS.values():
         hidden = "x".join(map(str, exp.paper_config.model.hidden))
-        print(f"{exp.id:28} §{exp.section:4} paper {exp.paper_value:5.2f} %  {hidden:20} {exp.paper_config.optim.epochs:3d} epochs  {exp.title}")
+        paper = "  n/a" if exp.paper_value is None else f"{exp.paper_value:5.2f}"
+        print(f"{exp.id:28} §{exp.section:4} paper {paper} %  {hidden:20} {exp.paper_config.optim.epochs:3d} epochs  {exp.title}")
     return 0
 
 
@@ -49,6 +50,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 progress=not args.no_progress,
             )
     return 0
+
+
+def _cmd_queue(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ffrepro.queue import plan, run_queue, summary
+
+    jobs = plan(args.profile, args.seeds, args.ids or None, Path(args.log_dir))
+    print(f"{len(jobs)} jobs to run: " + ", ".join(j.name for j in jobs), flush=True)
+    done = run_queue(jobs, args.parallel, args.budget * 60, min_start_s=args.min_start * 60)
+    print(summary(done))
+    return 1 if any(j.returncode not in (None, 0) for j in done) else 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -115,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stop-after-epochs", type=int, default=None, help="stop (resumably) after this epoch; 0 evaluates the last checkpoint without training")
     r.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines are still logged)")
     r.set_defaults(fn=_cmd_run)
+    q = sub.add_parser("queue", help="run every missing or incomplete (experiment, seed) of a profile as parallel processes within a time budget")
+    q.add_argument("ids", nargs="*", help="experiment ids (default: all, in the order of ffrepro.queue.PRIORITY)")
+    q.add_argument("--profile", default="paper", choices=PROFILES)
+    q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    q.add_argument("--parallel", type=int, default=1, help="processes at a time (several share one GPU well)")
+    q.add_argument("--budget", type=float, required=True, metavar="MINUTES", help="training stops this long after the start; each job resumes later from its checkpoint")
+    q.add_argument("--min-start", type=float, default=1.0, metavar="MINUTES", help="start no job with less time than this left")
+    q.add_argument("--log-dir", default="logs/queue", help="one log file per job")
+    q.set_defaults(fn=_cmd_queue)
     c = sub.add_parser("check", help="compare committed results with the paper's numbers")
     c.add_argument("--profile", nargs="+", default=["cpu", "paper"])
     c.set_defaults(fn=_cmd_check)

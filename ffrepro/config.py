@@ -34,6 +34,13 @@ class DataConfig:
     train_examples: int | None = None  # first N of the 50k training split
     eval_examples: int | None = None  # first N of validation and of test
     batch_size: int = 100
+    # Translation jitter of the training images (paper section 3.3): each image of a minibatch is
+    # shifted by its own random (dx, dy) in -jitter..jitter before the label is written in; 0 is off.
+    # Validation and test images are never shifted.
+    jitter: int = 0
+    # How many times one epoch passes over the training set, each pass with fresh shifts. The paper
+    # does not say how many of the 25 shifts an epoch covers; see mnist-ff-jitter's registry comment.
+    jitter_passes: int = 1
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,10 @@ def validate(config: RunConfig) -> None:
         problems.append("model.hidden must list at least one positive layer width")
     if config.optim.lr <= 0:
         problems.append("optim.lr must be > 0")
+    if not isinstance(config.data.jitter, int) or not 0 <= config.data.jitter < 28:
+        problems.append(f"data.jitter must be a whole number of pixels in [0, 27] for 28x28 MNIST, not {config.data.jitter!r} (0 switches it off; the paper shifts by up to 2)")
+    if not isinstance(config.data.jitter_passes, int) or config.data.jitter_passes < 1:
+        problems.append(f"data.jitter_passes must be >= 1, not {config.data.jitter_passes!r}")
     if isinstance(config.model, FFConfig):
         m = config.model
         if m.goodness not in ("max_ssq", "min_ssq"):

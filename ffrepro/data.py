@@ -184,6 +184,41 @@ def load_mnist(device: torch.device | str = "cpu", root: Path | None = None) -> 
     )
 
 
+def shift_images(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, side: int = 28) -> torch.Tensor:
+    """Move each image right by ``dx`` and down by ``dy`` pixels (negative: left, up); pixels that come
+    in from outside are 0. One gather for the whole batch, no per-image loop.
+
+    x: (N, side*side); dx, dy: (N,) integer tensors -> (N, side*side)
+    """
+    n = x.shape[0]
+    if x.shape[1] != side * side:
+        raise ValueError(f"shift_images expects rows of {side}x{side} = {side * side} pixels, got {x.shape[1]}")
+    pad = int(max(dx.abs().max().item(), dy.abs().max().item())) if n else 0
+    if pad >= side:
+        raise ValueError(f"a shift of {pad} pixels moves a {side}x{side} image out of view; shifts must be below {side}")
+    padded = torch.nn.functional.pad(x.view(n, side, side), (pad, pad, pad, pad))
+    ar = torch.arange(side, device=x.device)
+    rows = (pad - dy.to(x.device)).view(n, 1, 1) + ar.view(1, side, 1)  # out[i, j] = in[i - dy, j - dx]
+    cols = (pad - dx.to(x.device)).view(n, 1, 1) + ar.view(1, 1, side)
+    return padded[torch.arange(n, device=x.device).view(n, 1, 1), rows, cols].reshape(n, side * side)
+
+
+def check_jitter(max_shift: int, side: int = 28) -> None:
+    """Reject a shift range that is negative or moves an image out of view, saying which values work."""
+    if not isinstance(max_shift, int) or isinstance(max_shift, bool) or not 0 <= max_shift < side:
+        raise ValueError(f"jitter must be a whole number of pixels in [0, {side - 1}] for {side}x{side} images, not {max_shift!r} (0 switches it off; the paper uses 2)")
+
+
+def jitter(x: torch.Tensor, max_shift: int, generator: torch.Generator, side: int = 28) -> torch.Tensor:
+    """Each image shifted by its own random (dx, dy), each uniform in -max_shift..max_shift:
+    (2 max_shift + 1)^2 equally likely shifts. x: (N, side*side) -> (N, side*side)"""
+    check_jitter(max_shift, side)
+    if max_shift == 0:
+        return x
+    d = torch.randint(-max_shift, max_shift + 1, (2, x.shape[0]), generator=generator, device=x.device)
+    return shift_images(x, d[0], d[1], side)
+
+
 def load(name: str, device: torch.device | str = "cpu") -> Dataset:
     if name == "mnist":
         return load_mnist(device)

@@ -225,10 +225,9 @@ class FFRecurrentTrainer(Trainer):
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
         cfg = self.cfg
         set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
-        x_all, y_all = self.train_split.x, self.train_split.y
-        stats = torch.zeros(len(FF_STATS), len(self.net.layers), device=y_all.device)
+        stats = torch.zeros(len(FF_STATS), len(self.net.layers), device=self.train_split.y.device)
         for idx in self.minibatches():
-            x, y = x_all[idx], y_all[idx]
+            x, y = self.batch(idx)
             loss = self.video_loss(x, y, self.negatives(x, y), stats)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -236,7 +235,7 @@ class FFRecurrentTrainer(Trainer):
             if progress is not None:
                 progress.update(1)
         val = self.data.val.head(min(VAL_EPOCH, cfg.data.eval_examples or VAL_EPOCH))
-        return {**ff_stats(stats, len(y_all)), "val_error_goodness": error_rate(self.predict(val.x), val.y)}
+        return {**ff_stats(stats, self.epoch_examples()), "val_error_goodness": error_rate(self.predict(val.x), val.y)}
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, chunk: int = EVAL_CHUNK) -> torch.Tensor:

@@ -22,7 +22,7 @@ def metric_value(result: dict[str, Any], metric: str) -> float:
 class Check:
     experiment: str
     profile: str
-    paper: float
+    paper: float | None  # None: the paper gives no number for this entry
     values: tuple[float, ...]  # one per seed
     tolerance: float | None  # None: the profile is not compared with the paper (smoke)
     complete: bool  # every seed finished all its epochs
@@ -35,7 +35,7 @@ class Check:
     def status(self) -> str:
         if not self.complete:
             return "PARTIAL"
-        if self.tolerance is None:
+        if self.tolerance is None or self.paper is None:
             return "n/a"
         return "PASS" if abs(self.mean - self.paper) <= self.tolerance else "FAIL"
 
@@ -75,7 +75,7 @@ def format_checks(checks: list[Check]) -> str:
     lines = [f"{'experiment':28} {'profile':7} {'seeds':>5} {'ours %':>7} {'paper %':>7} {'tol':>5}  status"]
     for c in checks:
         tol = "n/a" if c.tolerance is None else f"{c.tolerance:.2f}"
-        lines.append(f"{c.experiment:28} {c.profile:7} {len(c.values):5d} {c.mean:7.2f} {c.paper:7.2f} {tol:>5}  {c.status}")
+        lines.append(f"{c.experiment:28} {c.profile:7} {len(c.values):5d} {c.mean:7.2f} {"n/a" if c.paper is None else f"{c.paper:.2f}":>7} {tol:>5}  {c.status}")
     return "\n".join(lines)
 
 
@@ -111,7 +111,7 @@ def summary_row(exp: Experiment, profile: str, root: Path | None = None) -> dict
         "seeds": ", ".join(str(r["seed"]) for r in results),
         "epochs": f"{first['epochs_done']}/{first['config']['optim']['epochs']}",
         "hidden": "x".join(str(h) for h in first["config"]["model"]["hidden"]),
-        "paper %": exp.paper_value,
+        "paper %": "n/a" if exp.paper_value is None else exp.paper_value,
         "ours %": round(c.mean, 2),
         "tolerance": "n/a" if c.tolerance is None else f"±{c.tolerance}",
         "status": c.status if profile != "smoke" else "smoke",

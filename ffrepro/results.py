@@ -154,8 +154,12 @@ def provenance(device: torch.device, dataset_hashes: dict[str, str]) -> dict[str
     import numpy
 
     status = _git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "git_commit": _git("rev-parse", "HEAD"),
+    commit = _git("rev-parse", "HEAD")
+    if commit is None and os.environ.get("FFREPRO_GIT_COMMIT"):  # a copy of the tree without .git (a GPU machine)
+        commit = os.environ["FFREPRO_GIT_COMMIT"]
+        status = os.environ.get("FFREPRO_GIT_DIRTY", "")
+    out = {
+        "git_commit": commit,
         "git_dirty": None if status is None else bool(status),
         "python": sys.version.split()[0],
         "packages": {"torch": torch.__version__, "numpy": numpy.__version__},
@@ -165,4 +169,19 @@ def provenance(device: torch.device, dataset_hashes: dict[str, str]) -> dict[str
         "threads": torch.get_num_threads(),
         "dataset_md5": dataset_hashes,
         "host": platform.node(),
+        "precision": matmul_precision(device),
     }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        out["gpu"] = {"name": props.name, "capability": f"{props.major}.{props.minor}", "memory_gib": round(props.total_memory / 2**30, 1), "cuda": torch.version.cuda}
+    return out
+
+
+def matmul_precision(device: torch.device) -> str:
+    """What float32 matrix products run in: "fp32", or "tf32" where torch lets the GPU's TF32 units
+    do them (``torch.set_float32_matmul_precision("high")``)."""
+    if device.type == "cuda" and (torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest"):
+        return "tf32"
+    if device.type == "cpu" and torch.get_float32_matmul_precision() == "medium":
+        return "bf16 (where the CPU has bf16 units)"
+    return "fp32"

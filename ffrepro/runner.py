@@ -134,6 +134,8 @@ def run(
     t0 = time.time()
     final = trainer.evaluate()
     eval_s = time.time() - t0
+    if dev.type == "cuda":
+        origin["gpu"]["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(dev) / 2**30, 2)
     result = {
         "schema_version": SCHEMA_VERSION,
         "experiment": exp_id,

@@ -17,8 +17,9 @@ from ffrepro.config import FFConfig, RunConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import INFERENCE_MODES, FFNet, wrong_labels
 from ffrepro.optim import lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample, pack_weights
 
+FIELD_UNITS = 100  # first-layer units whose weights the results keep (Figure 2 shows 100)
 
 
 def predict(net: FFNet, x: torch.Tensor, mode: str, chunk: int = EVAL_CHUNK) -> torch.Tensor:
@@ -39,11 +40,11 @@ class FFSupervisedTrainer(Trainer):
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
         net, cfg = self.net, self.cfg
         set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
-        x_all, y_all = self.train_split.x, self.train_split.y
-        stats = torch.zeros(len(FF_STATS), len(net.layers), device=y_all.device)
-        readout_loss = torch.zeros((), device=y_all.device)
+        device = self.train_split.y.device
+        stats = torch.zeros(len(FF_STATS), len(net.layers), device=device)
+        readout_loss = torch.zeros((), device=device)
         for idx in self.minibatches():
-            x, y = x_all[idx], y_all[idx]
+            x, y = self.batch(idx)  # shifted first (data.jitter), so the label pixels never move
             n = len(y)
             with torch.no_grad():
                 neutral_states = net.forward(net.embed(x, None))
@@ -60,8 +61,8 @@ class FFSupervisedTrainer(Trainer):
                 progress.update(1)
         val = self.data.val.head(cfg.data.eval_examples)
         return {
-            **ff_stats(stats, len(y_all)),
-            "readout_loss": readout_loss.item() / len(y_all),
+            **ff_stats(stats, self.epoch_examples()),
+            "readout_loss": readout_loss.item() / self.epoch_examples(),
             "val_error_softmax": error_rate(predict(net, val.x, "softmax"), val.y),
         }
 
@@ -73,7 +74,9 @@ class FFSupervisedTrainer(Trainer):
         }
 
     def extras(self) -> dict[str, Any]:
-        """Per-layer goodness of positive and negative validation data, for the book's histograms."""
+        """Per-layer goodness of positive and negative validation data, for the book's histograms, and
+        the weights of the first layer's first 100 units (the paper's Figure 2, label pixels included)."""
         val = self.data.val.head(GOODNESS_SAMPLE)
         neg = wrong_labels(val.y, torch.Generator(val.y.device).manual_seed(0))
-        return goodness_sample(self.net, self.net.embed(val.x, val.y), self.net.embed(val.x, neg))
+        fields = pack_weights(self.net.layers[0].linear.weight[:FIELD_UNITS])  # (100, 784): rows are 28 x 28 images
+        return {**goodness_sample(self.net, self.net.embed(val.x, val.y), self.net.embed(val.x, neg)), "first_layer_weights": fields}

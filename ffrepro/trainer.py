@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import torch
 from torch import nn
 
 from ffrepro.config import RunConfig
-from ffrepro.data import Dataset, Split
+from ffrepro.data import Dataset, Split, jitter
 from ffrepro.ff import FFLayer, FFNet
 from ffrepro.optim import SmoothedSGD
 
@@ -31,14 +32,27 @@ class Trainer:
         self.cfg, self.data, self.gen = cfg, data, generator
         self.train_split = data.train.head(cfg.data.train_examples)
 
+    def epoch_examples(self) -> int:
+        """Training examples one epoch shows: the training split, ``data.jitter_passes`` times."""
+        return len(self.train_split) * self.cfg.data.jitter_passes
+
     def batches(self) -> int:
-        return -(-len(self.train_split) // self.cfg.data.batch_size)
+        return -(-self.epoch_examples() // self.cfg.data.batch_size)
 
     def minibatches(self) -> list[torch.Tensor]:
-        """This epoch's shuffled minibatch indices (the generator's state makes resuming exact)."""
+        """This epoch's shuffled minibatch indices (the generator's state makes resuming exact):
+        one random permutation of the training split per pass."""
         n = len(self.train_split)
-        perm = torch.randperm(n, generator=self.gen, device=self.train_split.y.device)
+        perm = torch.cat([torch.randperm(n, generator=self.gen, device=self.train_split.y.device) for _ in range(self.cfg.data.jitter_passes)])
         return list(perm.split(self.cfg.data.batch_size))
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and labels of one minibatch; with ``data.jitter`` each image gets its own random shift,
+        drawn on the device for the whole batch at once. idx: (B,) -> ((B, D), (B,))"""
+        x = self.train_split.x[idx]
+        if self.cfg.data.jitter:
+            x = jitter(x, self.cfg.data.jitter, self.gen)
+        return x, self.train_split.y[idx]
 
     def eval_splits(self) -> dict[str, Split]:
         """Train (its first 10k images, as ffcode estimates it), validation and test."""
@@ -107,3 +121,47 @@ def goodness_sample(net: FFNet, positive: torch.Tensor, negative: torch.Tensor) 
         for kind, x in (("positive", positive), ("negative", negative))
     }
     return {"goodness_sample": sample, "threshold": [layer.threshold for layer in net.layers]}
+
+
+def first_layer_fields(net: FFNet, per_location: int = 6, dense_units: int = 16) -> dict[str, Any]:
+    """A few first-layer weight vectors, as images, for the book's receptive-field pictures.
+
+    Locally connected: ``per_location`` channels at every grid location, each a window x window
+    patch placed at its location. Dense: the first ``dense_units`` units, each a full image.
+    -> {"side", "fields": [[side*side floats]], "location": [grid index or -1]}
+    """
+    layer = net.layers[0].linear
+    side = int(round(layer.weight.shape[-1] ** 0.5)) if isinstance(layer, torch.nn.Linear) else 28
+    fields, where = [], []
+    with torch.no_grad():
+        if isinstance(layer, torch.nn.Linear):
+            for w in layer.weight[:dense_units]:
+                fields.append(w.tolist())
+                where.append(-1)
+        else:
+            spec = layer.spec
+            for loc in range(spec.grid * spec.grid):
+                mask = layer.receptive_field(loc)[0].flatten()
+                for ch in range(min(per_location, spec.channels)):
+                    img = torch.zeros(side * side)
+                    img[mask] = layer.weight[loc, :, ch].cpu()
+                    fields.append(img.tolist())
+                    where.append(loc)
+    return {"side": side, "fields": [[round(v, 4) for v in f] for f in fields], "location": where}
+
+
+def pack_weights(w: torch.Tensor) -> dict[str, Any]:
+    """Rows of weights, compactly for a results file: each row scaled by its largest magnitude to
+    int8 (-127..127; 1/254 of the row's range, plenty for a picture) and base64-encoded.
+    w: (R, C) -> {"shape", "scale" (R floats), "int8_base64"}; :func:`unpack_weights` inverts it."""
+    w = w.detach().float().cpu()
+    scale = w.abs().amax(dim=1).clamp(min=1e-12)
+    q = torch.round(w / scale[:, None] * 127).to(torch.int8)
+    return {"shape": list(w.shape), "scale": [float(f"{v:.6g}") for v in scale.tolist()], "int8_base64": base64.b64encode(q.numpy().tobytes()).decode("ascii")}
+
+
+def unpack_weights(packed: dict[str, Any]) -> torch.Tensor:
+    """The (R, C) float tensor that :func:`pack_weights` stored (to within 1/254 of each row's range)."""
+    rows, cols = packed["shape"]
+    q = torch.frombuffer(bytearray(base64.b64decode(packed["int8_base64"])), dtype=torch.int8).reshape(rows, cols)
+    return q.float() / 127 * torch.tensor(packed["scale"])[:, None]

@@ -17,7 +17,7 @@ from ffrepro.config import RunConfig, UnsupervisedFFConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import FFNet, length_normalize
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, first_layer_fields, goodness_sample
 
 NUM_CLASSES = 10
 BLUR = torch.tensor([0.25, 0.5, 0.25])
@@ -94,33 +94,6 @@ def train_readout(feats: torch.Tensor, y: torch.Tensor, epochs: int, generator: 
     return readout
 
 
-def first_layer_fields(net: FFNet, per_location: int = 6, dense_units: int = 16) -> dict[str, Any]:
-    """A few first-layer weight vectors, as images, for the book's receptive-field pictures.
-
-    Locally connected: ``per_location`` channels at every grid location, each a window x window
-    patch placed at its location. Dense: the first ``dense_units`` units, each a full image.
-    -> {"side", "fields": [[side*side floats]], "location": [grid index or -1]}
-    """
-    layer = net.layers[0].linear
-    side = int(round(layer.weight.shape[-1] ** 0.5)) if isinstance(layer, torch.nn.Linear) else 28
-    fields, where = [], []
-    with torch.no_grad():
-        if isinstance(layer, torch.nn.Linear):
-            for w in layer.weight[:dense_units]:
-                fields.append(w.tolist())
-                where.append(-1)
-        else:
-            spec = layer.spec
-            for loc in range(spec.grid * spec.grid):
-                mask = layer.receptive_field(loc)[0].flatten()
-                for ch in range(min(per_location, spec.channels)):
-                    img = torch.zeros(side * side)
-                    img[mask] = layer.weight[loc, :, ch].cpu()
-                    fields.append(img.tolist())
-                    where.append(loc)
-    return {"side": side, "fields": [[round(v, 4) for v in f] for f in fields], "location": where}
-
-
 class FFUnsupervisedTrainer(Trainer):
     """FF on real (positive) versus hybrid (negative) images, then linear readouts."""
 
@@ -133,10 +106,9 @@ class FFUnsupervisedTrainer(Trainer):
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
         net, cfg = self.net, self.cfg
         set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
-        x_all = self.train_split.x
-        stats = torch.zeros(len(FF_STATS), len(net.layers), device=x_all.device)
+        stats = torch.zeros(len(FF_STATS), len(net.layers), device=self.train_split.x.device)
         for idx in self.minibatches():
-            x = x_all[idx]
+            x, _ = self.batch(idx)
             neg, _, _ = make_negatives(x, cfg.model.blur_steps, self.gen)
             loss = ff_layer_losses(net, net.forward(torch.cat([x, neg])), len(x), stats)
             self.optimizer.zero_grad(set_to_none=True)
@@ -144,7 +116,7 @@ class FFUnsupervisedTrainer(Trainer):
             self.optimizer.step()
             if progress is not None:
                 progress.update(1)
-        return ff_stats(stats, len(x_all))
+        return ff_stats(stats, self.epoch_examples())
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         """Readout error (%) per layer subset. The readouts are trained on the training split only."""

@@ -13,7 +13,7 @@ class Experiment:
     section: str
     title: str
     paper_config: RunConfig
-    paper_value: float  # the paper's test error, %
+    paper_value: float | None  # the paper's test error, %; None where the paper gives no number (shown, not checked)
     metric: str  # "split.mode" in the results' "final" block, e.g. "test.goodness"
     tolerance: dict[str, float]  # two-sided, percentage points, per profile compared with the paper (cpu, paper)
     source: str  # where the paper states the number, and how sure we are of it

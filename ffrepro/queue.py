@@ -1,0 +1,150 @@
+"""Run many (experiment, seed) jobs of one profile as parallel processes within a time budget.
+
+This is how the paper profile runs on one GPU: every entry whose results are missing or incomplete,
+for the requested seeds, in the order of :data:`PRIORITY`, at most ``parallel`` processes at a time
+(each ``python -m ffrepro run ID --profile P --seed S``, exactly what a cluster's job array would
+call). A minibatch of 100 cannot fill a GPU, so several processes share it. Every job gets the
+time left before the deadline as its ``--time-budget``: it stops after an epoch that would overrun,
+evaluates and writes a result marked incomplete, and leaves its checkpoint to resume from. No job
+starts with less than ``min_start_s`` left. Each job's log goes to ``log_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ffrepro.registry import EXPERIMENTS, get_experiment
+from ffrepro.results import ResultsError, read_result, result_path
+
+# The order to run paper-scale entries in when time may run out (issue 12): the supervised family
+# first, then the unsupervised entries, then the rest in registry order.
+PRIORITY = ("mnist-ff-supervised", "mnist-ff-hard-negatives", "mnist-ff-supervised-fast", "mnist-ff-unsupervised", "mnist-ff-unsupervised-local")
+
+
+def ordered_ids(ids: list[str] | None = None) -> list[str]:
+    """``ids`` (default: every entry) in :data:`PRIORITY` order, then in registry order."""
+    chosen = ids or list(EXPERIMENTS)
+    for exp_id in chosen:
+        get_experiment(exp_id)  # an unknown id fails before anything runs
+    rank = {e: i for i, e in enumerate(PRIORITY)}
+    registry = list(EXPERIMENTS)
+    return sorted(dict.fromkeys(chosen), key=lambda e: (rank.get(e, len(rank)), registry.index(e)))
+
+
+def is_done(exp_id: str, profile: str, seed: int) -> bool:
+    """A complete result for the entry's current config is on disk (an unreadable file is not done)."""
+    path = result_path(exp_id, profile, seed)
+    if not path.exists():
+        return False
+    try:
+        result = read_result(path)
+    except ResultsError:
+        return False
+    return bool(result["complete"]) and result["config"] == get_experiment(exp_id).config(profile).to_dict()
+
+
+@dataclass
+class Job:
+    exp_id: str
+    seed: int
+    profile: str
+    log: Path
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+    ended: float = 0.0
+    returncode: int | None = None
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.exp_id}/{self.profile}/seed{self.seed}"
+
+
+def plan(profile: str, seeds: list[int], ids: list[str] | None, log_dir: Path) -> list[Job]:
+    """The jobs still to run, in priority order: entry by entry, seeds in the order given."""
+    return [
+        Job(e, s, profile, log_dir / f"{e}.{profile}.seed{s}.log")
+        for e in ordered_ids(ids)
+        for s in seeds
+        if not is_done(e, profile, s)
+    ]
+
+
+def run_queue(
+    jobs: list[Job],
+    parallel: int,
+    budget_s: float,
+    min_start_s: float = 60.0,
+    poll_s: float = 1.0,
+    python: str = sys.executable,
+    env: dict[str, str] | None = None,
+) -> list[Job]:
+    """Run ``jobs`` at most ``parallel`` at a time; training stops ``budget_s`` after the start.
+
+    A job still running ``grace`` seconds after the deadline (evaluation that overran) is killed.
+    Returns the jobs, with return codes (None: never started).
+    """
+    start = time.time()
+    deadline = start + budget_s
+    grace = max(60.0, 0.25 * budget_s)
+    waiting, running, finished = list(jobs), [], []
+    child_env = {**os.environ, **(env or {})}
+    while waiting or running:
+        now = time.time()
+        for job in list(running):
+            rc = job.process.poll() if job.process else None
+            if rc is None and now > deadline + grace:
+                job.process.kill()
+                rc = job.process.wait()
+                _say(f"killed {job.name}: still running {grace:.0f} s after the deadline")
+            if rc is not None:
+                job.returncode, job.ended = rc, now
+                running.remove(job)
+                finished.append(job)
+                _say(f"{'done' if rc == 0 else f'FAILED (exit {rc})'}: {job.name} after {job.ended - job.started:.0f} s; log {job.log}")
+        while waiting and len(running) < parallel and deadline - now >= min_start_s:
+            job = waiting.pop(0)
+            minutes = (deadline - now) / 60
+            cmd = [python, "-m", "ffrepro", "run", job.exp_id, "--profile", job.profile, "--seed", str(job.seed),
+                   "--time-budget", f"{minutes:.3f}", "--no-progress", *job.extra_args]
+            job.log.parent.mkdir(parents=True, exist_ok=True)
+            with open(job.log, "w") as log:
+                job.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env)
+            job.started = now
+            running.append(job)
+            _say(f"started {job.name} with {minutes:.1f} min left ({len(running)} running, {len(waiting)} waiting)")
+        if waiting and not running and deadline - now < min_start_s:
+            break  # out of time for the rest
+        time.sleep(poll_s)
+    for job in waiting:
+        _say(f"not started (out of time): {job.name}")
+    return finished + waiting
+
+
+def summary(jobs: list[Job]) -> str:
+    """One line per job: outcome, seconds, and the result's epochs and test error if it wrote one."""
+    lines = [f"{'job':45} {'outcome':10} {'seconds':>7}  result"]
+    for job in jobs:
+        outcome = "not run" if job.returncode is None else ("ok" if job.returncode == 0 else f"exit {job.returncode}")
+        text = ""
+        path = result_path(job.exp_id, job.profile, job.seed)
+        if job.returncode == 0 and path.exists():
+            try:
+                r = read_result(path)
+                metric = get_experiment(job.exp_id).metric
+                split, mode = metric.split(".")
+                text = f"{r['epochs_done']}/{r['config']['optim']['epochs']} epochs, {metric} {r['final'][split][mode]:.2f} %"
+            except (ResultsError, KeyError) as exc:
+                text = f"unreadable: {exc}"
+        secs = f"{job.ended - job.started:7.0f}" if job.returncode is not None else "      -"
+        lines.append(f"{job.name:45} {outcome:10} {secs}  {text}")
+    return "\n".join(lines)
+
+
+def _say(msg: str) -> None:
+    print(f"[queue {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

@@ -1,0 +1,72 @@
+#!/bin/bash
+# The paper profile on a GPU machine that has torch but no package registry and no data (issue 12):
+# unpack the MNIST files that travelled with the call, check each method on the GPU at smoke size,
+# then run every missing or incomplete paper-profile (experiment, seed) as parallel processes
+# within a time budget, and pack the results and logs into OUT_DIR.
+#
+#   scripts/paper_on_gpu.sh DATA_DIR BUDGET_MINUTES PARALLEL OUT_DIR [PROFILE]
+#
+# DATA_DIR holds the four original MNIST files gzipped (scripts/pack_data.sh makes it); they are
+# verified against the originals' md5 sums before anything trains. PROFILE (default paper) lets the
+# whole script be tried on a CPU with `smoke` first.
+set -u -o pipefail
+DATA_IN=$1 BUDGET=$2 PARALLEL=$3 OUT_DIR=$4 PROFILE=${5:-paper}
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+export FFREPRO_DATA=${FFREPRO_DATA:-/tmp/ffrepro-data} FFREPRO_CHECKPOINTS=${FFREPRO_CHECKPOINTS:-/tmp/ffrepro-checkpoints}
+[ -f "$DATA_IN/COMMIT" ] && export FFREPRO_GIT_COMMIT=$(cat "$DATA_IN/COMMIT") FFREPRO_GIT_DIRTY=$(cat "$DATA_IN/DIRTY" 2>/dev/null)
+WORK=$(mktemp -d)
+mkdir -p "$OUT_DIR" "$FFREPRO_DATA/MNIST/raw"
+t0=$(date +%s)
+say() { echo "[paper_on_gpu $(date +%H:%M:%S) +$(( $(date +%s) - t0 ))s] $*"; }
+
+for f in "$DATA_IN"/*-ubyte.gz; do gunzip -c "$f" > "$FFREPRO_DATA/MNIST/raw/$(basename "$f" .gz)"; done
+$PY -m ffrepro data || { say "data check failed"; exit 3; }
+$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader
+
+# CUDA MPS lets the processes' kernels run side by side instead of time-sliced. Used only if its
+# daemon starts and a client works within a minute; otherwise the processes share the GPU plainly.
+if [ "$PROFILE" != smoke ] && command -v nvidia-cuda-mps-control >/dev/null; then
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
+  mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
+  if nvidia-cuda-mps-control -d && timeout 60 $PY -c "import torch; assert torch.ones(4, device='cuda').sum().item() == 4"; then
+    say "CUDA MPS on"
+  else
+    say "CUDA MPS unusable; the processes share the GPU without it"
+    echo quit | timeout 10 nvidia-cuda-mps-control; unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+    PARALLEL=$(( PARALLEL > 8 ? 8 : PARALLEL ))
+  fi
+fi
+
+# Preflight: one epoch of every method at smoke size on this device, results to a scratch folder.
+preflight() {
+  local pids=() failed=0
+  for id in mnist-ff-jitter mnist-ff-hard-negatives mnist-ff-unsupervised-local mnist-ff-recurrent mnist-bp-jitter; do
+    FFREPRO_RESULTS=$WORK/preflight FFREPRO_CHECKPOINTS=$WORK/preflight-ck \
+      $PY -m ffrepro run $id --profile smoke --stop-after-epochs 1 --no-progress > "$WORK/preflight-$id.log" 2>&1 &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait $pid || failed=1; done
+  return $failed
+}
+if ! preflight; then
+  say "preflight FAILED; logs:"; tail -n 15 "$WORK"/preflight-*.log
+  if [ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ]; then
+    say "trying again without CUDA MPS"
+    echo quit | timeout 10 nvidia-cuda-mps-control; unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+    PARALLEL=$(( PARALLEL > 8 ? 8 : PARALLEL ))
+    preflight || { say "preflight FAILED again"; tail -n 15 "$WORK"/preflight-*.log; exit 5; }
+  else
+    exit 5
+  fi
+fi
+say "preflight passed: every method trains and evaluates on this device"
+
+$PY -m ffrepro queue --profile "$PROFILE" --seeds 0 1 2 --parallel "$PARALLEL" --budget "$BUDGET" --min-start "${MIN_START:-1}" --log-dir "$WORK/logs"
+rc=$?
+[ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && echo quit | timeout 10 nvidia-cuda-mps-control
+tar czf "$OUT_DIR/results-$PROFILE.tgz" results/*/"$PROFILE"
+tar czf "$OUT_DIR/logs-$PROFILE.tgz" -C "$WORK" logs $(cd "$WORK" && ls preflight-*.log)
+say "packed $(ls "$OUT_DIR")"
+exit $rc
