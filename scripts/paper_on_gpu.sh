@@ -7,7 +7,8 @@
 #   scripts/paper_on_gpu.sh DATA_DIR BUDGET_MINUTES PARALLEL OUT_DIR [PROFILE]
 #
 # DATA_DIR holds the four original MNIST files gzipped (scripts/pack_data.sh makes it); they are
-# verified against the originals' md5 sums before anything trains. PROFILE (default paper) lets the
+# verified against the originals' md5 sums before anything trains. Environment: IDS (entries to run,
+# default all), PREFLIGHT=0 (skip the smoke check), MIN_START (minutes, default 1). PROFILE (default paper) lets the
 # whole script be tried on a CPU with `smoke` first.
 set -u -o pipefail
 DATA_IN=$1 BUDGET=$2 PARALLEL=$3 OUT_DIR=$4 PROFILE=${5:-paper}
@@ -50,7 +51,7 @@ preflight() {
   for pid in "${pids[@]}"; do wait $pid || failed=1; done
   return $failed
 }
-if ! preflight; then
+if [ "${PREFLIGHT:-1}" = 1 ] && ! preflight; then
   say "preflight FAILED; logs:"; tail -n 15 "$WORK"/preflight-*.log
   if [ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ]; then
     say "trying again without CUDA MPS"
@@ -63,7 +64,7 @@ if ! preflight; then
 fi
 say "preflight passed: every method trains and evaluates on this device"
 
-$PY -m ffrepro queue --profile "$PROFILE" --seeds 0 1 2 --parallel "$PARALLEL" --budget "$BUDGET" --min-start "${MIN_START:-1}" --log-dir "$WORK/logs"
+$PY -m ffrepro queue ${IDS:-} --profile "$PROFILE" --seeds 0 1 2 --parallel "$PARALLEL" --budget "$BUDGET" --min-start "${MIN_START:-1}" --log-dir "$WORK/logs"
 rc=$?
 [ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && echo quit | timeout 10 nvidia-cuda-mps-control
 tar czf "$OUT_DIR/results-$PROFILE.tgz" results/*/"$PROFILE"
