@@ -141,6 +141,20 @@ class RunConfig:
         )
 
 
+def same_config(stored: dict[str, Any], cfg: RunConfig) -> bool:
+    """Whether a config read from a results file or checkpoint describes ``cfg``.
+
+    A field added to the dataclasses after the file was written is missing from it; the file was made
+    by code that behaved as the field's default does (new fields default to the old behaviour, e.g.
+    ``data.jitter = 0``), so missing fields are filled with their defaults before comparing. A file
+    with a field the code no longer knows is a different config.
+    """
+    try:
+        return RunConfig.from_dict(stored).to_dict() == cfg.to_dict()
+    except (TypeError, KeyError, ValueError):
+        return False
+
+
 def _parse_value(current: Any, text: str) -> Any:
     if isinstance(current, bool):
         if text.lower() not in ("true", "false"):

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ffrepro.config import same_config
 from ffrepro.registry import EXPERIMENTS, get_experiment
 from ffrepro.results import ResultsError, read_result, result_path
 
@@ -45,7 +46,7 @@ def is_done(exp_id: str, profile: str, seed: int) -> bool:
         result = read_result(path)
     except ResultsError:
         return False
-    return bool(result["complete"]) and result["config"] == get_experiment(exp_id).config(profile).to_dict()
+    return bool(result["complete"]) and same_config(result["config"], get_experiment(exp_id).config(profile))
 
 
 @dataclass

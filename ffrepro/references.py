@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ffrepro.config import RunConfig, same_config
 from ffrepro.registry import get_experiment
 from ffrepro.results import REPO_ROOT, ResultsError, atomic_write_bytes, cpu_features, cpu_model, read_json_object, read_result, result_path, results_root
 
@@ -146,7 +147,7 @@ def compare_values(result: Result, reference: dict[str, Any]) -> list[str]:
 
 def compare(result: Result, reference: dict[str, Any]) -> list[str]:
     """Like :func:`compare_values`, after checking that the run used the reference's configuration."""
-    if result["config"] != reference["config"]:
+    if not same_config(reference["config"], RunConfig.from_dict(result["config"])):
         return ["the smoke config differs from the reference's: regenerate it with `python -m ffrepro references`"]
     return compare_values(result, reference)
 

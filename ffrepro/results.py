@@ -153,11 +153,12 @@ def device_name(device: torch.device) -> str:
 def provenance(device: torch.device, dataset_hashes: dict[str, str]) -> dict[str, Any]:
     import numpy
 
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    commit = _git("rev-parse", "HEAD")
-    if commit is None and os.environ.get("FFREPRO_GIT_COMMIT"):  # a copy of the tree without .git (a GPU machine)
-        commit = os.environ["FFREPRO_GIT_COMMIT"]
-        status = os.environ.get("FFREPRO_GIT_DIRTY", "")
+    if os.environ.get("FFREPRO_GIT_COMMIT"):
+        # a copy of the tree made elsewhere (a GPU machine): the commit it was made from travels with it,
+        # since git there may be missing or, as seen once, answer with another checkout's HEAD
+        commit, status = os.environ["FFREPRO_GIT_COMMIT"], os.environ.get("FFREPRO_GIT_DIRTY", "")
+    else:
+        commit, status = _git("rev-parse", "HEAD"), _git("status", "--porcelain", "--untracked-files=no")
     out = {
         "git_commit": commit,
         "git_dirty": None if status is None else bool(status),

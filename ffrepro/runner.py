@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ffrepro import data as data_mod
 from ffrepro.bp import BPTrainer
-from ffrepro.config import RunConfig
+from ffrepro.config import RunConfig, same_config
 from ffrepro.registry import get_experiment
 from ffrepro.results import (
     SCHEMA_VERSION,
@@ -74,7 +74,7 @@ def run(
     out_path = result_path(exp_id, profile, seed, results_dir)
     tag = f"{exp_id}/{profile}/seed{seed}"
     old = _existing_result(out_path)
-    if old is not None and not fresh and old["config"] == cfg.to_dict() and old["complete"]:
+    if old is not None and not fresh and same_config(old["config"], cfg) and old["complete"]:
         _log(f"{tag}: reusing {out_path}")
         return old
 
@@ -95,7 +95,7 @@ def run(
     history: list[dict[str, Any]] = []
     elapsed = 0.0
     state = None if fresh else _load_checkpoint(ckpt, dev)
-    if state is not None and state["config"] != cfg.to_dict():
+    if state is not None and not same_config(state["config"], cfg):
         _log(f"{tag}: checkpoint {ckpt} has another config; starting afresh")
     elif state is not None:
         try:

@@ -62,7 +62,7 @@ if [ "${PREFLIGHT:-1}" = 1 ] && ! preflight; then
     exit 5
   fi
 fi
-say "preflight passed: every method trains and evaluates on this device"
+[ "${PREFLIGHT:-1}" = 1 ] && say "preflight passed: every method trains and evaluates on this device"
 
 $PY -m ffrepro queue ${IDS:-} --profile "$PROFILE" --seeds 0 1 2 --parallel "$PARALLEL" --budget "$BUDGET" --min-start "${MIN_START:-1}" --log-dir "$WORK/logs"
 rc=$?

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ffrepro.config import PROFILES, ConfigError, RunConfig, derive_profile
 
@@ -18,6 +18,10 @@ class Experiment:
     tolerance: dict[str, float]  # two-sided, percentage points, per profile compared with the paper (cpu, paper)
     source: str  # where the paper states the number, and how sure we are of it
     comment: str  # what this reproduces, what it costs, which choices are ours
+    # profile -> why the committed results of that profile miss the paper's number beyond the tolerance,
+    # and what was tried. Such a check reads GAP instead of FAIL (a documented, measured discrepancy);
+    # a gap that closes turns to PASS, and the tests then ask for the note to be removed.
+    known_gaps: dict[str, str] = field(default_factory=dict)
     cpu_width: int = 1000
     cpu_epoch_fraction: float = 1 / 2
 
