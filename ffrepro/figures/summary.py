@@ -27,3 +27,16 @@ def front_page_table(exp_ids: Sequence[str] | None = None) -> pd.DataFrame:
         raise FileNotFoundError(f"no results under {results_root()}. Produce them with `python -m ffrepro run all --profile cpu`.")
     table = pd.DataFrame(rows)[OVERVIEW_COLUMNS]
     return table.assign(hidden=table["hidden"].map(short_hidden)).set_index("experiment")
+
+
+def known_gaps_table() -> pd.DataFrame:
+    """Every (experiment, profile) on disk whose result misses the paper's number beyond the tolerance
+    and has the registry's explanation (status GAP): ours, the paper's, and why. Empty if none."""
+    from ffrepro.report import check_all, mean_std_text
+
+    rows = [
+        {"experiment": c.experiment, "profile": c.profile, "ours %": mean_std_text(c.values), "paper %": c.paper, "tolerance": f"±{c.tolerance}", "what we know": c.gap_note}
+        for c in check_all(("cpu", "paper"), results_root())
+        if c.status == "GAP"
+    ]
+    return pd.DataFrame(rows).set_index(["experiment", "profile"]) if rows else pd.DataFrame()

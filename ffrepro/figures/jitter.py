@@ -1,0 +1,142 @@
+"""Figures and tables of the chapter on jittered MNIST (paper section 3.3 and its Figure 2).
+
+The jitter gain of FF and of backprop (:func:`jitter_gain_table`), validation error over training
+with and without jitter (:func:`jitter_curves`), and the first-layer receptive fields of a jittered
+and an unjittered net side by side (:func:`fields_figure`, :func:`neighbour_correlation`).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter
+
+from ffrepro.ff import NUM_CLASSES
+from ffrepro.figures.common import Result, per_epoch, seed_lines
+from ffrepro.registry import get_experiment
+from ffrepro.results import load_results
+from ffrepro.trainer import unpack_weights
+
+# (learner, entry without jitter, entry with jitter): the pairs whose difference is the jitter gain
+PAIRS = (("FF", "mnist-ff-supervised", "mnist-ff-jitter"), ("BP", "mnist-bp-4x2000", "mnist-bp-jitter"))
+SIDE = 28
+
+
+def _test_error(results: Sequence[Result], exp_id: str) -> float:
+    split, mode = get_experiment(exp_id).metric.split(".")
+    return statistics.fmean(r["final"][split][mode] for r in results)
+
+
+def _epochs_text(results: Sequence[Result]) -> str:
+    done = sorted({r["epochs_done"] for r in results})
+    total = results[0]["config"]["optim"]["epochs"]
+    return f"{'-'.join(map(str, (done[0], done[-1])) if len(done) > 1 else map(str, done))}/{total}"
+
+
+def jitter_gain_table(profile: str, seeds: Sequence[int] | None = None) -> pd.DataFrame:
+    """Test error without and with jitter, and the gain (points; positive = jitter helps), per learner,
+    mean over the seeds on disk (or ``seeds``). A learner without both results is left out."""
+    rows = []
+    for learner, plain_id, jitter_id in PAIRS:
+        plain, jittered = (
+            [r for r in load_results(e, profile) if seeds is None or r["seed"] in seeds] for e in (plain_id, jitter_id)
+        )
+        if not plain or not jittered:
+            continue
+        a, b = _test_error(plain, plain_id), _test_error(jittered, jitter_id)
+        complete = all(r["complete"] for r in (*plain, *jittered))
+        rows.append({
+            "learner": learner,
+            "without jitter": plain_id,
+            "epochs": _epochs_text(plain),
+            "test error (%)": round(a, 2),
+            "with jitter": jitter_id,
+            "epochs ": _epochs_text(jittered),
+            "test error (%) ": round(b, 2),
+            "gain (points)": round(a - b, 2),
+            "seeds": f"{len(plain)} / {len(jittered)}",
+            "complete": "yes" if complete else "no (PARTIAL)",
+        })
+    return pd.DataFrame(rows).set_index("learner") if rows else pd.DataFrame()
+
+
+def jitter_gain(profile: str, learner: str) -> float:
+    """The gain of one learner ("FF" or "BP") from :func:`jitter_gain_table`, as a float for ``glue``."""
+    return float(jitter_gain_table(profile).loc[learner, "gain (points)"])
+
+
+def jitter_curves(results: Mapping[str, Sequence[Result]]) -> Figure:
+    """Validation error per epoch, without and with jitter: FF (softmax readout) and BP, one line per seed.
+
+    ``results``: entry id -> its results, for the entries of :data:`PAIRS` that are available.
+    """
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, (learner, plain_id, jitter_id) in zip(axes, PAIRS):
+        for exp_id, color in ((plain_id, "C0"), (jitter_id, "C1")):
+            rs = results.get(exp_id)
+            if not rs:
+                continue
+            key = "val_error" if learner == "BP" else "val_error_softmax"
+            epochs, err = per_epoch(rs, key)
+            for curve in err:
+                ax.plot(epochs, curve, color=color, lw=1, alpha=0.8)
+            ax.plot([], [], color=color, label=f"{exp_id} ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
+        ax.set(title=f"{learner}: validation error" + (", softmax readout" if learner == "FF" else ""), xlabel="epoch", ylabel="error (%)")
+        ax.set_yscale("log")
+        for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small")
+    return fig
+
+
+def first_layer_weights(result: Result) -> np.ndarray:
+    """The first-layer weight rows a supervised FF result keeps, as images: (units, 28, 28)."""
+    packed = result["extras"]["first_layer_weights"]
+    return unpack_weights(packed).numpy().reshape(-1, SIDE, SIDE)
+
+
+def neighbour_correlation(fields: np.ndarray, skip_label_row: bool = True) -> float:
+    """Mean over fields (F, H, W) of the correlation between horizontally or vertically adjacent
+    weights: about 0 for random weights, larger for smooth, stroke-like fields. The top row, which
+    holds the label pixels, is left out by default."""
+    values = []
+    for f in fields:
+        f = f[1:] if skip_label_row else f
+        a = np.concatenate([f[:, :-1].ravel(), f[:-1, :].ravel()])
+        b = np.concatenate([f[:, 1:].ravel(), f[1:, :].ravel()])
+        values.append(np.corrcoef(a, b)[0, 1])
+    return float(np.mean(values))
+
+
+def fields_figure(results: Mapping[str, Result], n: int = 100, ncols: int = 10) -> Figure:
+    """The paper's Figure 2 and its unjittered counterpart: the first ``n`` first-layer units of each
+    net, each as a 28 x 28 image of its weights on its own scale centred at 0 (red positive, blue
+    negative); the black outline marks the 10 label pixels at the left of the top row.
+
+    ``results``: title -> one result whose extras hold ``first_layer_weights``.
+    """
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(5.2 * len(results), 5.6), layout="constrained")
+    panels = np.atleast_1d(fig.subfigures(1, len(results), wspace=0.05))
+    for panel, (title, result) in zip(panels, results.items()):
+        fields = first_layer_weights(result)[:n]
+        axes = panel.subplots(nrows, ncols, squeeze=False, gridspec_kw=dict(wspace=0.05, hspace=0.05)).ravel()
+        for ax in axes[len(fields):]:
+            ax.set_visible(False)
+        for ax, f in zip(axes, fields):
+            vmax = float(np.abs(f).max()) or 1.0
+            ax.imshow(f, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+            ax.add_patch(Rectangle((-0.5, -0.5), NUM_CLASSES, 1, fill=False, ec="k", lw=0.4))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        panel.suptitle(title, fontsize="medium")
+    return fig
