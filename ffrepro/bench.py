@@ -90,6 +90,34 @@ def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device)
     return {"seconds_per_epoch": seconds, "tflop_per_epoch": total / 1e12, "gflops": total / seconds / 1e9}
 
 
+def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None = None) -> dict[str, float]:
+    """Forward throughput of a CIFAR-10 locally connected layer (32 x 32 x 3 -> 32 x 32 x 3, 11 x 11
+    fields, zero padding: issue 9) against a dense matmul of the same FLOPs, both fp32, best of ``repeats``."""
+    from ffrepro.local import LocallyConnected, LocalSpec
+
+    device = device or default_device()
+    layer = LocallyConnected((3, 32, 32), LocalSpec(grid=32, window=11, stride=1, channels=3, padding=5)).to(device)
+    x = torch.rand(batch, 3 * 32 * 32, device=device)
+    flops = 2 * batch * layer.weight.numel()  # every weight once per image (border zeros included)
+    k = int(round((layer.weight.numel()) ** 0.5))  # a square dense layer with as many weights
+    a, w = torch.rand(batch, k, device=device), torch.rand(k, k, device=device)
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            _sync(device)
+            t = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    with torch.no_grad():
+        local_s, dense_s = best(lambda: layer(x)), best(lambda: a @ w)
+    return {"local_gflops": flops / local_s / 1e9, "dense_gflops": 2 * batch * k * k / dense_s / 1e9}
+
+
 def main(quick: bool = False) -> int:
     device = default_device()
     peak = matmul_gflops(device)
@@ -104,4 +132,8 @@ def main(quick: bool = False) -> int:
         r = recurrent_epoch(hidden, batches=3 if quick else 10, device=device)
         name = f"rec {len(hidden)}x{hidden[0]}"
         print(f"{name:12} {r['seconds_per_epoch']:8.1f} {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['gflops'] / peak:6.0%} {'':>9}")
+    r = local_layer(device=device)
+    print(f"locally connected 32x32x3, 11x11 fields, batch 100 (CIFAR-10): {r['local_gflops']:,.0f} GFLOP/s forward, "
+          f"{r['local_gflops'] / r['dense_gflops']:.0%} of a dense matmul with as many weights ({r['dense_gflops']:,.0f}), "
+          f"{r['local_gflops'] / peak:.0%} of the 2048^3 matmul")
     return 0
