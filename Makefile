@@ -15,7 +15,7 @@ NOTEBOOKS := $(wildcard book/notebooks/*.ipynb)
 MATHJAX := book/_extra/mathjax/tex-mml-chtml.js
 FRESH_FLAG := $(if $(filter 1,$(FRESH)),--fresh,)
 
-.PHONY: book test bench venv data results notebooks site clean-site
+.PHONY: book test bench venv data data-cifar10 results notebooks site clean-site queue
 
 # The pip requirements are derived from environment.yml's `pip:` block, the one list of dependencies.
 $(VENV)/requirements.txt: environment.yml
@@ -33,6 +33,9 @@ venv: $(STAMP)
 
 data: $(STAMP)
 	$(PY) -m ffrepro data
+
+data-cifar10: $(STAMP)
+	$(PY) -m ffrepro data cifar10
 
 # MathJax for offline math: the npm package's es5 build, without its speech-rule data.
 $(MATHJAX):
@@ -55,6 +58,12 @@ site: $(STAMP) $(MATHJAX)
 
 book: results notebooks site
 	@echo "site: book/_build/html/index.html"
+
+# Every missing (experiment, seed) of PROFILE as parallel processes: BUDGET minutes, PARALLEL at a time.
+BUDGET ?= 60
+PARALLEL ?= 4
+queue: data
+	$(PY) -m ffrepro queue --profile $(PROFILE) --seeds $(SEEDS) --parallel $(PARALLEL) --budget $(BUDGET)
 
 test: data $(MATHJAX)
 	$(PY) -m pytest -q tests

@@ -99,11 +99,25 @@ def _cmd_references(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from ffrepro.data import ensure_mnist, verify_mnist
+    import time
 
-    raw = ensure_mnist()
-    for name, h in verify_mnist(raw).items():
-        print(f"{raw / name}  md5 {h}  ok")
+    from ffrepro.data import CIFAR10_CACHE, cifar10_dir, ensure_cifar10, ensure_mnist, verify_cifar10, verify_mnist
+
+    if args.dataset in ("mnist", "all"):
+        raw = ensure_mnist()
+        for name, h in verify_mnist(raw).items():
+            print(f"{raw / name}  md5 {h}  ok")
+    if args.dataset in ("cifar10", "all"):
+        start = time.perf_counter()
+        cifar = ensure_cifar10()
+        print(f"{cifar10_dir() / CIFAR10_CACHE}  from {cifar.source}  ({time.perf_counter() - start:.1f} s)")
+        for split, m in verify_cifar10(cifar).items():
+            print(
+                f"  {split}: {len(cifar.split(split)[1]):,} images, {m.per_class:,} per class, first labels {m.first_labels}, "
+                f"mean ({', '.join(f'{v:.4f}' for v in m.mean)}), std ({', '.join(f'{v:.4f}' for v in m.std)})  ok"
+            )
+        for name, h in cifar.sha256.items():
+            print(f"  {name}  sha256 {h}")
     return 0
 
 
@@ -147,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("id", nargs="*", help="experiment ids (default: all)")
     ref.add_argument("--show", action="store_true", help="print the committed references' bands without running")
     ref.set_defaults(fn=_cmd_references)
-    sub.add_parser("data", help="fetch and verify the data sets").set_defaults(fn=_cmd_data)
+    d = sub.add_parser("data", help="fetch and verify the data sets")
+    d.add_argument("dataset", nargs="?", default="mnist", choices=("mnist", "cifar10", "all"), help="which (default mnist)")
+    d.set_defaults(fn=_cmd_data)
     b = sub.add_parser("bench", help="matmul throughput and FF epoch speed")
     b.add_argument("--quick", action="store_true")
     b.set_defaults(fn=_cmd_bench)

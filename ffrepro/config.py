@@ -30,7 +30,7 @@ class ConfigError(ValueError):
 class DataConfig:
     """Which data set and how much of it (``None`` means all of it)."""
 
-    dataset: Literal["mnist"] = "mnist"
+    dataset: Literal["mnist", "cifar10"] = "mnist"
     train_examples: int | None = None  # first N of the 50k training split
     eval_examples: int | None = None  # first N of validation and of test
     batch_size: int = 100
@@ -201,6 +201,8 @@ def validate(config: RunConfig) -> None:
     problems = []
     if config.optim.epochs < 1:
         problems.append("optim.epochs must be >= 1")
+    if config.data.dataset not in ("mnist", "cifar10"):
+        problems.append(f"data.dataset must be mnist or cifar10, not {config.data.dataset!r}")
     if config.data.batch_size < 1:
         problems.append("data.batch_size must be >= 1")
     if any(h < 1 for h in config.model.hidden) or not config.model.hidden:
