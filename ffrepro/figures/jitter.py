@@ -123,8 +123,8 @@ def fields_figure(results: Mapping[str, Result], n: int = 100, ncols: int = 10) 
     ``results``: title -> one result whose extras hold ``first_layer_weights``.
     """
     nrows = -(-n // ncols)
-    fig = Figure(figsize=(5.2 * len(results), 5.6), layout="constrained")
-    panels = np.atleast_1d(fig.subfigures(1, len(results), wspace=0.05))
+    fig = Figure(figsize=(6.4, 6.9 * len(results)), layout="constrained")  # one above the other: larger fields
+    panels = np.atleast_1d(fig.subfigures(len(results), 1, hspace=0.03))
     for panel, (title, result) in zip(panels, results.items()):
         fields = first_layer_weights(result)[:n]
         axes = panel.subplots(nrows, ncols, squeeze=False, gridspec_kw=dict(wspace=0.05, hspace=0.05)).ravel()
