@@ -84,6 +84,10 @@ class RecurrentFFConfig(FFConfig):
     loss_iterations: tuple[int, int] = (1, 8)  # (first, last) iteration whose goodness carries the loss
     test_window: tuple[int, int] = (3, 5)  # (first, last) iteration whose goodness is averaged at test
     negative_iterations: int = 1  # length of the all-label run whose goodness predicts the hard negatives
+    # Locally connected maps (CIFAR-10, paper section 4): one LocalSpec per hidden layer for its
+    # bottom-up weights; the top-down weights from the layer above use the same window over that
+    # layer's map. Empty: fully connected (MNIST). hidden must equal the specs' sizes.
+    local: tuple[LocalSpec, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -110,13 +110,25 @@ class FFLayer(nn.Module):
         return ff + peer
 
 
+IMAGE_SHAPES = {784: (1, 28, 28), 3072: (3, 32, 32)}  # input width -> (channels, height, width): MNIST, CIFAR-10
+
+
+def image_shape(n_in: int) -> tuple[int, int, int]:
+    """The (C, H, W) of a flattened, channel-major input row of ``n_in`` values."""
+    if n_in in IMAGE_SHAPES:
+        return IMAGE_SHAPES[n_in]
+    side = int(round(n_in**0.5))
+    if side * side != n_in:
+        raise ValueError(f"cannot lay out {n_in} inputs as an image for locally connected layers")
+    return (1, side, side)
+
+
 def _connections(n_in: int, cfg: FFConfig) -> list[nn.Module | None]:
     """Locally connected maps where the config lists receptive fields, else dense (None)."""
     specs = getattr(cfg, "local", ())
     if not specs:
         return [None] * len(cfg.hidden)
-    side = int(round(n_in**0.5))
-    shape, out = (1, side, side), []
+    shape, out = image_shape(n_in), []
     for spec in specs:
         conn = LocallyConnected(shape, spec)
         out.append(conn)

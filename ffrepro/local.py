@@ -35,7 +35,7 @@ class LocalSpec:
 class LocallyConnected(nn.Module):
     """x: (N, C_in * H * W) flat -> (N, C_out * grid * grid) flat."""
 
-    def __init__(self, in_shape: tuple[int, int, int], spec: LocalSpec):
+    def __init__(self, in_shape: tuple[int, int, int], spec: LocalSpec, bias: bool = True):
         super().__init__()
         c, h, w = in_shape
         span = h + 2 * spec.padding - spec.window
@@ -48,7 +48,11 @@ class LocallyConnected(nn.Module):
         fan_in = c * spec.window * spec.window
         locations = spec.grid * spec.grid
         self.weight = nn.Parameter(torch.randn(locations, fan_in, spec.channels) / fan_in**0.5)  # (L, F, C_out)
-        self.bias = nn.Parameter(torch.zeros(locations, spec.channels))
+        # (L, C_out); without a bias (top-down maps, whose layer has its bias bottom-up) it is a zero buffer
+        if bias:
+            self.bias = nn.Parameter(torch.zeros(locations, spec.channels))
+        else:
+            self.register_buffer("bias", torch.zeros(locations, spec.channels))
 
     @property
     def out_shape(self) -> tuple[int, int, int]:

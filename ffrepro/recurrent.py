@@ -27,7 +27,8 @@ from torch import nn
 
 from ffrepro.config import RecurrentFFConfig, RunConfig
 from ffrepro.data import Dataset
-from ffrepro.ff import NUM_CLASSES, FFLayer, wrong_labels
+from ffrepro.ff import NUM_CLASSES, FFLayer, image_shape, wrong_labels
+from ffrepro.local import LocallyConnected
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
 from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats
 
@@ -59,12 +60,26 @@ class RecurrentFFNet(nn.Module):
         self.cfg = cfg
         below = (n_in, *cfg.hidden[:-1])
         above = (*cfg.hidden[1:], NUM_CLASSES)  # the last hidden layer's "layer above" is the label
-        self.layers = nn.ModuleList(FFLayer(b, n, cfg) for b, n in zip(below, cfg.hidden))
-        self.top_down = nn.ModuleList(nn.Linear(a, n, bias=False) for a, n in zip(above, cfg.hidden))
+        ups, downs = self._local_connections(n_in, cfg) if cfg.local else ([None] * len(cfg.hidden), [None] * len(cfg.hidden))
+        self.layers = nn.ModuleList(FFLayer(b, n, cfg, up) for b, n, up in zip(below, cfg.hidden, ups))
+        self.top_down = nn.ModuleList(down if down is not None else nn.Linear(a, n, bias=False) for a, n, down in zip(above, cfg.hidden, downs))
         with torch.no_grad():  # ffcode's randn / sqrt(fan-in), the fan-in counting both directions
-            for layer, down, b, a in zip(self.layers, self.top_down, below, above):
-                layer.linear.weight.normal_(0.0, (b + a) ** -0.5)
-                down.weight.normal_(0.0, (b + a) ** -0.5)
+            for layer, down in zip(self.layers, self.top_down):
+                std = (_fan_in(layer.linear) + _fan_in(down)) ** -0.5
+                layer.linear.weight.normal_(0.0, std)
+                down.weight.normal_(0.0, std)
+
+    @staticmethod
+    def _local_connections(n_in: int, cfg: RecurrentFFConfig) -> tuple[list[nn.Module], list[nn.Module | None]]:
+        """Locally connected bottom-up maps (one per ``cfg.local`` spec, from the image up) and top-down
+        maps into each layer from the map above it, through the same window; the label's top-down
+        connection stays dense (None here)."""
+        shapes, ups = [image_shape(n_in)], []
+        for spec in cfg.local:
+            ups.append(LocallyConnected(shapes[-1], spec))
+            shapes.append(ups[-1].out_shape)
+        downs: list[nn.Module | None] = [LocallyConnected(shapes[i + 2], spec, bias=False) for i, spec in enumerate(cfg.local[:-1])]
+        return ups, [*downs, None]
 
     # --- the dynamics --------------------------------------------------------------------------
     def label_state(self, labels: torch.Tensor) -> torch.Tensor:
@@ -136,6 +151,11 @@ class RecurrentFFNet(nn.Module):
         return self.window_scores(self.label_goodness(image, self.cfg.test_window[1]), self.cfg.test_window)
 
 
+def _fan_in(module: nn.Module) -> int:
+    """Inputs per unit: a dense layer's in_features, a locally connected layer's patch size."""
+    return module.in_features if isinstance(module, nn.Linear) else module.weight.shape[1]
+
+
 def flops(n_in: int, cfg: RecurrentFFConfig) -> dict[str, float]:
     """Analytic FLOPs (2 per multiply-add) per image, an upper bound that ignores the label-free
     sharing of the early iterations.
@@ -146,10 +166,16 @@ def flops(n_in: int, cfg: RecurrentFFConfig) -> dict[str, float]:
     every weight but the image's (``P'``), whose term is computed once and whose gradient is summed.
     ``eval``: one image tried with every label for all ``iterations``.
     """
-    hidden = cfg.hidden
-    image = n_in * hidden[0]
-    init = sum(a * b for a, b in zip(hidden[:-1], hidden[1:]))
-    recurrent = 2 * init + NUM_CLASSES * hidden[-1]  # P': bottom-up above layer 1, top-down, the label's
+    if cfg.local:  # weights per connection: locations x patch x channels
+        shapes = [image_shape(n_in)] + [(s.channels, s.grid, s.grid) for s in cfg.local]
+        up = [s.grid**2 * shapes[i][0] * s.window**2 * s.channels for i, s in enumerate(cfg.local)]
+        down = [s.grid**2 * shapes[i + 2][0] * s.window**2 * s.channels for i, s in enumerate(cfg.local[:-1])]
+    else:
+        sizes = (n_in, *cfg.hidden)
+        up = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+        down = up[1:]  # top-down from layer i + 1 into layer i: as many weights as bottom-up the other way
+    image, init = up[0], sum(up[1:])
+    recurrent = init + sum(down) + NUM_CLASSES * cfg.hidden[-1]  # P': bottom-up above layer 1, top-down, the label's
     train = 3 * image + 2 * init + (cfg.negative_iterations + 4 * cfg.iterations) * recurrent
     evaluate = image + init + NUM_CLASSES * cfg.iterations * recurrent
     return {"train": 2.0 * train, "eval": 2.0 * evaluate}

@@ -40,3 +40,41 @@ def test_leading_axes_are_batched() -> None:
 def test_padding_must_fit_the_grid() -> None:
     with pytest.raises(ValueError, match="padded by 4 does not give a 32x32 grid"):
         LocallyConnected((3, 32, 32), LocalSpec(grid=32, window=11, stride=1, channels=3, padding=4))
+
+
+def _cifar_recurrent(depth: int = 2):
+    from ffrepro.config import RecurrentFFConfig
+    from ffrepro.recurrent import RecurrentFFNet
+
+    cfg = RecurrentFFConfig(hidden=(CIFAR_LC.units,) * depth, local=(CIFAR_LC,) * depth)
+    torch.manual_seed(0)
+    return RecurrentFFNet(3 * 32 * 32, cfg)
+
+
+def test_recurrent_net_with_local_maps_has_the_papers_connectivity() -> None:
+    """Each hidden unit: 363 bottom-up inputs, 363 top-down inputs from the map above (11 x 11 x 3),
+    the last layer 10 top-down inputs from the label instead (paper section 4)."""
+    from ffrepro.recurrent import flops
+
+    net = _cifar_recurrent(3)
+    assert [layer.linear.weight.shape for layer in net.layers] == [(1024, 363, 3)] * 3
+    assert [tuple(d.weight.shape) for d in net.top_down] == [(1024, 363, 3), (1024, 363, 3), (3072, 10)]
+    assert all(isinstance(d.bias, torch.Tensor) and not d.bias.requires_grad for d in net.top_down[:-1])
+    f = flops(3072, net.cfg)
+    per_map = 1024 * 363 * 3
+    assert f["eval"] == 2.0 * (per_map + 2 * per_map + 10 * 8 * (2 * per_map + 2 * per_map + 10 * 3072))
+
+
+@torch.no_grad()
+def test_top_down_input_is_local_too() -> None:
+    """Perturb one location of the map above: the top-down input of the layer below changes only
+    within 5 pixels of it. (Through a whole step every unit moves a little, since the state above is
+    length-normalised as a whole first.)"""
+    net = _cifar_recurrent(2)
+    down = net.top_down[0]
+    above = torch.rand(1, 3072)
+    bumped = above.clone()
+    bumped[0, 1 * 1024 + 10 * 32 + 20] += 5.0  # channel 1, row 10, column 20 of layer 2
+    diff = (down(above) - down(bumped)).abs().view(3, 32, 32).amax(0) > 0
+    rows, cols = torch.nonzero(diff, as_tuple=True)
+    assert len(rows) == 11 * 11 and (rows - 10).abs().max() == 5 and (cols - 20).abs().max() == 5
