@@ -10,17 +10,27 @@ from torch import nn
 
 from ffrepro.config import BPConfig, RunConfig
 from ffrepro.data import Dataset
+from ffrepro.ff import image_shape
+from ffrepro.local import LocallyConnected, LocalSpec
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
 from ffrepro.trainer import EVAL_CHUNK, Trainer, error_rate
 
 NUM_CLASSES = 10
 
 
-def mlp(n_in: int, hidden: tuple[int, ...]) -> nn.Sequential:
+def mlp(n_in: int, hidden: tuple[int, ...], local: tuple[LocalSpec, ...] = ()) -> nn.Sequential:
+    """ReLU layers and a softmax output layer: fully connected, or (``local``) locally connected hidden
+    layers with the FF nets' connectivity, trained feed-forward."""
     sizes = (n_in, *hidden)
     layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
+    shape = image_shape(n_in) if local else None
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if local:
+            conn = LocallyConnected(shape, local[i])
+            shape = conn.out_shape
+            layers += [conn, nn.ReLU()]
+        else:
+            layers += [nn.Linear(a, b), nn.ReLU()]
     return nn.Sequential(*layers, nn.Linear(sizes[-1], NUM_CLASSES))
 
 
@@ -30,7 +40,7 @@ class BPTrainer(Trainer):
     def __init__(self, cfg: RunConfig, data: Dataset, generator: torch.Generator):
         assert isinstance(cfg.model, BPConfig)
         super().__init__(cfg, data, generator)
-        self.net = mlp(data.num_inputs, cfg.model.hidden).to(data.train.x.device)
+        self.net = mlp(data.num_inputs, cfg.model.hidden, cfg.model.local).to(data.train.x.device)
         o = cfg.optim
         if o.algorithm == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(self.net.parameters(), lr=o.lr, weight_decay=o.weight_decay)

@@ -95,6 +95,7 @@ class BPConfig:
     """A fully connected ReLU net trained end to end with backprop (paper section 3.1)."""
 
     hidden: tuple[int, ...] = (1000, 1000, 1000)
+    local: tuple[LocalSpec, ...] = ()  # locally connected layers, as the FF nets' (CIFAR-10); hidden must match
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,8 @@ def validate(config: RunConfig) -> None:
                 problems.append(f"model.{name} must be (first, last) with 1 <= first <= last <= model.iterations = {m.iterations}, not {window}")
         if not 1 <= m.negative_iterations <= m.iterations:
             problems.append(f"model.negative_iterations must be in [1, model.iterations = {m.iterations}], not {m.negative_iterations}")
+    if isinstance(config.model, BPConfig) and config.model.local and tuple(s.units for s in config.model.local) != config.model.hidden:
+        problems.append(f"model.hidden {config.model.hidden} must equal the sizes of model.local {tuple(s.units for s in config.model.local)}")
     if (config.method == "ff-recurrent") != isinstance(config.model, RecurrentFFConfig):
         problems.append("method ff-recurrent needs a RecurrentFFConfig model, and only it")
     if problems:

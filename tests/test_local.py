@@ -78,3 +78,22 @@ def test_top_down_input_is_local_too() -> None:
     diff = (down(above) - down(bumped)).abs().view(3, 32, 32).amax(0) > 0
     rows, cols = torch.nonzero(diff, as_tuple=True)
     assert len(rows) == 11 * 11 and (rows - 10).abs().max() == 5 and (cols - 20).abs().max() == 5
+
+
+def test_backprop_baseline_with_the_same_local_connectivity() -> None:
+    """BP's hidden layers are the FF nets' locally connected maps; gradients reach the first of them."""
+    from ffrepro.bp import mlp
+
+    torch.manual_seed(0)
+    net = mlp(3072, (CIFAR_LC.units,) * 2, (CIFAR_LC,) * 2)
+    assert [tuple(m.weight.shape) for m in net if hasattr(m, "weight")] == [(1024, 363, 3), (1024, 363, 3), (10, 3072)]
+    x = torch.rand(4, 3072)
+    torch.nn.functional.cross_entropy(net(x), torch.tensor([0, 1, 2, 3])).backward()
+    assert net[0].weight.grad is not None and net[0].weight.grad.abs().sum() > 0
+
+
+def test_backprop_local_config_must_match_hidden() -> None:
+    from ffrepro.config import BPConfig, ConfigError, RunConfig, validate
+
+    with pytest.raises(ConfigError, match="must equal the sizes of model.local"):
+        validate(RunConfig(method="bp", model=BPConfig(hidden=(100, 100), local=(CIFAR_LC, CIFAR_LC))))
