@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import resource
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -25,18 +26,23 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
-    """fp32 GFLOP/s of an n x n by n x n product (best of ``repeats``)."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    a @ b
+def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """The fastest of ``repeats`` timed calls of ``fn``, after one untimed warm-up call."""
+    fn()
     best = float("inf")
     for _ in range(repeats):
         _sync(device)
         t = time.perf_counter()
-        a @ b
+        fn()
         _sync(device)
         best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
+    return best
+
+
+def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """fp32 GFLOP/s of an n x n by n x n product (best of ``repeats``)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    return 2 * n**3 / best_seconds(lambda: a @ b, device, repeats) / 1e9
 
 
 def ff_flops_per_example(n_in: int, hidden: tuple[int, ...]) -> float:
@@ -102,19 +108,8 @@ def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None 
     k = int(round((layer.weight.numel()) ** 0.5))  # a square dense layer with as many weights
     a, w = torch.rand(batch, k, device=device), torch.rand(k, k, device=device)
 
-    def best(fn) -> float:
-        fn()
-        times = []
-        for _ in range(repeats):
-            _sync(device)
-            t = time.perf_counter()
-            fn()
-            _sync(device)
-            times.append(time.perf_counter() - t)
-        return min(times)
-
     with torch.no_grad():
-        local_s, dense_s = best(lambda: layer(x)), best(lambda: a @ w)
+        local_s, dense_s = best_seconds(lambda: layer(x), device, repeats), best_seconds(lambda: a @ w, device, repeats)
     return {"local_gflops": flops / local_s / 1e9, "dense_gflops": 2 * batch * k * k / dense_s / 1e9}
 
 

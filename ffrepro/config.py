@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ffrepro.data import check_jitter
 from ffrepro.local import LocalSpec
 
 Goodness = Literal["max_ssq", "min_ssq"]
@@ -160,6 +161,11 @@ def same_config(stored: dict[str, Any], cfg: RunConfig) -> bool:
         return False
 
 
+def completed_with(result: dict[str, Any], cfg: RunConfig) -> bool:
+    """Whether a results file's contents are a finished run of ``cfg`` (so it need not run again)."""
+    return bool(result["complete"]) and same_config(result["config"], cfg)
+
+
 def _parse_value(current: Any, text: str) -> Any:
     if isinstance(current, bool):
         if text.lower() not in ("true", "false"):
@@ -214,8 +220,10 @@ def validate(config: RunConfig) -> None:
         problems.append("model.hidden must list at least one positive layer width")
     if config.optim.lr <= 0:
         problems.append("optim.lr must be > 0")
-    if not isinstance(config.data.jitter, int) or not 0 <= config.data.jitter < 28:
-        problems.append(f"data.jitter must be a whole number of pixels in [0, 27] for 28x28 MNIST, not {config.data.jitter!r} (0 switches it off; the paper shifts by up to 2)")
+    try:
+        check_jitter(config.data.jitter)
+    except ValueError as exc:
+        problems.append(f"data.{exc}")
     if not isinstance(config.data.jitter_passes, int) or config.data.jitter_passes < 1:
         problems.append(f"data.jitter_passes must be >= 1, not {config.data.jitter_passes!r}")
     if isinstance(config.model, FFConfig):

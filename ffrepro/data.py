@@ -489,16 +489,17 @@ def load_cifar10(device: torch.device | str = "cpu", root: Path | None = None) -
     return cifar10_dataset(ensure_cifar10(root), device)
 
 
-def shift_images(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, side: int = 28) -> torch.Tensor:
+def shift_images(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, side: int = 28, max_shift: int | None = None) -> torch.Tensor:
     """Move each image right by ``dx`` and down by ``dy`` pixels (negative: left, up); pixels that come
-    in from outside are 0. One gather for the whole batch, no per-image loop.
+    in from outside are 0. One gather for the whole batch, no per-image loop. ``max_shift`` bounds
+    |dx| and |dy| when the caller knows it (it saves reading the shifts back from the device).
 
     x: (N, side*side); dx, dy: (N,) integer tensors -> (N, side*side)
     """
     n = x.shape[0]
     if x.shape[1] != side * side:
         raise ValueError(f"shift_images expects rows of {side}x{side} = {side * side} pixels, got {x.shape[1]}")
-    pad = int(max(dx.abs().max().item(), dy.abs().max().item())) if n else 0
+    pad = max_shift if max_shift is not None else (int(max(dx.abs().max().item(), dy.abs().max().item())) if n else 0)
     if pad >= side:
         raise ValueError(f"a shift of {pad} pixels moves a {side}x{side} image out of view; shifts must be below {side}")
     padded = torch.nn.functional.pad(x.view(n, side, side), (pad, pad, pad, pad))
@@ -521,7 +522,7 @@ def jitter(x: torch.Tensor, max_shift: int, generator: torch.Generator, side: in
     if max_shift == 0:
         return x
     d = torch.randint(-max_shift, max_shift + 1, (2, x.shape[0]), generator=generator, device=x.device)
-    return shift_images(x, d[0], d[1], side)
+    return shift_images(x, d[0], d[1], side, max_shift)
 
 
 def load(name: str, device: torch.device | str = "cpu") -> Dataset:

@@ -18,8 +18,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ffrepro.config import same_config
+from ffrepro.config import completed_with
 from ffrepro.registry import EXPERIMENTS, get_experiment
+from ffrepro.report import metric_value
 from ffrepro.results import ResultsError, read_result, result_path
 
 # The order to run paper-scale entries in when time may run out (issue 12): the supervised family
@@ -46,7 +47,7 @@ def is_done(exp_id: str, profile: str, seed: int) -> bool:
         result = read_result(path)
     except ResultsError:
         return False
-    return bool(result["complete"]) and same_config(result["config"], get_experiment(exp_id).config(profile))
+    return completed_with(result, get_experiment(exp_id).config(profile))
 
 
 @dataclass
@@ -138,8 +139,7 @@ def summary(jobs: list[Job]) -> str:
             try:
                 r = read_result(path)
                 metric = get_experiment(job.exp_id).metric
-                split, mode = metric.split(".")
-                text = f"{r['epochs_done']}/{r['config']['optim']['epochs']} epochs, {metric} {r['final'][split][mode]:.2f} %"
+                text = f"{r['epochs_done']}/{r['config']['optim']['epochs']} epochs, {metric} {metric_value(r, metric):.2f} %"
             except (ResultsError, KeyError) as exc:
                 text = f"unreadable: {exc}"
         secs = f"{job.ended - job.started:7.0f}" if job.returncode is not None else "      -"

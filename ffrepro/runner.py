@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ffrepro import data as data_mod
 from ffrepro.bp import BPTrainer
-from ffrepro.config import RunConfig, same_config
+from ffrepro.config import RunConfig, completed_with, same_config
 from ffrepro.registry import get_experiment
 from ffrepro.results import (
     SCHEMA_VERSION,
@@ -74,7 +74,7 @@ def run(
     out_path = result_path(exp_id, profile, seed, results_dir)
     tag = f"{exp_id}/{profile}/seed{seed}"
     old = _existing_result(out_path)
-    if old is not None and not fresh and same_config(old["config"], cfg) and old["complete"]:
+    if old is not None and not fresh and completed_with(old, cfg):
         _log(f"{tag}: reusing {out_path}")
         return old
 

@@ -28,6 +28,10 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 
 # CUDA MPS lets the processes' kernels run side by side instead of time-sliced. Used only if its
 # daemon starts and a client works within a minute; otherwise the processes share the GPU plainly.
+mps_off() {  # stop the daemon; without MPS, fewer processes share the GPU better
+  echo quit | timeout 10 nvidia-cuda-mps-control; unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+  PARALLEL=$(( PARALLEL > 8 ? 8 : PARALLEL ))
+}
 if [ "$PROFILE" != smoke ] && command -v nvidia-cuda-mps-control >/dev/null; then
   export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
   mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
@@ -35,8 +39,7 @@ if [ "$PROFILE" != smoke ] && command -v nvidia-cuda-mps-control >/dev/null; the
     say "CUDA MPS on"
   else
     say "CUDA MPS unusable; the processes share the GPU without it"
-    echo quit | timeout 10 nvidia-cuda-mps-control; unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
-    PARALLEL=$(( PARALLEL > 8 ? 8 : PARALLEL ))
+    mps_off
   fi
 fi
 
@@ -55,8 +58,7 @@ if [ "${PREFLIGHT:-1}" = 1 ] && ! preflight; then
   say "preflight FAILED; logs:"; tail -n 15 "$WORK"/preflight-*.log
   if [ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ]; then
     say "trying again without CUDA MPS"
-    echo quit | timeout 10 nvidia-cuda-mps-control; unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
-    PARALLEL=$(( PARALLEL > 8 ? 8 : PARALLEL ))
+    mps_off
     preflight || { say "preflight FAILED again"; tail -n 15 "$WORK"/preflight-*.log; exit 5; }
   else
     exit 5
@@ -68,6 +70,6 @@ $PY -m ffrepro queue ${IDS:-} --profile "$PROFILE" --seeds 0 1 2 --parallel "$PA
 rc=$?
 [ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && echo quit | timeout 10 nvidia-cuda-mps-control
 tar czf "$OUT_DIR/results-$PROFILE.tgz" results/*/"$PROFILE"
-tar czf "$OUT_DIR/logs-$PROFILE.tgz" -C "$WORK" logs $(cd "$WORK" && ls preflight-*.log)
+tar czf "$OUT_DIR/logs-$PROFILE.tgz" -C "$WORK" logs $(cd "$WORK" && ls preflight-*.log 2>/dev/null)
 say "packed $(ls "$OUT_DIR")"
 exit $rc

@@ -290,3 +290,10 @@ def goodness_histograms(result: Result, bins: int = 40) -> Figure:
     axes[0].legend(fontsize="small")
     return fig
 
+
+def neighbour_correlation(field: np.ndarray) -> float:
+    """Correlation between horizontally or vertically adjacent weights of one receptive field (H, W):
+    about 0 for random weights, clearly positive for smooth, stroke-like fields."""
+    a = np.concatenate([field[:, :-1].ravel(), field[:-1, :].ravel()])
+    b = np.concatenate([field[:, 1:].ravel(), field[1:, :].ravel()])
+    return float(np.corrcoef(a, b)[0, 1])

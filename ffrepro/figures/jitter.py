@@ -2,7 +2,7 @@
 
 The jitter gain of FF and of backprop (:func:`jitter_gain_table`), validation error over training
 with and without jitter (:func:`jitter_curves`), and the first-layer receptive fields of a jittered
-and an unjittered net side by side (:func:`fields_figure`, :func:`neighbour_correlation`).
+and an unjittered net side by side (:func:`fields_figure`, :func:`field_smoothness`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from ffrepro.ff import NUM_CLASSES
-from ffrepro.figures.common import Result, per_epoch, seed_lines
+from ffrepro.figures.common import Result, neighbour_correlation, per_epoch, seed_lines
 from ffrepro.registry import get_experiment
+from ffrepro.report import metric_value
 from ffrepro.results import load_results
 from ffrepro.trainer import unpack_weights
 
@@ -28,14 +29,15 @@ SIDE = 28
 
 
 def _test_error(results: Sequence[Result], exp_id: str) -> float:
-    split, mode = get_experiment(exp_id).metric.split(".")
-    return statistics.fmean(r["final"][split][mode] for r in results)
+    """The entry's checked metric, mean over the seeds."""
+    metric = get_experiment(exp_id).metric
+    return statistics.fmean(metric_value(r, metric) for r in results)
 
 
 def _epochs_text(results: Sequence[Result]) -> str:
-    done = sorted({r["epochs_done"] for r in results})
-    total = results[0]["config"]["optim"]["epochs"]
-    return f"{'-'.join(map(str, (done[0], done[-1])) if len(done) > 1 else map(str, done))}/{total}"
+    """Epochs done of the configured number, as a range where the seeds differ: "15-24/500"."""
+    lo, hi = min(r["epochs_done"] for r in results), max(r["epochs_done"] for r in results)
+    return f"{lo if lo == hi else f'{lo}-{hi}'}/{results[0]['config']['optim']['epochs']}"
 
 
 def jitter_gain_table(profile: str, seeds: Sequence[int] | None = None) -> pd.DataFrame:
@@ -63,11 +65,6 @@ def jitter_gain_table(profile: str, seeds: Sequence[int] | None = None) -> pd.Da
             "complete": "yes" if complete else "no (PARTIAL)",
         })
     return pd.DataFrame(rows).set_index("learner") if rows else pd.DataFrame()
-
-
-def jitter_gain(profile: str, learner: str) -> float:
-    """The gain of one learner ("FF" or "BP") from :func:`jitter_gain_table`, as a float for ``glue``."""
-    return float(jitter_gain_table(profile).loc[learner, "gain (points)"])
 
 
 def jitter_curves(results: Mapping[str, Sequence[Result]]) -> Figure:
@@ -102,17 +99,10 @@ def first_layer_weights(result: Result) -> np.ndarray:
     return unpack_weights(packed).numpy().reshape(-1, SIDE, SIDE)
 
 
-def neighbour_correlation(fields: np.ndarray, skip_label_row: bool = True) -> float:
-    """Mean over fields (F, H, W) of the correlation between horizontally or vertically adjacent
-    weights: about 0 for random weights, larger for smooth, stroke-like fields. The top row, which
-    holds the label pixels, is left out by default."""
-    values = []
-    for f in fields:
-        f = f[1:] if skip_label_row else f
-        a = np.concatenate([f[:, :-1].ravel(), f[:-1, :].ravel()])
-        b = np.concatenate([f[:, 1:].ravel(), f[1:, :].ravel()])
-        values.append(np.corrcoef(a, b)[0, 1])
-    return float(np.mean(values))
+def field_smoothness(fields: np.ndarray) -> float:
+    """Mean :func:`~ffrepro.figures.common.neighbour_correlation` of fields (F, 28, 28), the top row
+    (which holds the label pixels) left out."""
+    return float(np.mean([neighbour_correlation(f[1:]) for f in fields]))
 
 
 def fields_figure(results: Mapping[str, Result], n: int = 100, ncols: int = 10) -> Figure:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from ffrepro.figures.common import OVERVIEW_COLUMNS, short_hidden
-from ffrepro.report import front_page_rows
+from ffrepro.report import check_all, front_page_rows, mean_std_text
 from ffrepro.results import results_root
 
 
@@ -32,8 +32,6 @@ def front_page_table(exp_ids: Sequence[str] | None = None) -> pd.DataFrame:
 def known_gaps_table() -> pd.DataFrame:
     """Every (experiment, profile) on disk whose result misses the paper's number beyond the tolerance
     and has the registry's explanation (status GAP): ours, the paper's, and why. Empty if none."""
-    from ffrepro.report import check_all, mean_std_text
-
     rows = [
         {"experiment": c.experiment, "profile": c.profile, "ours %": mean_std_text(c.values), "paper %": c.paper, "tolerance": f"±{c.tolerance}", "what we know": c.gap_note}
         for c in check_all(("cpu", "paper"), results_root())

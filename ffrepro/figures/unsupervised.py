@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ffrepro.figures import common
-from ffrepro.figures.common import SPLITS, Result
+from ffrepro.figures.common import SPLITS, Result, neighbour_correlation
 
 
 def _readout_name(key: str, depth: int) -> str:
@@ -201,8 +201,6 @@ def field_smoothness(result: Result) -> float:
             row, col = divmod(loc, spec["grid"])
             top, left = row * spec["stride"], col * spec["stride"]
             field = field[top : top + spec["window"], left : left + spec["window"]]
-        a = np.concatenate([field[:, :-1].ravel(), field[:-1, :].ravel()])
-        b = np.concatenate([field[:, 1:].ravel(), field[1:, :].ravel()])
-        values.append(np.corrcoef(a, b)[0, 1])
+        values.append(neighbour_correlation(field))
     return float(np.mean(values))
 
