@@ -32,7 +32,7 @@ $(STAMP): $(VENV)/requirements.txt
 venv: $(STAMP)
 
 data: $(STAMP)
-	$(PY) -m ffrepro data
+	$(PY) -m ffrepro data all
 
 data-cifar10: $(STAMP)
 	$(PY) -m ffrepro data cifar10

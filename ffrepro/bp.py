@@ -34,6 +34,20 @@ def mlp(n_in: int, hidden: tuple[int, ...], local: tuple[LocalSpec, ...] = ()) -
     return nn.Sequential(*layers, nn.Linear(sizes[-1], NUM_CLASSES))
 
 
+def flops(n_in: int, cfg: BPConfig) -> dict[str, float]:
+    """Analytic FLOPs (2 per multiply-add) per image: ``eval`` one forward pass; ``train`` the forward
+    pass, the weight gradients, and the input gradients of every layer but the first."""
+    sizes = (n_in, *cfg.hidden)
+    if cfg.local:
+        shapes = [image_shape(n_in)] + [(s.channels, s.grid, s.grid) for s in cfg.local]
+        weights = [s.grid**2 * shapes[i][0] * s.window**2 * s.channels for i, s in enumerate(cfg.local)]
+    else:
+        weights = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    weights.append(sizes[-1] * NUM_CLASSES)
+    total = sum(weights)
+    return {"train": 2.0 * (3 * total - weights[0]), "eval": 2.0 * total}
+
+
 class BPTrainer(Trainer):
     """Cross-entropy training of :func:`mlp` by backprop, on the same data pipeline as FF."""
 
@@ -71,3 +85,10 @@ class BPTrainer(Trainer):
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         return {name: {"bp": self._error(s.x, s.y)} for name, s in self.eval_splits().items()}
+
+    def extras(self) -> dict[str, Any]:
+        """For a locally connected net, a few first-layer receptive fields (as the FF nets keep)."""
+        from ffrepro.recurrent import local_fields
+
+        first = self.net[0]
+        return {"first_layer_fields": local_fields(first)} if isinstance(first, LocallyConnected) else {}

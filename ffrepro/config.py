@@ -42,6 +42,10 @@ class DataConfig:
     # How many times one epoch passes over the training set, each pass with fresh shifts. The paper
     # does not say how many of the 25 shifts an epoch covers; see mnist-ff-jitter's registry comment.
     jitter_passes: int = 1
+    # Subtract each colour channel's mean and divide by its standard deviation, both measured on the
+    # training split (CIFAR-10, whose raw pixels have a large shared offset that length normalisation
+    # would otherwise spend most of its length on). MNIST is used as [0, 1] pixels, as in ffcode.
+    standardize: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ class RecurrentFFConfig(FFConfig):
     # bottom-up weights; the top-down weights from the layer above use the same window over that
     # layer's map. Empty: fully connected (MNIST). hidden must equal the specs' sizes.
     local: tuple[LocalSpec, ...] = ()
+    # The "one-pass softmax" test of paper section 4: a linear softmax on the normalised states of the
+    # scored layers, averaged over test_window, when the net runs once with a neutral label (every
+    # label unit equal); trained alongside the net on detached states (ffcode's readout recipe).
+    softmax_readout: bool = False
 
 
 @dataclass(frozen=True)
@@ -257,7 +265,19 @@ def validate(config: RunConfig) -> None:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 
 
-def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fraction: float) -> RunConfig:
+@dataclass(frozen=True)
+class ProfileScale:
+    """How an entry's cheaper profile departs from :func:`derive_profile`'s default rules (each field
+    None keeps the default): for nets whose cost the default rules do not tame (CIFAR-10's
+    locally connected maps keep their width, so their cost falls only with data and epochs)."""
+
+    train_examples: int | None = None  # first N training images
+    eval_examples: int | None = None  # first N of each evaluated split
+    epochs: int | None = None
+    local: tuple[LocalSpec, ...] | None = None  # other locally connected maps; hidden follows their sizes
+
+
+def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fraction: float, scale: ProfileScale | None = None) -> RunConfig:
     """Derive a cheaper profile from the paper configuration.
 
     ``smoke``: layers of 100 units, 3 epochs, 10,000 training and 10,000 evaluation examples
@@ -265,9 +285,12 @@ def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fra
     ``cpu``: layers of ``cpu_width`` units (same depth; locally connected nets keep their maps) and
     ``cpu_epoch_fraction`` of the epochs, all of the data, so that the whole book runs in about an
     hour on 2 cores.
+    ``scale`` then overrides what it sets (data, epochs, maps) for either profile.
     """
     if profile == "paper":
         return paper
+    if profile not in ("smoke", "cpu"):
+        raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     depth = len(paper.model.hidden)
     local = bool(getattr(paper.model, "local", ()))  # locally connected nets keep their maps
     if profile == "smoke":
@@ -276,10 +299,15 @@ def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fra
         optim = dataclasses.replace(paper.optim, epochs=3)
         if hasattr(model, "readout_epochs"):
             model = dataclasses.replace(model, readout_epochs=3)
-        return dataclasses.replace(paper, model=model, data=data, optim=optim)
-    if profile == "cpu":
+    else:
         model = paper.model if local else dataclasses.replace(paper.model, hidden=(cpu_width,) * depth)
-        epochs = max(1, math.ceil(paper.optim.epochs * cpu_epoch_fraction))
-        optim = dataclasses.replace(paper.optim, epochs=epochs)
-        return dataclasses.replace(paper, model=model, optim=optim)
-    raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+        data = paper.data
+        optim = dataclasses.replace(paper.optim, epochs=max(1, math.ceil(paper.optim.epochs * cpu_epoch_fraction)))
+    if scale is not None:
+        if scale.train_examples is not None or scale.eval_examples is not None:
+            data = dataclasses.replace(data, train_examples=scale.train_examples or data.train_examples, eval_examples=scale.eval_examples or data.eval_examples)
+        if scale.epochs is not None:
+            optim = dataclasses.replace(optim, epochs=scale.epochs)
+        if scale.local is not None:
+            model = dataclasses.replace(model, local=scale.local, hidden=tuple(s.units for s in scale.local))
+    return dataclasses.replace(paper, model=model, data=data, optim=optim)

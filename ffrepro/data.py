@@ -525,6 +525,20 @@ def jitter(x: torch.Tensor, max_shift: int, generator: torch.Generator, side: in
     return shift_images(x, d[0], d[1], side, max_shift)
 
 
+def standardize(ds: Dataset) -> Dataset:
+    """Every split with each colour channel shifted and scaled by the training split's per-channel mean
+    and standard deviation (channel-major rows: channel c is the c-th block of H x W values)."""
+    channels = {"mnist": 1, "cifar10": 3}[ds.name]
+    x = ds.train.x.view(len(ds.train), channels, -1)
+    mean = x.mean(dim=(0, 2), keepdim=True)
+    std = (x - mean).pow(2).mean(dim=(0, 2), keepdim=True).sqrt()
+
+    def apply(split: Split) -> Split:
+        return Split(((split.x.view(len(split), channels, -1) - mean) / std).view(len(split), -1), split.y)
+
+    return Dataset(ds.name, apply(ds.train), apply(ds.val), apply(ds.test), ds.hashes)
+
+
 def load(name: str, device: torch.device | str = "cpu") -> Dataset:
     if name == "mnist":
         return load_mnist(device)

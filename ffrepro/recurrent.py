@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ffrepro.config import RecurrentFFConfig, RunConfig
@@ -30,7 +31,7 @@ from ffrepro.data import Dataset
 from ffrepro.ff import NUM_CLASSES, FFLayer, image_shape, wrong_labels
 from ffrepro.local import LocallyConnected
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats, pack_weights
 
 VAL_EPOCH = 2000  # validation images whose error is measured after every epoch (the full split at the end)
 SETTLING_EXAMPLES = 8  # test images whose per-label goodness over the iterations is saved for the book
@@ -68,6 +69,8 @@ class RecurrentFFNet(nn.Module):
                 std = (_fan_in(layer.linear) + _fan_in(down)) ** -0.5
                 layer.linear.weight.normal_(0.0, std)
                 down.weight.normal_(0.0, std)
+        # the one-pass softmax readout (section 4), on the scored layers' states under a neutral label
+        self.readout = nn.Linear(sum(cfg.hidden[cfg.first_scored_layer :]), NUM_CLASSES) if cfg.softmax_readout else None
 
     @staticmethod
     def _local_connections(n_in: int, cfg: RecurrentFFConfig) -> tuple[list[nn.Module], list[nn.Module | None]]:
@@ -82,9 +85,13 @@ class RecurrentFFNet(nn.Module):
         return ups, [*downs, None]
 
     # --- the dynamics --------------------------------------------------------------------------
-    def label_state(self, labels: torch.Tensor) -> torch.Tensor:
-        """The clamped top layer, length-normalised like every other state. labels: (K, N) -> (K, N, 10)"""
-        return normalize(nn.functional.one_hot(labels, NUM_CLASSES).to(self.top_down[-1].weight.dtype) * self.cfg.label_strength)
+    def label_state(self, labels: torch.Tensor | None, n: int = 0) -> torch.Tensor:
+        """The clamped top layer, length-normalised like every other state. labels: (K, N) -> (K, N, 10);
+        None: the neutral label, every unit equal, for ``n`` images -> (1, n, 10)."""
+        dtype, device = self.top_down[-1].weight.dtype, self.top_down[-1].weight.device
+        if labels is None:
+            return torch.ones(1, n, NUM_CLASSES, dtype=dtype, device=device)  # already of mean square 1
+        return normalize(nn.functional.one_hot(labels, NUM_CLASSES).to(dtype) * self.cfg.label_strength)
 
     def bottom_up(self, image: torch.Tensor) -> torch.Tensor:
         """The image's contribution to the first layer, the same at every step. image: (N, D) -> (1, N, units)"""
@@ -114,10 +121,11 @@ class RecurrentFFNet(nn.Module):
             out.append((z, d * h_old[i] + (1 - d) * torch.relu(z)))
         return out
 
-    def run(self, image: torch.Tensor, labels: torch.Tensor, iterations: int) -> list[list[State]]:
-        """The initial pass and ``iterations`` steps. image: (N, D), labels: (K, N) -> [t][layer] (z, h), t = 0..iterations"""
+    def run(self, image: torch.Tensor, labels: torch.Tensor | None, iterations: int) -> list[list[State]]:
+        """The initial pass and ``iterations`` steps. image: (N, D), labels: (K, N) or None (the neutral
+        label) -> [t][layer] (z, h), t = 0..iterations"""
         image_term = self.bottom_up(image)
-        label = self.label_state(labels)
+        label = self.label_state(labels, image.shape[0])
         trajectory = [self.initial_states(image, image_term)]
         for _ in range(iterations):
             trajectory.append(self.step(image_term, label, trajectory[-1]))
@@ -150,6 +158,21 @@ class RecurrentFFNet(nn.Module):
         """The test of section 3.4: goodness of each label averaged over ``test_window``. (N, D) -> (N, 10)"""
         return self.window_scores(self.label_goodness(image, self.cfg.test_window[1]), self.cfg.test_window)
 
+    @torch.no_grad()
+    def readout_features(self, image: torch.Tensor) -> torch.Tensor:
+        """What the softmax readout sees: one run with the neutral label, each scored layer's
+        length-normalised state averaged over ``test_window``, concatenated. (N, D) -> (N, units)"""
+        first, last = self.cfg.test_window
+        trajectory = self.run(image, None, last)[first : last + 1]
+        layers = range(self.cfg.first_scored_layer, len(self.layers))
+        return torch.cat([torch.stack([normalize(states[i][1][0]) for states in trajectory]).mean(0) for i in layers], dim=1)
+
+    def scores_softmax(self, image: torch.Tensor) -> torch.Tensor:
+        """The one-pass softmax test of section 4: the readout's logits. (N, D) -> (N, 10)"""
+        if self.readout is None:
+            raise ValueError("this net has no softmax readout (model.softmax_readout is false)")
+        return self.readout(self.readout_features(image))
+
 
 def _fan_in(module: nn.Module) -> int:
     """Inputs per unit: a dense layer's in_features, a locally connected layer's patch size."""
@@ -164,7 +187,8 @@ def flops(n_in: int, cfg: RecurrentFFConfig) -> dict[str, float]:
     ``negative_iterations`` label-free steps), then the positive and negative videos: the image term
     and initial pass once, and per iteration 2 rows forward and 2 rows of weight gradients through
     every weight but the image's (``P'``), whose term is computed once and whose gradient is summed.
-    ``eval``: one image tried with every label for all ``iterations``.
+    ``eval``: one image tried with every label for all ``iterations``. With the softmax readout, both
+    add one neutral-label run to the end of the test window.
     """
     if cfg.local:  # weights per connection: locations x patch x channels
         shapes = [image_shape(n_in)] + [(s.channels, s.grid, s.grid) for s in cfg.local]
@@ -178,7 +202,23 @@ def flops(n_in: int, cfg: RecurrentFFConfig) -> dict[str, float]:
     recurrent = init + sum(down) + NUM_CLASSES * cfg.hidden[-1]  # P': bottom-up above layer 1, top-down, the label's
     train = 3 * image + 2 * init + (cfg.negative_iterations + 4 * cfg.iterations) * recurrent
     evaluate = image + init + NUM_CLASSES * cfg.iterations * recurrent
+    if cfg.softmax_readout:  # one neutral-label run to the end of the test window (and the readout), in training and at test
+        neutral = image + init + cfg.test_window[1] * recurrent + sum(cfg.hidden[cfg.first_scored_layer :]) * NUM_CLASSES
+        train, evaluate = train + neutral, evaluate + neutral
     return {"train": 2.0 * train, "eval": 2.0 * evaluate}
+
+
+FIELD_GRID = (4, 12, 20, 28)  # rows and columns of the first-layer locations whose fields results keep
+
+
+def local_fields(layer: LocallyConnected, grid: tuple[int, ...] = FIELD_GRID) -> dict[str, Any]:
+    """The bottom-up weights of a few locations of a locally connected layer, every channel, for the
+    book's receptive-field figure: rows (location, channel) of window x window x C_in weights,
+    channel-major like the input. -> {"locations", "window", "in_channels", "weights": pack_weights(...)}"""
+    s = layer.spec
+    locations = [r * s.grid + c for r in grid for c in grid if r < s.grid and c < s.grid]
+    w = layer.weight[locations].permute(0, 2, 1).reshape(len(locations) * s.channels, -1)  # (locations x C_out, F)
+    return {"locations": locations, "window": s.window, "in_channels": layer.in_shape[0], "weights": pack_weights(w)}
 
 
 def recurrent_optimizer(net: RecurrentFFNet, cfg: RunConfig) -> SmoothedSGD:
@@ -189,6 +229,8 @@ def recurrent_optimizer(net: RecurrentFFNet, cfg: RunConfig) -> SmoothedSGD:
         dict(params=weights, lr=o.lr, weight_decay=o.weight_decay),
         dict(params=[layer.linear.bias for layer in net.layers], lr=o.lr, weight_decay=0.0),
     ]
+    if net.readout is not None:
+        groups.append(dict(params=list(net.readout.parameters()), lr=o.readout_lr, weight_decay=o.readout_weight_decay))
     return SmoothedSGD(groups, lr=o.lr, smoothing=o.smoothing)
 
 
@@ -252,21 +294,34 @@ class FFRecurrentTrainer(Trainer):
         cfg = self.cfg
         set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
         stats = torch.zeros(len(FF_STATS), len(self.net.layers), device=self.train_split.y.device)
+        readout_loss = torch.zeros((), device=stats.device)
         for idx in self.minibatches():
             x, y = self.batch(idx)
             loss = self.video_loss(x, y, self.negatives(x, y), stats)
+            if self.net.readout is not None:  # the readout learns from detached neutral-label states
+                r_loss = F.cross_entropy(self.net.readout(self.net.readout_features(x)), y)
+                loss = loss + r_loss
+                readout_loss += r_loss.detach() * len(y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             if progress is not None:
                 progress.update(1)
         val = self.data.val.head(min(VAL_EPOCH, cfg.data.eval_examples or VAL_EPOCH))
-        return {**ff_stats(stats, self.epoch_examples()), "val_error_goodness": error_rate(self.predict(val.x), val.y)}
+        log = {**ff_stats(stats, self.epoch_examples()), "val_error_goodness": error_rate(self.predict(val.x), val.y)}
+        if self.net.readout is not None:
+            log |= {"readout_loss": readout_loss.item() / self.epoch_examples(), "val_error_softmax": error_rate(self.predict_softmax(val.x), val.y)}
+        return log
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, chunk: int = EVAL_CHUNK) -> torch.Tensor:
         """Labels picked by the test window's goodness, in chunks. x: (N, D) -> (N,)"""
         return torch.cat([self.net.scores(x[i : i + chunk]).argmax(1) for i in range(0, x.shape[0], chunk)])
+
+    @torch.no_grad()
+    def predict_softmax(self, x: torch.Tensor, chunk: int = EVAL_CHUNK) -> torch.Tensor:
+        """Labels picked by the one-pass softmax readout, in chunks. x: (N, D) -> (N,)"""
+        return torch.cat([self.net.scores_softmax(x[i : i + chunk]).argmax(1) for i in range(0, x.shape[0], chunk)])
 
     @torch.no_grad()
     def goodness_trajectory(self, x: torch.Tensor, chunk: int = EVAL_CHUNK) -> torch.Tensor:
@@ -286,6 +341,8 @@ class FFRecurrentTrainer(Trainer):
                 "all_iterations": table["windows"][window_name((1, m.iterations))],
                 "last_iteration": table["iterations"][-1],
             }
+            if self.net.readout is not None:
+                final[name]["softmax"] = error_rate(self.predict_softmax(split.x), split.y)
         return final
 
     @torch.no_grad()
@@ -318,4 +375,5 @@ class FFRecurrentTrainer(Trainer):
                 for k, kind in enumerate(("positive", "negative"))
             },
             "threshold": [layer.threshold for layer in net.layers],
+            **({"first_layer_fields": local_fields(net.layers[0].linear)} if m.local else {}),
         }

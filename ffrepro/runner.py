@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -79,7 +80,13 @@ def run(
         return old
 
     dev = torch.device(device) if device is not None else default_device()
+    if os.environ.get("FFREPRO_TF32") == "1":  # float32 matmuls on a GPU's TF32 units; the provenance says so
+        torch.backends.cuda.matmul.allow_tf32 = True
+    elif os.environ.get("FFREPRO_TF32") == "0":
+        torch.backends.cuda.matmul.allow_tf32 = False
     dataset = data_mod.load(cfg.data.dataset, dev)
+    if cfg.data.standardize:
+        dataset = data_mod.standardize(dataset)
     origin = provenance(dev, dataset.hashes)  # taken now: the code that trains is the code at the start
     generator = torch.Generator(dev)
 

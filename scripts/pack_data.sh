@@ -1,14 +1,26 @@
 #!/bin/bash
 # Pack what scripts/paper_on_gpu.sh needs to travel to a machine without data or git: the four MNIST
-# files gzipped (about 11 MB instead of 53) and the commit the results will name.
-#   scripts/pack_data.sh DEST   (DEST should be a folder git ignores, e.g. .gpudata)
+# files gzipped (about 11 MB instead of 53), the commit the results will name, and, with `cifar10`,
+# CIFAR-10's verified uint8 cache xz-compressed (139 MB from 184) in three parts of at most 47 MB
+# (each call to such a machine carries 64 MiB, the working tree included) with its sha256.
+#   scripts/pack_data.sh DEST [cifar10]   (DEST should be a folder git ignores, e.g. .gpudata)
+# The parts then travel one call each to DEST/cifar10/ there (see the README's GPU section).
 set -eu
 DEST=$1
-RAW=${FFREPRO_DATA:-$HOME/.cache/ffrepro/data}/MNIST/raw
+ROOT=${FFREPRO_DATA:-$HOME/.cache/ffrepro/data}
+RAW=$ROOT/MNIST/raw
 mkdir -p "$DEST"
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
   gzip -9 -c "$RAW/$f" > "$DEST/$f.gz"
 done
 git rev-parse HEAD > "$DEST/COMMIT"
 git status --porcelain --untracked-files=no > "$DEST/DIRTY"
-du -sh "$DEST"
+if [ "${2:-}" = cifar10 ]; then
+  CACHE=$ROOT/cifar10/cifar10-uint8.pt
+  [ -f "$CACHE" ] || { echo "no $CACHE: run \`make data\` first" >&2; exit 2; }
+  mkdir -p "$DEST/cifar10"
+  rm -f "$DEST/cifar10/"cifar10-uint8.pt.xz.part-*
+  (cd "$(dirname "$CACHE")" && sha256sum cifar10-uint8.pt) > "$DEST/cifar10/cifar10-uint8.pt.sha256"
+  xz -6 -c "$CACHE" | split -b 47M -d -a 2 - "$DEST/cifar10/cifar10-uint8.pt.xz.part-"
+fi
+du -sh "$DEST" "$DEST"/cifar10/* 2>/dev/null

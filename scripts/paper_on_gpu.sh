@@ -6,10 +6,15 @@
 #
 #   scripts/paper_on_gpu.sh DATA_DIR BUDGET_MINUTES PARALLEL OUT_DIR [PROFILE]
 #
-# DATA_DIR holds the four original MNIST files gzipped (scripts/pack_data.sh makes it); they are
-# verified against the originals' md5 sums before anything trains. Environment: IDS (entries to run,
-# default all), PREFLIGHT=0 (skip the smoke check), MIN_START (minutes, default 1). PROFILE (default paper) lets the
-# whole script be tried on a CPU with `smoke` first.
+# DATA_DIR holds the four original MNIST files gzipped and, for CIFAR-10, DATA_DIR/cifar10/ the parts
+# of its xz-compressed uint8 cache and the cache's sha256 (scripts/pack_data.sh makes both); each
+# data set is verified (md5 sums; sha256, class counts and hashes of the arrays) before anything
+# trains. Environment: IDS (entries to run, default all), PREFLIGHT=0 (skip the smoke check),
+# PREFLIGHT_IDS (entries the preflight tries, default IDS or one per MNIST method), MIN_START
+# (minutes, default 1), FFREPRO_TF32=1 (float32 matmuls on TF32 units, recorded as the precision),
+# VALIDATE_TF32=ID (meanwhile run ID's cpu profile, seed 0, in fp32 and in TF32 side by side, to
+# show what TF32 changes). PROFILE (default paper) lets the whole script be tried on a CPU with
+# `smoke` first.
 set -u -o pipefail
 DATA_IN=$1 BUDGET=$2 PARALLEL=$3 OUT_DIR=$4 PROFILE=${5:-paper}
 PY=${PYTHON:-python3}
@@ -21,8 +26,16 @@ mkdir -p "$OUT_DIR" "$FFREPRO_DATA/MNIST/raw"
 t0=$(date +%s)
 say() { echo "[paper_on_gpu $(date +%H:%M:%S) +$(( $(date +%s) - t0 ))s] $*"; }
 
-for f in "$DATA_IN"/*-ubyte.gz; do gunzip -c "$f" > "$FFREPRO_DATA/MNIST/raw/$(basename "$f" .gz)"; done
-$PY -m ffrepro data || { say "data check failed"; exit 3; }
+if ls "$DATA_IN"/*-ubyte.gz >/dev/null 2>&1; then
+  for f in "$DATA_IN"/*-ubyte.gz; do gunzip -c "$f" > "$FFREPRO_DATA/MNIST/raw/$(basename "$f" .gz)"; done
+  $PY -m ffrepro data mnist || { say "MNIST check failed"; exit 3; }
+fi
+if ls "$DATA_IN"/cifar10/cifar10-uint8.pt.xz.part-* >/dev/null 2>&1; then
+  mkdir -p "$FFREPRO_DATA/cifar10"
+  cat "$DATA_IN"/cifar10/cifar10-uint8.pt.xz.part-* | xz -d > "$FFREPRO_DATA/cifar10/cifar10-uint8.pt"
+  (cd "$FFREPRO_DATA/cifar10" && sha256sum -c "$DATA_IN/cifar10/cifar10-uint8.pt.sha256") || { say "CIFAR-10 parts incomplete or corrupt"; exit 3; }
+  $PY -m ffrepro data cifar10 || { say "CIFAR-10 check failed"; exit 3; }
+fi
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader
 
@@ -46,7 +59,7 @@ fi
 # Preflight: one epoch of every method at smoke size on this device, results to a scratch folder.
 preflight() {
   local pids=() failed=0
-  for id in mnist-ff-jitter mnist-ff-hard-negatives mnist-ff-unsupervised-local mnist-ff-recurrent mnist-bp-jitter; do
+  for id in ${PREFLIGHT_IDS:-${IDS:-mnist-ff-jitter mnist-ff-hard-negatives mnist-ff-unsupervised-local mnist-ff-recurrent mnist-bp-jitter}}; do
     FFREPRO_RESULTS=$WORK/preflight FFREPRO_CHECKPOINTS=$WORK/preflight-ck \
       $PY -m ffrepro run $id --profile smoke --stop-after-epochs 1 --no-progress > "$WORK/preflight-$id.log" 2>&1 &
     pids+=($!)
@@ -66,8 +79,18 @@ if [ "${PREFLIGHT:-1}" = 1 ] && ! preflight; then
 fi
 [ "${PREFLIGHT:-1}" = 1 ] && say "preflight passed: every method trains and evaluates on this device"
 
-$PY -m ffrepro queue ${IDS:-} --profile "$PROFILE" --seeds 0 1 2 --parallel "$PARALLEL" --budget "$BUDGET" --min-start "${MIN_START:-1}" --log-dir "$WORK/logs"
+vpids=()
+if [ -n "${VALIDATE_TF32:-}" ]; then  # the same run in fp32 and TF32, beside the queue
+  for precision in fp32 tf32; do
+    FFREPRO_TF32=$([ $precision = tf32 ] && echo 1 || echo 0) FFREPRO_RESULTS=$WORK/validate-$precision FFREPRO_CHECKPOINTS=$WORK/validate-ck-$precision \
+      $PY -m ffrepro run "$VALIDATE_TF32" --profile "${VALIDATE_PROFILE:-cpu}" --seed 0 --no-progress > "$WORK/validate-$precision.log" 2>&1 &
+    vpids+=($!)
+  done
+fi
+$PY -m ffrepro queue ${IDS:-} --profile "$PROFILE" --seeds ${SEEDS:-0 1 2} --parallel "$PARALLEL" --budget "$BUDGET" --min-start "${MIN_START:-1}" --log-dir "$WORK/logs"
 rc=$?
+for pid in "${vpids[@]}"; do wait $pid; done
+[ -n "${VALIDATE_TF32:-}" ] && tar czf "$OUT_DIR/validate-tf32.tgz" -C "$WORK" $(cd "$WORK" && ls -d validate-fp32 validate-tf32 validate-*.log 2>/dev/null)
 [ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && echo quit | timeout 10 nvidia-cuda-mps-control
 tar czf "$OUT_DIR/results-$PROFILE.tgz" results/*/"$PROFILE"
 tar czf "$OUT_DIR/logs-$PROFILE.tgz" -C "$WORK" logs $(cd "$WORK" && ls preflight-*.log 2>/dev/null)

@@ -109,7 +109,7 @@ def test_committed_results_match_the_registry_config() -> None:
 def test_committed_results_within_tolerance_of_the_paper() -> None:
     checks = check_all(("cpu", "paper"), COMMITTED)
     assert checks
-    failing = [f"{c.experiment}/{c.profile}: {c.mean:.2f} % vs paper {c.paper} % ± {c.tolerance}" for c in checks if c.status == "FAIL"]
+    failing = [f"{c.name}/{c.profile}: {c.mean:.2f} % vs paper {c.paper} % ± {c.tolerance}" for c in checks if c.status == "FAIL"]
     assert not failing, failing
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ffrepro.config import PROFILES, ConfigError, RunConfig, derive_profile
+from ffrepro.config import PROFILES, ConfigError, ProfileScale, RunConfig, derive_profile
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,16 @@ class Experiment:
     known_gaps: dict[str, str] = field(default_factory=dict)
     cpu_width: int = 1000
     cpu_epoch_fraction: float = 1 / 2
+    # profile -> departures from derive_profile's default rules (data, epochs, maps) for that profile
+    scales: dict[str, ProfileScale] = field(default_factory=dict)
+    # other metrics the paper reports for the same trained net: metric -> the paper's number (CIFAR-10's
+    # one-pass softmax row beside the goodness row); checked like ``metric`` with the same tolerance
+    also: dict[str, float] = field(default_factory=dict)
 
     def config(self, profile: str) -> RunConfig:
         if profile not in PROFILES:
             raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
-        return derive_profile(self.paper_config, profile, self.cpu_width, self.cpu_epoch_fraction)
+        return derive_profile(self.paper_config, profile, self.cpu_width, self.cpu_epoch_fraction, self.scales.get(profile))
 
 
 # Tolerances against the paper's number: +-0.3 points at the paper's scale (about 2 standard errors of

@@ -10,6 +10,7 @@ One module per chapter, each holding the figures and tables only that chapter dr
 - :mod:`~ffrepro.figures.hybrids`: the hybrid images of unsupervised FF (section 3.2, Figure 1);
 - :mod:`~ffrepro.figures.unsupervised`: unsupervised FF on MNIST (section 3.2);
 - :mod:`~ffrepro.figures.recurrent`: recurrent FF with top-down connections (section 3.4, Figure 3);
+- :mod:`~ffrepro.figures.cifar`: CIFAR-10's Table 1, learning curves and receptive fields (section 4);
 - :mod:`~ffrepro.figures.summary`: the book's first page and its "All results" page.
 
 A chapter module imports :mod:`~ffrepro.figures.common` and the core modules of ``ffrepro``, never
