@@ -18,6 +18,8 @@ from ffrepro.local import LocalSpec
 
 Goodness = Literal["max_ssq", "min_ssq"]
 NegativeLabels = Literal["uniform", "hard"]
+Schedule = Literal["interleaved", "phases", "positive_only"]
+SCHEDULES = ("interleaved", "phases", "positive_only")
 Method = Literal["ff-supervised", "ff-unsupervised", "ff-recurrent", "bp"]
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -61,6 +63,14 @@ class FFConfig:
     peer_normalization: float = 0.03  # lambdamean in ffcode; 0 switches it off
     peer_momentum: float = 0.9  # running mean of each unit's activity
     first_scored_layer: int = 1  # 0-based: layers >= this are summed / read out (skip layer 1)
+    # When positive and negative data are learned (paper section 5, "sleep"). "interleaved": every
+    # update sees a minibatch's positive and negative data together (ffcode). "phases": phase_length
+    # positive-only updates ("day"), then phase_length negative-only updates on the same images with
+    # negatives generated when the night comes ("night"), alternating; an epoch makes twice as many
+    # updates, each on half the data, so every schedule sees each image once as positive and once as
+    # negative data per epoch. "positive_only": the day updates alone, no negative data at all.
+    schedule: Schedule = "interleaved"
+    phase_length: int = 1  # minibatch updates per phase (schedule "phases")
 
 
 @dataclass(frozen=True)
@@ -240,6 +250,12 @@ def validate(config: RunConfig) -> None:
             problems.append(f"model.goodness must be max_ssq or min_ssq, not {m.goodness!r}")
         if m.negative_labels not in ("uniform", "hard"):
             problems.append(f"model.negative_labels must be uniform or hard, not {m.negative_labels!r}")
+        if m.schedule not in SCHEDULES:
+            problems.append(f"model.schedule must be one of {', '.join(SCHEDULES)}, not {m.schedule!r}")
+        if not isinstance(m.phase_length, int) or m.phase_length < 1:
+            problems.append(f"model.phase_length must be a whole number of minibatches >= 1, not {m.phase_length!r}")
+        if m.schedule != "interleaved" and config.method not in ("ff-supervised", "ff-unsupervised"):
+            problems.append(f"model.schedule {m.schedule!r} is implemented for ff-supervised and ff-unsupervised only")
         if not 0 <= m.first_scored_layer < len(m.hidden):
             problems.append(f"model.first_scored_layer must be in [0, {len(m.hidden) - 1}]")
         local = getattr(m, "local", ())

@@ -16,7 +16,7 @@ from fractions import Fraction
 import pandas as pd
 
 from ffrepro.config import PROFILES, DataConfig, FFConfig, OptimConfig, RunConfig, UnsupervisedFFConfig
-from ffrepro.data import NUM_CLASSES, TRAIN_SIZE
+from ffrepro.data import CIFAR10_TRAIN_SIZE, NUM_CLASSES, TRAIN_SIZE
 from ffrepro.registry import EXPERIMENTS, Experiment
 
 Value = str | int | float
@@ -74,8 +74,8 @@ def hidden_text(hidden: tuple[int, ...], local: bool = False) -> str:
 def examples(config: RunConfig, split: str) -> int:
     """Number of training (``split="train"``) or of validation and of test images (``"eval"``) a run uses."""
     if split == "train":
-        return config.data.train_examples or TRAIN_SIZE
-    return config.data.eval_examples or MNIST_TEST
+        return config.data.train_examples or (CIFAR10_TRAIN_SIZE if config.data.dataset == "cifar10" else TRAIN_SIZE)
+    return config.data.eval_examples or MNIST_TEST  # both test sets have 10,000 images
 
 
 def _is_local(config: RunConfig) -> bool:
@@ -176,15 +176,18 @@ def config_facts() -> dict[str, Value]:
     for e in EXPERIMENTS.values():
         facts[f"{e.id}-cpu-epoch-fraction"] = fraction_words(e.cpu_epoch_fraction)
 
-    # Profiles.
-    smoke = [c for (_, p), c in configs.items() if p == "smoke"]
+    # Profiles: the default rules, stated by the entries that follow them (an entry with its own scale
+    # for a profile, e.g. CIFAR-10's, is listed among the exceptions instead).
+    scaled = {(e.id, p) for e in EXPERIMENTS.values() for p in e.scales}
+    configs_by_rule = {k: c for k, c in configs.items() if k not in scaled}
+    smoke = [c for (_, p), c in configs_by_rule.items() if p == "smoke"]
     facts["smoke-width"] = _unique([w for c in smoke if not _is_local(c) for w in c.model.hidden], "the smoke width")
     facts["smoke-epochs"] = _unique([c.optim.epochs for c in smoke], "the smoke epochs")
     facts["smoke-readout-epochs"] = _unique(
         [c.model.readout_epochs for c in smoke if isinstance(c.model, UnsupervisedFFConfig)], "the smoke readout epochs"
     )
     for profile in ("smoke", "cpu"):
-        of_profile = [c for (_, p), c in configs.items() if p == profile]
+        of_profile = [c for (_, p), c in configs_by_rule.items() if p == profile]
         for split in ("train", "eval"):
             facts[f"{profile}-{split}-examples"] = _unique([examples(c, split) for c in of_profile], f"the {profile} {split} examples")
     facts["cpu-width"] = _experiment_default("cpu_width")
@@ -192,7 +195,10 @@ def config_facts() -> dict[str, Value]:
     exceptions = []
     for e in EXPERIMENTS.values():
         local = _is_local(e.paper_config)
-        if local or e.cpu_width != facts["cpu-width"] or fraction_words(e.cpu_epoch_fraction) != facts["cpu-epoch-fraction"]:
+        if "cpu" in e.scales:
+            c = configs[(e.id, "cpu")]
+            exceptions.append(f"{e.id} (its locally connected maps, {examples(c, 'train'):,} training images, {c.optim.epochs} epochs)")
+        elif local or e.cpu_width != facts["cpu-width"] or fraction_words(e.cpu_epoch_fraction) != facts["cpu-epoch-fraction"]:
             width = "its locally connected maps" if local else f"layers of {e.cpu_width} units"
             exceptions.append(f"{e.id} ({width}, {fraction_words(e.cpu_epoch_fraction)} of the epochs)")
     facts["cpu-exceptions"] = "; ".join(exceptions) if exceptions else "none"

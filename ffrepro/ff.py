@@ -87,17 +87,27 @@ class FFLayer(nn.Module):
         """Log-odds that the input is positive: goodness above ("max ssq") or below ("min ssq") threshold."""
         return self.sign * (g - self.threshold)
 
-    def loss_terms(self, z_pos: torch.Tensor, h_pos: torch.Tensor, h_neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_terms(self, z_pos: torch.Tensor | None, h_pos: torch.Tensor | None, h_neg: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The layer's two loss terms: (FF logistic loss, peer-normalisation term).
 
         The logistic loss is -log p(pos) - log(1 - p(neg)), halved and averaged over the batch as in
         ffcode. The peer term is a stand-in whose gradient is ffcode's peer-normalisation push; its
         value is not a loss (it can be negative), so it is logged apart.
+
+        A positive-only update ("day", ``h_neg`` None) has the positive half of the logistic loss and
+        the peer term; a negative-only update ("night", ``z_pos`` and ``h_pos`` None) the negative
+        half alone (the running means track positive activity only). Each half keeps its factor 1/2,
+        so a day and a night update together move the weights as one interleaved update would.
         """
-        n = h_pos.shape[0]
-        ff = 0.5 * (F.softplus(-self.logit(self.goodness(h_pos))).sum() + F.softplus(self.logit(self.goodness(h_neg))).sum()) / n
-        if not self.peer_normalization:
-            return ff, torch.zeros((), device=ff.device, dtype=ff.dtype)
+        ref = h_pos if h_pos is not None else h_neg
+        assert ref is not None, "a loss needs positive or negative data"
+        n = ref.shape[0]
+        zero = torch.zeros((), device=ref.device, dtype=ref.dtype)
+        pos = F.softplus(-self.logit(self.goodness(h_pos))).sum() if h_pos is not None else zero
+        neg = F.softplus(self.logit(self.goodness(h_neg))).sum() if h_neg is not None else zero
+        ff = 0.5 * (pos + neg) / n
+        if not self.peer_normalization or z_pos is None or h_pos is None:
+            return ff, zero
         with torch.no_grad():
             self.mean_activity.mul_(self.peer_momentum).add_(h_pos.mean(0), alpha=1 - self.peer_momentum)
             push = self.peer_normalization * (self.mean_activity.mean() - self.mean_activity)  # (n_out,)

@@ -17,7 +17,7 @@ from ffrepro.config import FFConfig, RunConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import INFERENCE_MODES, FFNet, wrong_labels
 from ffrepro.optim import lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample, pack_weights
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, PhaseTracer, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample, pack_weights
 
 FIELD_UNITS = 100  # first-layer units whose weights the results keep (Figure 2 shows 100)
 
@@ -38,33 +38,66 @@ class FFSupervisedTrainer(Trainer):
         self.optimizer = ff_optimizer(self.net, cfg, with_readout=True)
 
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
+        """One epoch of updates in the order of ``model.schedule`` (:meth:`Trainer.updates`). An update
+        with positive data also trains the readout (labelled data); a negative-only update ("night")
+        makes its wrong labels when it comes, from the readout's prediction at that moment if hard."""
         net, cfg = self.net, self.cfg
         set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
         device = self.train_split.y.device
         stats = torch.zeros(len(FF_STATS), len(net.layers), device=device)
         readout_loss = torch.zeros((), device=device)
-        for idx in self.minibatches():
+        seen = torch.zeros(2, device=device)  # positive and negative examples the FF losses saw
+        hard = cfg.model.negative_labels == "hard"
+        updates = self.updates()
+        tracer = PhaseTracer(self, [phase for phase, _ in updates]) if epoch == 1 and cfg.model.schedule == "phases" else None
+        for step, (phase, idx) in enumerate(updates):
             x, y = self.batch(idx)  # shifted first (data.jitter), so the label pixels never move
             n = len(y)
-            with torch.no_grad():
-                neutral_states = net.forward(net.embed(x, None))
-            logits = net.readout_logits(neutral_states)
-            r_loss = F.cross_entropy(logits, y)
-            neg = wrong_labels(y, self.gen, logits if cfg.model.negative_labels == "hard" else None)
-            states = net.forward(torch.cat([net.embed(x, y), net.embed(x, neg)]))  # (2n, .) per layer
-            loss = r_loss + ff_layer_losses(net, states, n, stats)
+            loss = torch.zeros((), device=device)
+            logits = None
+            if phase != "negative" or hard:
+                with torch.no_grad():
+                    neutral_states = net.forward(net.embed(x, None))
+                if phase != "negative":  # the readout learns where the labels are shown
+                    logits = net.readout_logits(neutral_states)
+                    r_loss = F.cross_entropy(logits, y)
+                    loss = loss + r_loss
+                    readout_loss += r_loss.detach() * n
+                else:
+                    with torch.no_grad():
+                        logits = net.readout_logits(neutral_states)
+            if phase == "positive":
+                inputs = net.embed(x, y)
+            else:
+                neg = wrong_labels(y, self.gen, logits if hard else None)
+                inputs = net.embed(x, neg) if phase == "negative" else torch.cat([net.embed(x, y), net.embed(x, neg)])
+            loss = loss + ff_layer_losses(net, net.forward(inputs), n, stats, phase)  # (2n, .) per layer when "both"
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            readout_loss += r_loss.detach() * n
+            seen[0] += n * (phase != "negative")
+            seen[1] += n * (phase != "positive")
+            if tracer is not None:
+                tracer.after(step)
             if progress is not None:
                 progress.update(1)
         val = self.data.val.head(cfg.data.eval_examples)
-        return {
+        log = {
             **ff_stats(stats, self.epoch_examples()),
             "readout_loss": readout_loss.item() / self.epoch_examples(),
             "val_error_softmax": error_rate(predict(net, val.x, "softmax"), val.y),
+            "positive_examples": int(seen[0].item()),
+            "negative_examples": int(seen[1].item()),
         }
+        if tracer is not None:
+            log["phase_trace"] = tracer.trace
+        return log
+
+    def probe(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first validation images with their true label and with a fixed uniform wrong label."""
+        val = self.data.val.head(PROBE)
+        neg = wrong_labels(val.y, torch.Generator(val.y.device).manual_seed(0))
+        return self.net.embed(val.x, val.y), self.net.embed(val.x, neg)
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         """Error (%) of every inference mode on train, validation and test."""

@@ -15,6 +15,7 @@ from ffrepro.optim import SmoothedSGD
 
 EVAL_CHUNK = 1000  # rows per evaluation forward pass
 GOODNESS_SAMPLE = 500  # validation examples whose per-layer goodness is saved for the book
+PROBE = 200  # validation examples whose goodness :class:`PhaseTracer` follows through day and night
 
 
 def error_rate(pred: torch.Tensor, y: torch.Tensor) -> float:
@@ -46,6 +47,14 @@ class Trainer:
         perm = torch.cat([torch.randperm(n, generator=self.gen, device=self.train_split.y.device) for _ in range(self.cfg.data.jitter_passes)])
         return list(perm.split(self.cfg.data.batch_size))
 
+    def updates(self) -> list[tuple[str, torch.Tensor]]:
+        """This epoch's updates in order, each (phase, minibatch indices), phase "both" (positive and
+        negative data in one update), "positive" or "negative": see :func:`phase_plan`."""
+        batches = self.minibatches()
+        model = self.cfg.model
+        plan = phase_plan(len(batches), getattr(model, "schedule", "interleaved"), getattr(model, "phase_length", 1))
+        return [(phase, batches[i]) for phase, i in plan]
+
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images and labels of one minibatch; with ``data.jitter`` each image gets its own random shift,
         drawn on the device for the whole batch at once. idx: (B,) -> ((B, D), (B,))"""
@@ -53,6 +62,10 @@ class Trainer:
         if self.cfg.data.jitter:
             x = jitter(x, self.cfg.data.jitter, self.gen)
         return x, self.train_split.y[idx]
+
+    def probe(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fixed positive and negative inputs from the validation split, for :class:`PhaseTracer`."""
+        raise NotImplementedError
 
     def eval_splits(self) -> dict[str, Split]:
         """Train (its first 10k images, as ffcode estimates it), validation and test."""
@@ -88,23 +101,83 @@ def ff_optimizer(net: FFNet, cfg: RunConfig, with_readout: bool) -> SmoothedSGD:
     return SmoothedSGD(groups, lr=o.lr, smoothing=o.smoothing)
 
 
+def phase_plan(batches: int, schedule: str, phase_length: int) -> list[tuple[str, int]]:
+    """The order of one epoch's updates over minibatches 0..batches-1 (paper section 5).
+
+    "interleaved": [("both", 0), ("both", 1), ...]. "phases": blocks of ``phase_length``
+    minibatches, each block first as positive-only updates, then again as negative-only updates:
+    [("positive", 0), ..., ("positive", K-1), ("negative", 0), ..., ("negative", K-1), ("positive", K),
+    ...]; the last block may be shorter. "positive_only": [("positive", 0), ("positive", 1), ...].
+    """
+    if schedule == "interleaved":
+        return [("both", i) for i in range(batches)]
+    if schedule == "positive_only":
+        return [("positive", i) for i in range(batches)]
+    if schedule != "phases":
+        raise ValueError(f"unknown schedule {schedule!r}")
+    plan: list[tuple[str, int]] = []
+    for start in range(0, batches, phase_length):
+        block = range(start, min(start + phase_length, batches))
+        plan += [("positive", i) for i in block] + [("negative", i) for i in block]
+    return plan
+
+
+class PhaseTracer:
+    """Per-layer mean goodness of a fixed probe of positive and negative validation data before the
+    first update and at the end of each of the first ``max_phases`` phases of an epoch (schedule
+    "phases"): what each day and night does to the margin around the threshold. Positive: the true
+    label embedded (supervised) or the image (unsupervised); negative: a fixed wrong label, or a fixed
+    hybrid (:meth:`Trainer.probe`)."""
+
+    def __init__(self, trainer: "Trainer", phases: list[str], max_phases: int = 12):
+        self.trainer, self.phases, self.max_phases = trainer, phases, max_phases
+        self.positive, self.negative = trainer.probe()
+        self.trace: dict[str, list[Any]] = {"update": [], "phase": [], "positive": [], "negative": []}
+        self._record(0, "start")
+
+    def after(self, step: int) -> None:
+        """Call after update ``step`` (0-based); records if it ended a phase."""
+        ended = step + 1 == len(self.phases) or self.phases[step + 1] != self.phases[step]
+        if ended and len(self.trace["update"]) <= self.max_phases:
+            self._record(step + 1, self.phases[step])
+
+    def _record(self, updates: int, phase: str) -> None:
+        net = self.trainer.net
+        with torch.no_grad():
+            for kind, x in (("positive", self.positive), ("negative", self.negative)):
+                self.trace[kind].append([round(FFLayer.goodness(h).mean().item(), 2) for _, h in net.forward(x)])
+        self.trace["update"].append(updates)  # updates made so far
+        self.trace["phase"].append(phase)  # the phase that just ended
+
+
 FF_STATS = ("ff_loss", "peer_loss", "pos_goodness", "neg_goodness", "neg_beats_pos")
 
 
-def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]], n: int, stats: torch.Tensor) -> torch.Tensor:
-    """Sum of every layer's FF loss on a batch whose first ``n`` rows are positive, the rest negative.
+def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]], n: int, stats: torch.Tensor, phase: str = "both") -> torch.Tensor:
+    """Sum of every layer's FF loss on a batch whose first ``n`` rows are positive, the rest negative
+    (phase "both"), or whose ``n`` rows are all positive ("positive") or all negative ("negative").
 
     Adds to ``stats`` (len(FF_STATS), layers), each summed over the batch: the logistic loss, the
     peer-normalisation term, positive goodness, negative goodness, and how often the negative beat
-    its positive.
+    its positive (only where an update sees both).
     """
     total = torch.zeros((), device=stats.device)
     for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
-        ff, peer = layer.loss_terms(z[:n], h[:n], h[n:])
+        if phase == "both":
+            ff, peer = layer.loss_terms(z[:n], h[:n], h[n:])
+        elif phase == "positive":
+            ff, peer = layer.loss_terms(z, h, None)
+        else:
+            ff, peer = layer.loss_terms(None, None, h)
         total = total + ff + peer
         with torch.no_grad():
             g = FFLayer.goodness(h)
-            stats[:, i] += torch.stack([ff.detach() * n, peer.detach() * n, g[:n].sum(), g[n:].sum(), (g[n:] > g[:n]).float().sum()])
+            if phase == "both":
+                pos, neg, beats = g[:n].sum(), g[n:].sum(), (g[n:] > g[:n]).float().sum()
+            else:
+                zero = torch.zeros((), device=g.device)
+                pos, neg, beats = (g.sum(), zero, zero) if phase == "positive" else (zero, g.sum(), zero)
+            stats[:, i] += torch.stack([ff.detach() * n, peer.detach() * n, pos, neg, beats])
     return total
 
 

@@ -17,7 +17,7 @@ from ffrepro.config import RunConfig, UnsupervisedFFConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import FFNet, length_normalize
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, first_layer_fields, goodness_sample
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, PhaseTracer, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, first_layer_fields, goodness_sample
 
 NUM_CLASSES = 10
 BLUR = torch.tensor([0.25, 0.5, 0.25])
@@ -106,17 +106,38 @@ class FFUnsupervisedTrainer(Trainer):
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
         net, cfg = self.net, self.cfg
         set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
-        stats = torch.zeros(len(FF_STATS), len(net.layers), device=self.train_split.x.device)
-        for idx in self.minibatches():
+        device = self.train_split.x.device
+        stats = torch.zeros(len(FF_STATS), len(net.layers), device=device)
+        seen = torch.zeros(2, device=device)  # positive and negative examples the losses saw
+        updates = self.updates()
+        tracer = PhaseTracer(self, [phase for phase, _ in updates]) if epoch == 1 and cfg.model.schedule == "phases" else None
+        for step, (phase, idx) in enumerate(updates):  # in the order of model.schedule
             x, _ = self.batch(idx)
-            neg, _, _ = make_negatives(x, cfg.model.blur_steps, self.gen)
-            loss = ff_layer_losses(net, net.forward(torch.cat([x, neg])), len(x), stats)
+            if phase == "positive":
+                inputs = x
+            else:  # night updates make their hybrids when they come
+                neg, _, _ = make_negatives(x, cfg.model.blur_steps, self.gen)
+                inputs = neg if phase == "negative" else torch.cat([x, neg])
+            loss = ff_layer_losses(net, net.forward(inputs), len(x), stats, phase)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            seen[0] += len(x) * (phase != "negative")
+            seen[1] += len(x) * (phase != "positive")
+            if tracer is not None:
+                tracer.after(step)
             if progress is not None:
                 progress.update(1)
-        return ff_stats(stats, self.epoch_examples())
+        log = {**ff_stats(stats, self.epoch_examples()), "positive_examples": int(seen[0].item()), "negative_examples": int(seen[1].item())}
+        if tracer is not None:
+            log["phase_trace"] = tracer.trace
+        return log
+
+    def probe(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first validation images and fixed hybrids of them."""
+        val = self.data.val.head(PROBE)
+        neg, _, _ = make_negatives(val.x, self.cfg.model.blur_steps, torch.Generator(val.x.device).manual_seed(0))
+        return val.x, neg
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         """Readout error (%) per layer subset. The readouts are trained on the training split only."""

@@ -64,7 +64,7 @@ def test_cheaper_profiles_follow_their_scale() -> None:
     exp = get_experiment("cifar10-ff-min-ssq-3layers")
     smoke, cpu = exp.config("smoke"), exp.config("cpu")
     assert smoke.model.hidden == (1024,) * 3 and smoke.model.local[0].window == 3
-    assert (smoke.data.train_examples, smoke.data.eval_examples, smoke.optim.epochs) == (1000, 300, 2)
+    assert (smoke.data.train_examples, smoke.data.eval_examples, smoke.optim.epochs) == (2000, 300, 2)
     assert cpu.model == exp.paper_config.model and cpu.data.train_examples == 10_000
     # a scale without maps keeps the default rules for the rest
     paper = get_experiment("mnist-bp").paper_config

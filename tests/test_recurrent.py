@@ -14,7 +14,7 @@ from ffrepro.recurrent import RecurrentFFNet, error_table, normalize, window_nam
 from ffrepro.registry import EXPERIMENTS
 from ffrepro.results import load_results
 
-RECURRENT_IDS = [e for e, exp in EXPERIMENTS.items() if exp.paper_config.method == "ff-recurrent"]
+RECURRENT_IDS = [e for e, exp in EXPERIMENTS.items() if exp.paper_config.method == "ff-recurrent" and exp.paper_config.data.dataset == "mnist"]  # CIFAR-10: test_cifar.py
 
 
 def small_net(hidden: tuple[int, ...] = (12, 10, 8), **kw) -> RecurrentFFNet:

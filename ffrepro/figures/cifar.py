@@ -129,7 +129,9 @@ def field_images(result: Result) -> tuple[list[np.ndarray], list[tuple[int, int,
 
 def receptive_fields(results: Mapping[str, Result], per_net: int = 8) -> Figure:
     """A few first-layer units of each net (its first seed), one row per net: the 11 x 11 x 3 weights
-    as a colour patch (red, green and blue input channels), mid-grey = 0, light grey = padding."""
+    as a colour patch (red, green and blue input channels), mid-grey = 0, light grey = padding.
+    Results that keep no fields (written before they were kept) are left out."""
+    results = {e: r for e, r in results.items() if "first_layer_fields" in r.get("extras", {})}
     fig = Figure(figsize=(1.05 * per_net + 1.8, 1.25 * len(results) + 0.3), layout="constrained")
     axes = fig.subplots(len(results), per_net, squeeze=False)
     for axrow, (exp_id, result) in zip(axes, results.items()):

@@ -1,0 +1,137 @@
+"""Positive and negative phases separated in time (paper section 5, issue 10): the schedule option of
+the FF trainers. Day updates see only positive data, night updates only negative data, every
+schedule sees each image once as each per epoch, and "interleaved" is the unchanged ffcode update."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from ffrepro.config import ConfigError, DataConfig, FFConfig, OptimConfig, RunConfig, UnsupervisedFFConfig, override
+from ffrepro.data import Dataset, Split
+from ffrepro.ff import FFLayer
+from ffrepro.supervised import FFSupervisedTrainer
+from ffrepro.trainer import phase_plan
+from ffrepro.unsupervised import FFUnsupervisedTrainer
+
+N_TRAIN, BATCH = 700, 100  # 7 minibatches: a block of 3 leaves a short last block
+
+
+def _data() -> Dataset:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(N_TRAIN + 200, 784, generator=g)
+    y = torch.randint(0, 10, (N_TRAIN + 200,), generator=g)
+    return Dataset("mnist", Split(x[:N_TRAIN], y[:N_TRAIN]), Split(x[N_TRAIN:], y[N_TRAIN:]), Split(x[N_TRAIN:], y[N_TRAIN:]), {})
+
+
+def _trainer(schedule: str = "interleaved", k: int = 1, unsupervised: bool = False, lr: float = 0.01, negatives: str = "hard"):
+    model_cls = UnsupervisedFFConfig if unsupervised else FFConfig
+    model = model_cls(hidden=(50, 50), schedule=schedule, phase_length=k)  # type: ignore[arg-type]
+    if not unsupervised:
+        model = dataclasses.replace(model, negative_labels=negatives)  # type: ignore[arg-type]
+    cfg = RunConfig(
+        method="ff-unsupervised" if unsupervised else "ff-supervised",
+        data=DataConfig(batch_size=BATCH, eval_examples=100),
+        model=model,
+        optim=OptimConfig(epochs=2, lr=lr, readout_lr=lr * 10),
+    )
+    torch.manual_seed(0)
+    cls = FFUnsupervisedTrainer if unsupervised else FFSupervisedTrainer
+    return cls(cfg, _data(), torch.Generator().manual_seed(0))
+
+
+def test_phase_plans() -> None:
+    assert phase_plan(3, "interleaved", 2) == [("both", 0), ("both", 1), ("both", 2)]
+    assert phase_plan(3, "positive_only", 2) == [("positive", 0), ("positive", 1), ("positive", 2)]
+    assert phase_plan(5, "phases", 2) == [
+        ("positive", 0), ("positive", 1), ("negative", 0), ("negative", 1),
+        ("positive", 2), ("positive", 3), ("negative", 2), ("negative", 3),
+        ("positive", 4), ("negative", 4),
+    ]
+    for k in (1, 2, 3, 7, 50):  # the sweep's bookkeeping: the same updates, each image once per phase
+        plan = phase_plan(7, "phases", k)
+        assert len(plan) == 14
+        assert sorted(i for p, i in plan if p == "positive") == list(range(7)) == sorted(i for p, i in plan if p == "negative")
+
+
+class _Spy:
+    """Records, for every first-layer loss, whether positive and negative data were present."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.calls: list[tuple[bool, bool, int]] = []
+        original = FFLayer.loss_terms
+        spy = self
+
+        def loss_terms(layer, z_pos, h_pos, h_neg):  # type: ignore[no-untyped-def]
+            if layer.linear.in_features == 784:
+                spy.calls.append((h_pos is not None, h_neg is not None, (h_pos if h_pos is not None else h_neg).shape[0]))
+            return original(layer, z_pos, h_pos, h_neg)
+
+        monkeypatch.setattr(FFLayer, "loss_terms", loss_terms)
+
+
+@pytest.mark.parametrize("unsupervised", [False, True])
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_day_sees_no_negative_data_and_a_night_no_positive_data(monkeypatch: pytest.MonkeyPatch, unsupervised: bool, k: int) -> None:
+    spy = _Spy(monkeypatch)
+    trainer = _trainer("phases", k, unsupervised)
+    log = trainer.train_epoch(1)
+    expected = [(p == "positive", p == "negative", BATCH) for p, _ in phase_plan(N_TRAIN // BATCH, "phases", k)]
+    assert spy.calls == expected
+    assert log["positive_examples"] == log["negative_examples"] == N_TRAIN
+    trace = log["phase_trace"]
+    assert trace["phase"][0] == "start" and set(trace["phase"][1:]) == {"positive", "negative"}
+    assert len(trace["positive"][0]) == 2  # one mean goodness per layer
+
+
+def test_without_sleep_no_negative_data_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = _Spy(monkeypatch)
+    log = _trainer("positive_only").train_epoch(1)
+    assert spy.calls == [(True, False, BATCH)] * (N_TRAIN // BATCH)
+    assert (log["positive_examples"], log["negative_examples"]) == (N_TRAIN, 0)
+    assert log["neg_goodness"] == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("unsupervised", [False, True])
+def test_k1_and_interleaved_differ_only_in_the_schedule(monkeypatch: pytest.MonkeyPatch, unsupervised: bool) -> None:
+    """At a learning rate of zero neither schedule moves a weight, and both show the same images."""
+    seen: dict[str, list[list[int]]] = {}
+    for schedule in ("interleaved", "phases"):
+        trainer = _trainer(schedule, 1, unsupervised, lr=0.0)
+        before = {k: v.clone() for k, v in trainer.net.state_dict().items() if "mean_activity" not in k}
+        shown: list[list[int]] = []
+        batch = trainer.batch
+        monkeypatch.setattr(trainer, "batch", lambda idx, batch=batch, shown=shown: (shown.append(sorted(idx.tolist())), batch(idx))[1])
+        log = trainer.train_epoch(1)
+        after = trainer.net.state_dict()
+        assert all(torch.equal(v, after[k]) for k, v in before.items()), schedule
+        assert log["positive_examples"] == log["negative_examples"] == N_TRAIN
+        seen[schedule] = shown
+    # interleaved shows each minibatch once; K = 1 shows it twice in a row (day, then night)
+    assert seen["phases"][::2] == seen["interleaved"] == seen["phases"][1::2]
+
+
+def test_interleaved_updates_move_weights_like_a_day_and_a_night() -> None:
+    """One interleaved update's FF loss is the sum of its day and night halves."""
+    torch.manual_seed(0)
+    layer = FFLayer(20, 30, FFConfig(peer_normalization=0.0))
+    h_pos, h_neg = torch.rand(4, 30), torch.rand(4, 30)
+    both, _ = layer.loss_terms(h_pos, h_pos, h_neg)
+    day, _ = layer.loss_terms(h_pos, h_pos, None)
+    night, _ = layer.loss_terms(None, None, h_neg)
+    assert torch.allclose(both, day + night)
+
+
+def test_bad_schedules_are_refused() -> None:
+    from ffrepro.registry import get_experiment
+
+    cfg = get_experiment("mnist-ff-supervised").config("smoke")
+    with pytest.raises(ConfigError, match="model.schedule must be one of interleaved, phases, positive_only"):
+        override(cfg, {"model.schedule": "nightly"})
+    with pytest.raises(ConfigError, match="model.phase_length must be a whole number"):
+        override(cfg, {"model.schedule": "phases", "model.phase_length": "0"})
+    with pytest.raises(ConfigError, match="implemented for ff-supervised and ff-unsupervised only"):
+        override(get_experiment("mnist-ff-recurrent").config("smoke"), {"model.schedule": "phases"})
+    assert override(cfg, {"model.schedule": "phases", "model.phase_length": "50"}).model.phase_length == 50
