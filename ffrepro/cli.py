@@ -9,12 +9,16 @@ from ffrepro.config import PROFILES, ConfigError, override
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from ffrepro.registry import EXPERIMENTS
+    from ffrepro.registry import EXPERIMENTS, variant_ids
 
+    if args.variants:  # one id per line, for a shell loop or `queue`
+        print("\n".join(variant_ids(args.variants)))
+        return 0
     for exp in EXPERIMENTS.values():
         hidden = "x".join(map(str, exp.paper_config.model.hidden))
         paper = "  n/a" if exp.paper_value is None else f"{exp.paper_value:5.2f}"
-        print(f"{exp.id:28} §{exp.section:4} paper {paper} %  {hidden:20} {exp.paper_config.optim.epochs:3d} epochs  {exp.title}")
+        more = f"  (+{len(exp.variants)} variants)" if exp.variants else ""
+        print(f"{exp.id:28} §{exp.section:4} paper {paper} %  {hidden:20} {exp.paper_config.optim.epochs:3d} epochs  {exp.title}{more}")
     return 0
 
 
@@ -130,7 +134,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ffrepro", description="Reproduce Hinton's Forward-Forward paper.")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the registered experiments").set_defaults(fn=_cmd_list)
+    ls = sub.add_parser("list", help="list the registered experiments")
+    ls.add_argument("--variants", metavar="ID", help="list the ids of ID's variants instead (ID/VARIANT, one per line)")
+    ls.set_defaults(fn=_cmd_list)
     r = sub.add_parser("run", help="train and evaluate one experiment (or 'all')")
     r.add_argument("id")
     r.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default paper)")

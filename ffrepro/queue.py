@@ -29,13 +29,20 @@ PRIORITY = ("mnist-ff-supervised", "mnist-ff-hard-negatives", "mnist-ff-supervis
 
 
 def ordered_ids(ids: list[str] | None = None) -> list[str]:
-    """``ids`` (default: every entry) in :data:`PRIORITY` order, then in registry order."""
+    """``ids`` (default: every entry) in :data:`PRIORITY` order, then in registry order; an entry's
+    variants ("ID/VARIANT") after the entry, in the order it lists them."""
     chosen = ids or list(EXPERIMENTS)
     for exp_id in chosen:
-        get_experiment(exp_id)  # an unknown id fails before anything runs
+        get_experiment(exp_id)  # an unknown id or variant fails before anything runs
     rank = {e: i for i, e in enumerate(PRIORITY)}
     registry = list(EXPERIMENTS)
-    return sorted(dict.fromkeys(chosen), key=lambda e: (rank.get(e, len(rank)), registry.index(e)))
+
+    def key(exp_id: str) -> tuple[int, int, int]:
+        base, _, variant = exp_id.partition("/")
+        position = list(EXPERIMENTS[base].variants).index(variant) + 1 if variant else 0
+        return (rank.get(base, len(rank)), registry.index(base), position)
+
+    return sorted(dict.fromkeys(chosen), key=key)
 
 
 def is_done(exp_id: str, profile: str, seed: int) -> bool:

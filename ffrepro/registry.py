@@ -12,7 +12,7 @@ from ffrepro.config import ConfigError
 from ffrepro.experiments import cifar10, mnist_bp, mnist_jitter, mnist_recurrent, mnist_supervised, mnist_unsupervised
 from ffrepro.experiments.base import Experiment
 
-__all__ = ["CHAPTERS", "EXPERIMENTS", "Experiment", "get_experiment"]
+__all__ = ["CHAPTERS", "EXPERIMENTS", "Experiment", "get_experiment", "variant_ids"]
 
 CHAPTERS = (mnist_bp, mnist_unsupervised, mnist_supervised, mnist_jitter, mnist_recurrent, cifar10)  # the order of tables and of `make book`
 
@@ -20,7 +20,15 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for chapter in CHAPTERS for e in c
 
 
 def get_experiment(exp_id: str) -> Experiment:
+    """A registry entry by id, or one of its variants by "ID/VARIANT" (see ``Experiment.variants``)."""
+    base, _, variant = exp_id.partition("/")
     try:
-        return EXPERIMENTS[exp_id]
+        exp = EXPERIMENTS[base]
     except KeyError:
-        raise ConfigError(f"unknown experiment {exp_id!r}; valid ids: {', '.join(EXPERIMENTS)}") from None
+        raise ConfigError(f"unknown experiment {base!r}; valid ids: {', '.join(EXPERIMENTS)}") from None
+    return exp.variant(variant) if variant else exp
+
+
+def variant_ids(exp_id: str) -> list[str]:
+    """The ids ("ID/VARIANT") of an entry's variants, in the order the entry lists them."""
+    return [f"{exp_id}/{name}" for name in get_experiment(exp_id).variants]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
-from ffrepro.config import PROFILES, ConfigError, ProfileScale, RunConfig, derive_profile
+from ffrepro.config import PROFILES, ConfigError, ProfileScale, RunConfig, derive_profile, override
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,34 @@ class Experiment:
     # one-pass softmax row beside the goodness row); checked like ``metric`` with the same tolerance
     also: dict[str, float] = field(default_factory=dict)
 
+    # Named variants for a study (a sweep): name -> dotted assignments as for `--set`, e.g.
+    # {"model.schedule": "phases", "model.phase_length": "10"}. A variant's id is "ID/NAME" and its
+    # results live under results/ID/NAME/PROFILE/, beside the entry's own; variants are shown, never
+    # checked against the paper, and are not registry entries of their own (no smoke references).
+    variants: dict[str, dict[str, str]] = field(default_factory=dict)
+    assignments: dict[str, str] = field(default_factory=dict)  # on a variant: what it changes, in every profile
+
+    def __post_init__(self) -> None:
+        for name in self.variants:
+            if not name or "/" in name or name in PROFILES:
+                raise ValueError(f"{self.id}: variant name {name!r} must be non-empty, without '/', and not a profile name")
+
     def config(self, profile: str) -> RunConfig:
         if profile not in PROFILES:
             raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
-        return derive_profile(self.paper_config, profile, self.cpu_width, self.cpu_epoch_fraction, self.scales.get(profile))
+        cfg = derive_profile(self.paper_config, profile, self.cpu_width, self.cpu_epoch_fraction, self.scales.get(profile))
+        return override(cfg, self.assignments) if self.assignments else cfg
+
+    def variant(self, name: str) -> "Experiment":
+        """The entry with one of its :attr:`variants` applied, as an experiment of its own (id "ID/NAME")."""
+        if name not in self.variants:
+            valid = ", ".join(self.variants) or "none"
+            raise ConfigError(f"unknown variant {name!r} of {self.id}; its variants: {valid}")
+        changes = ", ".join(f"{k}={v}" for k, v in self.variants[name].items())
+        return dataclasses.replace(
+            self, id=f"{self.id}/{name}", title=f"{self.title} [{changes}]", paper_value=None, tolerance={}, known_gaps={},
+            also={}, variants={}, assignments=self.variants[name],
+        )
 
 
 # Tolerances against the paper's number: +-0.3 points at the paper's scale (about 2 standard errors of
