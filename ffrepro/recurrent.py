@@ -20,6 +20,7 @@ and broadcast.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -124,12 +125,18 @@ class RecurrentFFNet(nn.Module):
     def run(self, image: torch.Tensor, labels: torch.Tensor | None, iterations: int) -> list[list[State]]:
         """The initial pass and ``iterations`` steps. image: (N, D), labels: (K, N) or None (the neutral
         label) -> [t][layer] (z, h), t = 0..iterations"""
+        return list(self.states_over_time(image, labels, iterations))
+
+    def states_over_time(self, image: torch.Tensor, labels: torch.Tensor | None, iterations: int) -> Iterator[list[State]]:
+        """:meth:`run` one step at a time, keeping no step that the caller does not keep (the test of
+        every label on CIFAR-10 holds 10 x 3072 units per image and layer at each step)."""
         image_term = self.bottom_up(image)
         label = self.label_state(labels, image.shape[0])
-        trajectory = [self.initial_states(image, image_term)]
+        states = self.initial_states(image, image_term)
+        yield states
         for _ in range(iterations):
-            trajectory.append(self.step(image_term, label, trajectory[-1]))
-        return trajectory
+            states = self.step(image_term, label, states)
+            yield states
 
     # --- scoring -------------------------------------------------------------------------------
     def scored_goodness(self, states: list[State], k: int) -> torch.Tensor:
@@ -146,8 +153,8 @@ class RecurrentFFNet(nn.Module):
         """
         n = image.shape[0]
         labels = torch.arange(NUM_CLASSES, device=image.device).unsqueeze(1).expand(NUM_CLASSES, n)
-        trajectory = self.run(image, labels, self.cfg.iterations if iterations is None else iterations)
-        return torch.stack([self.scored_goodness(states, NUM_CLASSES).T for states in trajectory])
+        steps = self.states_over_time(image, labels, self.cfg.iterations if iterations is None else iterations)
+        return torch.stack([self.scored_goodness(states, NUM_CLASSES).T for states in steps])
 
     @staticmethod
     def window_scores(goodness: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
@@ -163,9 +170,9 @@ class RecurrentFFNet(nn.Module):
         """What the softmax readout sees: one run with the neutral label, each scored layer's
         length-normalised state averaged over ``test_window``, concatenated. (N, D) -> (N, units)"""
         first, last = self.cfg.test_window
-        trajectory = self.run(image, None, last)[first : last + 1]
         layers = range(self.cfg.first_scored_layer, len(self.layers))
-        return torch.cat([torch.stack([normalize(states[i][1][0]) for states in trajectory]).mean(0) for i in layers], dim=1)
+        window = [[normalize(states[i][1][0]) for i in layers] for t, states in enumerate(self.states_over_time(image, None, last)) if t >= first]
+        return torch.cat([torch.stack([step[j] for step in window]).mean(0) for j in range(len(layers))], dim=1)
 
     def scores_softmax(self, image: torch.Tensor) -> torch.Tensor:
         """The one-pass softmax test of section 4: the readout's logits. (N, D) -> (N, 10)"""
