@@ -19,7 +19,8 @@ from ffrepro.figures.common import Result, per_epoch
 from ffrepro.registry import get_experiment
 from ffrepro.trainer import unpack_weights
 
-TESTS = {"": ("bp", ""), "goodness": ("goodness", "compute goodness for every label"), "softmax": ("softmax", "one-pass softmax")}
+# Table 1's tests: result mode, and the short name the regenerated table gives it
+TESTS = {"": ("bp", ""), "goodness": ("goodness", "every label"), "softmax": ("softmax", "one-pass softmax")}
 
 
 def entry_id(learning: str, depth: int) -> str:
@@ -35,7 +36,8 @@ def _cell(values: Sequence[float]) -> str:
 
 
 def table1(results: Mapping[str, Sequence[Result]], profile: str) -> pd.DataFrame:
-    """Table 1 with our train and test error (%) beside the paper's, in the paper's row order.
+    """Table 1 with our train and test error (%) beside the paper's, in the paper's row order (the
+    test "every label" is the paper's "compute goodness for every label").
 
     ``results``: registry id -> that net's results (one per seed) of ``profile``; rows of nets
     without results are left out. The paper's cells carry (c) confirmed or (r) recalled. The status
@@ -60,19 +62,19 @@ def table1(results: Mapping[str, Sequence[Result]], profile: str) -> pd.DataFram
             status = "PASS" if abs(statistics.fmean(test) - p_test) <= tolerance else "FAIL"
         rows.append(
             {
+                "layers": depth,
                 "learning": learning,
-                "testing": name,
-                "hidden layers": depth,
-                "train % (ours)": _cell(train),
-                "test % (ours)": _cell(test),
-                "train % (paper)": f"{p_train} ({m_train})",
-                "test % (paper)": f"{p_test} ({m_test})",
+                "test": name,
+                "train ours": _cell(train),
+                "train paper": f"{p_train} ({m_train})",
+                "test ours": _cell(test),
+                "test paper": f"{p_test} ({m_test})",
                 "seeds": len(runs),
                 "epochs": f"{runs[0]['epochs_done']}/{runs[0]['config']['optim']['epochs']}",
                 "status": status,
             }
         )
-    return pd.DataFrame(rows).set_index(["learning", "testing", "hidden layers"])
+    return pd.DataFrame(rows).set_index(["layers", "learning", "test"])
 
 
 def learning_curves(results: Mapping[str, Sequence[Result]]) -> Figure:
