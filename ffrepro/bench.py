@@ -112,8 +112,8 @@ def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None 
     k = int(round((layer.weight.numel()) ** 0.5))  # a square dense layer with as many weights
     a, w = torch.rand(batch, k, device=device), torch.rand(k, k, device=device)
 
-    def train_step(forward) -> None:  # forward and weight gradient, then a changed weight (as after a step)
-        forward(x).sum().backward()
+    def train_step(forward, uses: int = 1) -> None:  # `uses` forwards, the weight gradient, then a changed weight (as after a step)
+        sum(forward(x).sum() for _ in range(uses)).backward()
         with torch.no_grad():
             layer.weight.add_(0.0)
 
@@ -124,6 +124,8 @@ def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None 
             out[f"{name}_gflops"] = flops / best_seconds(lambda: forward(x), device, repeats) / 1e9
     for name, forward in (("local", layer.forward), ("patches", layer.forward_patches)):
         out[f"{name}_train_gflops"] = 2 * flops / best_seconds(lambda: train_step(forward), device, repeats) / 1e9
+        # a recurrent FF net uses each map about 10 times per weight version (10 iterations)
+        out[f"{name}_recurrent_gflops"] = 20 * flops / best_seconds(lambda: train_step(forward, 10), device, max(1, repeats // 2)) / 1e9
     return out
 
 
@@ -144,6 +146,6 @@ def main(quick: bool = False) -> int:
     r = local_layer(device=device)
     print(f"locally connected 32x32x3, 11x11 fields, batch 100 (CIFAR-10), in necessary GFLOP/s; a dense matmul with as many weights: {r['dense_gflops']:,.0f}")
     for name, label in (("local", "as dense matrix (used)"), ("patches", "copied patches + bmm")):
-        print(f"  {label:24} forward {r[f'{name}_gflops']:6,.0f} ({r[f'{name}_gflops'] / r['dense_gflops']:4.0%} of dense)"
-              f"   forward + weight gradient {r[f'{name}_train_gflops']:6,.0f}   ({r[f'{name}_gflops'] / peak:.0%} of the 2048^3 matmul forward)")
+        print(f"  {label:24} forward {r[f'{name}_gflops']:6,.0f} ({r[f'{name}_gflops'] / r['dense_gflops']:4.0%} of dense, {r[f'{name}_gflops'] / peak:.0%} of 2048^3)"
+              f"   forward + weight gradient {r[f'{name}_train_gflops']:6,.0f}   10 forwards + weight gradient (recurrent) {r[f'{name}_recurrent_gflops']:6,.0f}")
     return 0

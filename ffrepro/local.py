@@ -23,7 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 # Dense when it does at most this many times the necessary multiply-adds. Measured on the project's
-# 2-core AMD EPYC (`make bench`, CIFAR-10 geometry, batch 100): dense 4x faster than patches at 8.5x.
+# 2-core AMD EPYC (`make bench`, CIFAR-10 geometry, 8.5x the multiply-adds, batch 100): dense 6x faster
+# forward, as fast for one forward and weight gradient per weight version (a BP step), 2.7x faster for
+# ten forwards and a weight gradient (a recurrent FF step; 4.9x at 200 rows, a positive and a negative video).
 DENSE_MAX_RATIO = 16.0
 
 

@@ -46,8 +46,8 @@ MAP = LocalSpec(grid=32, window=11, stride=1, channels=3, padding=5)
 # weight gradients, the hard-negative prediction and the readout's neutral run), FF with three
 # layers 20.0 TFLOP; BP 0.51 and 0.81 TFLOP. Testing an image with every label costs 0.49 and 0.97
 # GFLOP. The code multiplies by the dense 3072 x 3072 matrices these weights are a sparse part of
-# (ffrepro.local): 8.5x the multiply-adds above, yet 4x faster than gathering patches on a CPU, and
-# the shape a GPU's matmul units want.
+# (ffrepro.local): 8.5x the multiply-adds above, yet 3-5x faster in a recurrent FF step than
+# gathering patches on a CPU, and the shape a GPU's matmul units want.
 FF_EPOCHS, BP_EPOCHS = 40, 20
 CIFAR = DataConfig(dataset="cifar10", batch_size=100, standardize=True)
 FF_OPTIM = OptimConfig(epochs=FF_EPOCHS, lr=0.01, weight_decay=0.001)
