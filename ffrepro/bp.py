@@ -11,9 +11,9 @@ from torch import nn
 from ffrepro.config import BPConfig, RunConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import image_shape
-from ffrepro.local import LocallyConnected, LocalSpec
+from ffrepro.local import LocallyConnected, LocalSpec, map_shapes
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, Trainer, error_rate
+from ffrepro.trainer import EVAL_CHUNK, Trainer, error_rate, local_fields
 
 NUM_CLASSES = 10
 
@@ -39,8 +39,8 @@ def flops(n_in: int, cfg: BPConfig) -> dict[str, float]:
     pass, the weight gradients, and the input gradients of every layer but the first."""
     sizes = (n_in, *cfg.hidden)
     if cfg.local:
-        shapes = [image_shape(n_in)] + [(s.channels, s.grid, s.grid) for s in cfg.local]
-        weights = [s.grid**2 * shapes[i][0] * s.window**2 * s.channels for i, s in enumerate(cfg.local)]
+        shapes = map_shapes(image_shape(n_in), cfg.local)
+        weights = [s.weights(shapes[i][0]) for i, s in enumerate(cfg.local)]
     else:
         weights = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
     weights.append(sizes[-1] * NUM_CLASSES)
@@ -88,7 +88,5 @@ class BPTrainer(Trainer):
 
     def extras(self) -> dict[str, Any]:
         """For a locally connected net, a few first-layer receptive fields (as the FF nets keep)."""
-        from ffrepro.recurrent import local_fields
-
         first = self.net[0]
         return {"first_layer_fields": local_fields(first)} if isinstance(first, LocallyConnected) else {}

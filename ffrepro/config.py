@@ -258,9 +258,6 @@ def validate(config: RunConfig) -> None:
             problems.append(f"model.schedule {m.schedule!r} is implemented for ff-supervised and ff-unsupervised only")
         if not 0 <= m.first_scored_layer < len(m.hidden):
             problems.append(f"model.first_scored_layer must be in [0, {len(m.hidden) - 1}]")
-        local = getattr(m, "local", ())
-        if local and tuple(s.units for s in local) != m.hidden:
-            problems.append(f"model.hidden {m.hidden} must equal the sizes of model.local {tuple(s.units for s in local)}")
     if isinstance(config.model, RecurrentFFConfig):
         m = config.model
         if m.iterations < 1:
@@ -273,8 +270,9 @@ def validate(config: RunConfig) -> None:
                 problems.append(f"model.{name} must be (first, last) with 1 <= first <= last <= model.iterations = {m.iterations}, not {window}")
         if not 1 <= m.negative_iterations <= m.iterations:
             problems.append(f"model.negative_iterations must be in [1, model.iterations = {m.iterations}], not {m.negative_iterations}")
-    if isinstance(config.model, BPConfig) and config.model.local and tuple(s.units for s in config.model.local) != config.model.hidden:
-        problems.append(f"model.hidden {config.model.hidden} must equal the sizes of model.local {tuple(s.units for s in config.model.local)}")
+    local = getattr(config.model, "local", ())  # every kind of net may have locally connected layers
+    if local and tuple(s.units for s in local) != config.model.hidden:
+        problems.append(f"model.hidden {config.model.hidden} must equal the sizes of model.local {tuple(s.units for s in local)}")
     if (config.method == "ff-recurrent") != isinstance(config.model, RecurrentFFConfig):
         problems.append("method ff-recurrent needs a RecurrentFFConfig model, and only it")
     if problems:

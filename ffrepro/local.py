@@ -47,6 +47,16 @@ class LocalSpec:
     def units(self) -> int:
         return self.grid * self.grid * self.channels
 
+    def weights(self, in_channels: int) -> int:
+        """Weights of this layer over a map of ``in_channels`` channels: locations x patch x channels
+        (the border's weights onto the padding included), as its :class:`LocallyConnected` holds."""
+        return self.grid * self.grid * in_channels * self.window * self.window * self.channels
+
+
+def map_shapes(in_shape: tuple[int, int, int], specs: tuple[LocalSpec, ...]) -> list[tuple[int, int, int]]:
+    """The input's (C, H, W), then the (C, H, W) of each locally connected layer of ``specs`` in turn."""
+    return [in_shape] + [(s.channels, s.grid, s.grid) for s in specs]
+
 
 class LocallyConnected(nn.Module):
     """x: (N, C_in * H * W) flat -> (N, C_out * grid * grid) flat."""

@@ -30,9 +30,9 @@ from torch import nn
 from ffrepro.config import RecurrentFFConfig, RunConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import NUM_CLASSES, FFLayer, image_shape, wrong_labels
-from ffrepro.local import LocallyConnected
+from ffrepro.local import LocallyConnected, map_shapes
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats, pack_weights
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats, local_fields
 
 VAL_EPOCH = 2000  # validation images whose error is measured after every epoch (the full split at the end)
 SETTLING_EXAMPLES = 8  # test images whose per-label goodness over the iterations is saved for the book
@@ -197,10 +197,10 @@ def flops(n_in: int, cfg: RecurrentFFConfig) -> dict[str, float]:
     ``eval``: one image tried with every label for all ``iterations``. With the softmax readout, both
     add one neutral-label run to the end of the test window.
     """
-    if cfg.local:  # weights per connection: locations x patch x channels
-        shapes = [image_shape(n_in)] + [(s.channels, s.grid, s.grid) for s in cfg.local]
-        up = [s.grid**2 * shapes[i][0] * s.window**2 * s.channels for i, s in enumerate(cfg.local)]
-        down = [s.grid**2 * shapes[i + 2][0] * s.window**2 * s.channels for i, s in enumerate(cfg.local[:-1])]
+    if cfg.local:  # top-down into layer i sees the map of layer i + 1 (shape i + 2) through layer i's window
+        shapes = map_shapes(image_shape(n_in), cfg.local)
+        up = [s.weights(shapes[i][0]) for i, s in enumerate(cfg.local)]
+        down = [s.weights(shapes[i + 2][0]) for i, s in enumerate(cfg.local[:-1])]
     else:
         sizes = (n_in, *cfg.hidden)
         up = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
@@ -213,19 +213,6 @@ def flops(n_in: int, cfg: RecurrentFFConfig) -> dict[str, float]:
         neutral = image + init + cfg.test_window[1] * recurrent + sum(cfg.hidden[cfg.first_scored_layer :]) * NUM_CLASSES
         train, evaluate = train + neutral, evaluate + neutral
     return {"train": 2.0 * train, "eval": 2.0 * evaluate}
-
-
-FIELD_GRID = (4, 12, 20, 28)  # rows and columns of the first-layer locations whose fields results keep
-
-
-def local_fields(layer: LocallyConnected, grid: tuple[int, ...] = FIELD_GRID) -> dict[str, Any]:
-    """The bottom-up weights of a few locations of a locally connected layer, every channel, for the
-    book's receptive-field figure: rows (location, channel) of window x window x C_in weights,
-    channel-major like the input. -> {"locations", "window", "in_channels", "weights": pack_weights(...)}"""
-    s = layer.spec
-    locations = [r * s.grid + c for r in grid for c in grid if r < s.grid and c < s.grid]
-    w = layer.weight[locations].permute(0, 2, 1).reshape(len(locations) * s.channels, -1)  # (locations x C_out, F)
-    return {"locations": locations, "window": s.window, "in_channels": layer.in_shape[0], "weights": pack_weights(w)}
 
 
 def recurrent_optimizer(net: RecurrentFFNet, cfg: RunConfig) -> SmoothedSGD:

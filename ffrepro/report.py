@@ -58,10 +58,10 @@ def mean_std_text(values: Sequence[float]) -> str:
 
 
 def check_one(exp: Experiment, profile: str, root: Path | None = None) -> Check | None:
-    return _check(exp, profile, load_results(exp.id, profile, root))
+    return check_results(exp, profile, load_results(exp.id, profile, root))
 
 
-def _check(exp: Experiment, profile: str, results: list[dict[str, Any]], metric: str | None = None) -> Check | None:
+def check_results(exp: Experiment, profile: str, results: list[dict[str, Any]], metric: str | None = None) -> Check | None:
     """The tolerance check of already loaded results of one (experiment, profile) on its main metric or
     on one of its ``also`` metrics; None without any."""
     if not results:
@@ -86,7 +86,7 @@ def check_all(profiles: tuple[str, ...] = ("cpu", "paper"), root: Path | None = 
     for exp in EXPERIMENTS.values():
         for p in profiles:
             results = load_results(exp.id, p, root)
-            checks += [c for m in (exp.metric, *exp.also) if (c := _check(exp, p, results, m)) is not None]
+            checks += [c for m in (exp.metric, *exp.also) if (c := check_results(exp, p, results, m)) is not None]
     return checks
 
 
@@ -120,7 +120,7 @@ def best_check(exp: Experiment, root: Path | None = None) -> Check | None:
 def summary_row(exp: Experiment, profile: str, root: Path | None = None) -> dict[str, Any] | None:
     """Paper vs reproduced for one (experiment, profile), with provenance; None without results."""
     results = load_results(exp.id, profile, root)
-    c = _check(exp, profile, results)
+    c = check_results(exp, profile, results)
     if c is None:
         return None
     first = results[0]

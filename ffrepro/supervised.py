@@ -17,7 +17,7 @@ from ffrepro.config import FFConfig, RunConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import INFERENCE_MODES, FFNet, wrong_labels
 from ffrepro.optim import lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, PhaseTracer, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample, pack_weights
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample, pack_weights
 
 FIELD_UNITS = 100  # first-layer units whose weights the results keep (Figure 2 shows 100)
 
@@ -46,10 +46,9 @@ class FFSupervisedTrainer(Trainer):
         device = self.train_split.y.device
         stats = torch.zeros(len(FF_STATS), len(net.layers), device=device)
         readout_loss = torch.zeros((), device=device)
-        seen = torch.zeros(2, device=device)  # positive and negative examples the FF losses saw
         hard = cfg.model.negative_labels == "hard"
         updates = self.updates()
-        tracer = PhaseTracer(self, [phase for phase, _ in updates]) if epoch == 1 and cfg.model.schedule == "phases" else None
+        tracer = self.phase_tracer(epoch, updates)
         for step, (phase, idx) in enumerate(updates):
             x, y = self.batch(idx)  # shifted first (data.jitter), so the label pixels never move
             n = len(y)
@@ -75,23 +74,17 @@ class FFSupervisedTrainer(Trainer):
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            seen[0] += n * (phase != "negative")
-            seen[1] += n * (phase != "positive")
             if tracer is not None:
                 tracer.after(step)
             if progress is not None:
                 progress.update(1)
         val = self.data.val.head(cfg.data.eval_examples)
-        log = {
+        return {
             **ff_stats(stats, self.epoch_examples()),
             "readout_loss": readout_loss.item() / self.epoch_examples(),
             "val_error_softmax": error_rate(predict(net, val.x, "softmax"), val.y),
-            "positive_examples": int(seen[0].item()),
-            "negative_examples": int(seen[1].item()),
+            **self.schedule_log(updates, tracer),
         }
-        if tracer is not None:
-            log["phase_trace"] = tracer.trace
-        return log
 
     def probe(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The first validation images with their true label and with a fixed uniform wrong label."""

@@ -11,6 +11,7 @@ from torch import nn
 from ffrepro.config import RunConfig
 from ffrepro.data import Dataset, Split, jitter
 from ffrepro.ff import FFLayer, FFNet
+from ffrepro.local import LocallyConnected
 from ffrepro.optim import SmoothedSGD
 
 EVAL_CHUNK = 1000  # rows per evaluation forward pass
@@ -66,6 +67,24 @@ class Trainer:
     def probe(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed positive and negative inputs from the validation split, for :class:`PhaseTracer`."""
         raise NotImplementedError
+
+    def phase_tracer(self, epoch: int, updates: list[tuple[str, torch.Tensor]]) -> "PhaseTracer | None":
+        """A :class:`PhaseTracer` over the first epoch of a phased schedule; None otherwise."""
+        if epoch != 1 or getattr(self.cfg.model, "schedule", "interleaved") != "phases":
+            return None
+        return PhaseTracer(self, [phase for phase, _ in updates])
+
+    @staticmethod
+    def schedule_log(updates: list[tuple[str, torch.Tensor]], tracer: "PhaseTracer | None") -> dict[str, Any]:
+        """What an epoch's schedule showed the FF losses: positive and negative examples (a "both"
+        update counts its minibatch as both), and the phase trace where one was kept."""
+        log: dict[str, Any] = {
+            "positive_examples": sum(len(idx) for phase, idx in updates if phase != "negative"),
+            "negative_examples": sum(len(idx) for phase, idx in updates if phase != "positive"),
+        }
+        if tracer is not None:
+            log["phase_trace"] = tracer.trace
+        return log
 
     def eval_splits(self) -> dict[str, Split]:
         """Train (its first 10k images, as ffcode estimates it), validation and test."""
@@ -221,6 +240,19 @@ def first_layer_fields(net: FFNet, per_location: int = 6, dense_units: int = 16)
                     fields.append(img.tolist())
                     where.append(loc)
     return {"side": side, "fields": [[round(v, 4) for v in f] for f in fields], "location": where}
+
+
+FIELD_GRID = (4, 12, 20, 28)  # rows and columns of the first-layer locations whose fields results keep
+
+
+def local_fields(layer: LocallyConnected, grid: tuple[int, ...] = FIELD_GRID) -> dict[str, Any]:
+    """The bottom-up weights of a few locations of a locally connected layer, every channel, for the
+    book's receptive-field figure: rows (location, channel) of window x window x C_in weights,
+    channel-major like the input. -> {"locations", "window", "in_channels", "weights": pack_weights(...)}"""
+    s = layer.spec
+    locations = [r * s.grid + c for r in grid for c in grid if r < s.grid and c < s.grid]
+    w = layer.weight[locations].permute(0, 2, 1).reshape(len(locations) * s.channels, -1)  # (locations x C_out, F)
+    return {"locations": locations, "window": s.window, "in_channels": layer.in_shape[0], "weights": pack_weights(w)}
 
 
 def pack_weights(w: torch.Tensor) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from ffrepro.config import RunConfig, UnsupervisedFFConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import FFNet, length_normalize
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, PhaseTracer, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, first_layer_fields, goodness_sample
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, first_layer_fields, goodness_sample
 
 NUM_CLASSES = 10
 BLUR = torch.tensor([0.25, 0.5, 0.25])
@@ -106,11 +106,9 @@ class FFUnsupervisedTrainer(Trainer):
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
         net, cfg = self.net, self.cfg
         set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
-        device = self.train_split.x.device
-        stats = torch.zeros(len(FF_STATS), len(net.layers), device=device)
-        seen = torch.zeros(2, device=device)  # positive and negative examples the losses saw
+        stats = torch.zeros(len(FF_STATS), len(net.layers), device=self.train_split.x.device)
         updates = self.updates()
-        tracer = PhaseTracer(self, [phase for phase, _ in updates]) if epoch == 1 and cfg.model.schedule == "phases" else None
+        tracer = self.phase_tracer(epoch, updates)
         for step, (phase, idx) in enumerate(updates):  # in the order of model.schedule
             x, _ = self.batch(idx)
             if phase == "positive":
@@ -122,16 +120,11 @@ class FFUnsupervisedTrainer(Trainer):
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            seen[0] += len(x) * (phase != "negative")
-            seen[1] += len(x) * (phase != "positive")
             if tracer is not None:
                 tracer.after(step)
             if progress is not None:
                 progress.update(1)
-        log = {**ff_stats(stats, self.epoch_examples()), "positive_examples": int(seen[0].item()), "negative_examples": int(seen[1].item())}
-        if tracer is not None:
-            log["phase_trace"] = tracer.trace
-        return log
+        return {**ff_stats(stats, self.epoch_examples()), **self.schedule_log(updates, tracer)}
 
     def probe(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The first validation images and fixed hybrids of them."""

@@ -106,7 +106,8 @@ TABLE1 = {
 }
 
 
-def _entry_id(learning: str, depth: int) -> str:
+def entry_id(learning: str, depth: int) -> str:
+    """Table 1's (learning, hidden layers) -> the registry id of the net that gives that row."""
     return f"cifar10-{learning.lower().replace(' ', '-')}-{depth}layers"
 
 
@@ -116,7 +117,7 @@ def _experiments() -> list[Experiment]:
         (_, bp_test) = TABLE1[("BP", "", depth)]
         entries.append(
             Experiment(
-                id=_entry_id("BP", depth),
+                id=entry_id("BP", depth),
                 section="4",
                 title=f"Backprop, locally connected, {depth} hidden layers (CIFAR-10)",
                 paper_config=bp_config(depth),
@@ -133,7 +134,7 @@ def _experiments() -> list[Experiment]:
             (_, test_g), (_, test_s) = TABLE1[(learning, "goodness", depth)], TABLE1[(learning, "softmax", depth)]
             entries.append(
                 Experiment(
-                    id=_entry_id(learning, depth),
+                    id=entry_id(learning, depth),
                     section="4",
                     title=f"Recurrent FF, {goodness}, locally connected, {depth} hidden layers (CIFAR-10)",
                     paper_config=ff_config(depth, goodness.replace(" ", "_")),

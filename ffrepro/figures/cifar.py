@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ffrepro.experiments.cifar10 import TABLE1
+from ffrepro.experiments.cifar10 import TABLE1, entry_id
 from ffrepro.figures.common import Result, per_epoch
 from ffrepro.registry import get_experiment
+from ffrepro.report import check_results
 from ffrepro.trainer import unpack_weights
 
 # Table 1's tests: result mode, and the short name the regenerated table gives it
 TESTS = {"": ("bp", ""), "goodness": ("goodness", "every label"), "softmax": ("softmax", "one-pass softmax")}
-
-
-def entry_id(learning: str, depth: int) -> str:
-    """Table 1's (learning, hidden layers) -> the registry id of the net that gives that row."""
-    return f"cifar10-{learning.lower().replace(' ', '-')}-{depth}layers"
 
 
 def _cell(values: Sequence[float]) -> str:
@@ -41,8 +38,8 @@ def table1(results: Mapping[str, Sequence[Result]], profile: str) -> pd.DataFram
 
     ``results``: registry id -> that net's results (one per seed) of ``profile``; rows of nets
     without results are left out. The paper's cells carry (c) confirmed or (r) recalled. The status
-    compares our test error with the paper's within the entry's tolerance for this profile (PASS or
-    FAIL; "n/a" where the profile is not compared, PARTIAL while a seed is unfinished).
+    is the tolerance check of :mod:`ffrepro.report` on that cell's test metric (PASS, FAIL or GAP;
+    "n/a" where the profile is not compared, PARTIAL while a seed is unfinished).
     """
     rows = []
     for (learning, testing, depth), ((p_train, m_train), (p_test, m_test)) in TABLE1.items():
@@ -52,14 +49,8 @@ def table1(results: Mapping[str, Sequence[Result]], profile: str) -> pd.DataFram
             continue
         mode, name = TESTS[testing]
         train = [r["final"]["train"][mode] for r in runs]
-        test = [r["final"]["test"][mode] for r in runs]
-        tolerance = get_experiment(exp_id).tolerance.get(profile)
-        if not all(r["complete"] for r in runs):
-            status = "PARTIAL"
-        elif tolerance is None:
-            status = "n/a"
-        else:
-            status = "PASS" if abs(statistics.fmean(test) - p_test) <= tolerance else "FAIL"
+        check = check_results(get_experiment(exp_id), profile, list(runs), f"test.{mode}")
+        assert check is not None  # runs is not empty
         rows.append(
             {
                 "layers": depth,
@@ -67,11 +58,11 @@ def table1(results: Mapping[str, Sequence[Result]], profile: str) -> pd.DataFram
                 "test": name,
                 "train ours": _cell(train),
                 "train paper": f"{p_train} ({m_train})",
-                "test ours": _cell(test),
+                "test ours": _cell(check.values),
                 "test paper": f"{p_test} ({m_test})",
                 "seeds": len(runs),
                 "epochs": f"{runs[0]['epochs_done']}/{runs[0]['config']['optim']['epochs']}",
-                "status": status,
+                "status": check.status,
             }
         )
     return pd.DataFrame(rows).set_index(["layers", "learning", "test"])
