@@ -289,6 +289,7 @@ class ProfileScale:
     eval_examples: int | None = None  # first N of each evaluated split
     epochs: int | None = None
     local: tuple[LocalSpec, ...] | None = None  # other locally connected maps; hidden follows their sizes
+    hidden: tuple[int, ...] | None = None  # other dense layers (another depth too), e.g. a small net for a sweep
 
 
 def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fraction: float, scale: ProfileScale | None = None) -> RunConfig:
@@ -324,4 +325,6 @@ def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fra
             optim = dataclasses.replace(optim, epochs=scale.epochs)
         if scale.local is not None:
             model = dataclasses.replace(model, local=scale.local, hidden=tuple(s.units for s in scale.local))
+        if scale.hidden is not None:
+            model = dataclasses.replace(model, hidden=scale.hidden)
     return dataclasses.replace(paper, model=model, data=data, optim=optim)

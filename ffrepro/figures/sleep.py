@@ -1,0 +1,130 @@
+"""Figures and tables of the sleep chapter (paper section 5): the study's variants read back.
+
+The test error of every variant as a table (:func:`sweep_table`) and against K, the number of
+updates per phase (:func:`error_vs_phase_length`); the goodness of a fixed probe of positive and
+negative data through the first days and nights (:func:`phase_trace_figure`); and learning without
+any night (:func:`no_sleep_figure`).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ffrepro.figures.common import Result, per_epoch
+
+Variant = dict[str, Any]  # the settings a variant name encodes: schedule, k, lr, smoothing, goodness
+
+
+def parse_variant(name: str) -> Variant:
+    """"phases-k10-lr0.001-s0.99-max_ssq" -> {"schedule": "phases", "k": 10, "lr": 0.001,
+    "smoothing": 0.99, "goodness": "max_ssq"}; k is 0 for the other schedules."""
+    schedule, *parts = name.split("-")
+    out: Variant = {"schedule": schedule, "k": 0}
+    for part in parts:
+        if part.startswith("k") and part[1:].isdigit():
+            out["k"] = int(part[1:])
+        elif part.startswith("lr"):
+            out["lr"] = float(part[2:])
+        elif part.startswith("s") and part[1:2].isdigit():
+            out["smoothing"] = float(part[1:])
+        else:
+            out["goodness"] = part
+    return out
+
+
+def _error(runs: Sequence[Result], mode: str = "goodness") -> float:
+    return statistics.fmean(r["final"]["test"][mode] for r in runs)
+
+
+def sweep_table(results: Mapping[str, Sequence[Result]], mode: str = "goodness") -> pd.DataFrame:
+    """Test error (%) of every phased and interleaved variant: rows (goodness, learning rate,
+    smoothing), columns "interleaved" and K = 1, 10, ...; the mean over seeds."""
+    rows: dict[tuple[str, float, float], dict[str, float]] = {}
+    for name, runs in results.items():
+        v = parse_variant(name)
+        if v["schedule"] == "positive_only":
+            continue
+        column = "interleaved" if v["schedule"] == "interleaved" else f"K = {v['k']}"
+        rows.setdefault((v["goodness"].replace("_", " "), v["lr"], v["smoothing"]), {})[column] = round(_error(runs, mode), 2)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["goodness", "learning rate", "smoothing"])
+    ks = sorted((c for c in table.columns if c != "interleaved"), key=lambda c: int(c.split("= ")[1]))
+    return table.sort_index()[["interleaved", *ks]]
+
+
+def error_vs_phase_length(results: Mapping[str, Sequence[Result]], mode: str = "goodness") -> Figure:
+    """Test error against K, one panel per (goodness, learning rate), one line per smoothing; the
+    interleaved run at the same settings as a dotted line of the same colour."""
+    table = sweep_table(results, mode)
+    goodnesses = list(dict.fromkeys(table.index.get_level_values(0)))
+    lrs = sorted(set(table.index.get_level_values(1)), reverse=True)
+    fig = Figure(figsize=(3.4 * len(lrs), 2.9 * len(goodnesses) + 0.5), layout="constrained")
+    axes = fig.subplots(len(goodnesses), len(lrs), squeeze=False, sharex=True, sharey=True)
+    ks = [int(c.split("= ")[1]) for c in table.columns if c != "interleaved"]
+    for r, goodness in enumerate(goodnesses):
+        for c, lr in enumerate(lrs):
+            ax = axes[r][c]
+            for i, (s, row) in enumerate(table.loc[(goodness, lr)].iterrows()):
+                ax.plot(ks, [row[f"K = {k}"] for k in ks], marker="o", color=f"C{i}", label=f"smoothing {s:g}")
+                ax.axhline(row["interleaved"], color=f"C{i}", ls=":", lw=1)
+            ax.set_xscale("log")
+            ax.set_title(f"{goodness}, learning rate {lr:g}", fontsize="small")
+            ax.axhline(90, color="0.6", lw=0.8, ls="--")
+            ax.grid(alpha=0.3)
+            if r == len(goodnesses) - 1:
+                ax.set_xlabel("K, updates per phase")
+            if c == 0:
+                ax.set_ylabel("test error (%)")
+    axes[0][0].legend(fontsize="x-small")
+    return fig
+
+
+def phase_trace_figure(runs: Mapping[str, Result]) -> Figure:
+    """Mean goodness of the probe's positive (solid) and negative (dashed) data per layer after each
+    day (shaded) and night of the first epoch, one panel per run (name -> result with a trace)."""
+    fig = Figure(figsize=(4.2 * len(runs), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    for ax, (name, result) in zip(axes, runs.items()):
+        trace = result["history"][0]["phase_trace"]
+        updates = np.array(trace["update"])
+        pos, neg = np.array(trace["positive"]), np.array(trace["negative"])  # (points, layers)
+        for start, end, phase in zip(updates[:-1], updates[1:], trace["phase"][1:]):
+            if phase == "positive":
+                ax.axvspan(start, end, color="gold", alpha=0.15, lw=0)
+        for layer in range(pos.shape[1]):
+            ax.plot(updates, pos[:, layer], "-o", ms=3, color=f"C{layer}", label=f"layer {layer + 1}")
+            ax.plot(updates, neg[:, layer], "--o", ms=3, color=f"C{layer}")
+        for t in result["config"]["model"]["hidden"][:1]:
+            ax.axhline(t * result["config"]["model"]["threshold_per_unit"], color="0.4", lw=0.8, ls=":")
+        ax.set_title(name, fontsize="x-small")
+        ax.set_xlabel("updates")
+    axes[0].set_ylabel("mean goodness")
+    axes[0].legend(fontsize="x-small")
+    return fig
+
+
+def no_sleep_figure(results: Mapping[str, Sequence[Result]]) -> Figure:
+    """Learning with and without nights (name -> runs): validation error of the softmax readout and
+    each layer's mean goodness of positive training data, epoch by epoch."""
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    err_ax, good_ax = fig.subplots(1, 2)
+    for i, (name, runs) in enumerate(results.items()):
+        epochs, curves = per_epoch(runs, "val_error_softmax")
+        err_ax.plot(epochs, curves.mean(0), "-o", ms=3, color=f"C{i}", label=name)
+        epochs, goodness = per_epoch(runs, "pos_goodness")  # (S, E, L)
+        for layer in range(goodness.shape[2]):
+            good_ax.plot(epochs, goodness[:, :, layer].mean(0), "-o" if layer == 0 else "--o", ms=3, color=f"C{i}")
+    err_ax.set_ylabel("validation error, softmax (%)")
+    good_ax.set_ylabel("mean goodness of positive data")
+    good_ax.set_yscale("log")
+    for ax in (err_ax, good_ax):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    err_ax.legend(fontsize="x-small")
+    return fig
