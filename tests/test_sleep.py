@@ -135,3 +135,25 @@ def test_bad_schedules_are_refused() -> None:
     with pytest.raises(ConfigError, match="implemented for ff-supervised and ff-unsupervised only"):
         override(get_experiment("mnist-ff-recurrent").config("smoke"), {"model.schedule": "phases"})
     assert override(cfg, {"model.schedule": "phases", "model.phase_length": "50"}).model.phase_length == 50
+
+
+@pytest.mark.parametrize("entry", ["mnist-ff-sleep", "mnist-ff-sleep-unsupervised"])
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_the_sweeps_runs_make_equal_updates_on_equal_data(entry: str, profile: str) -> None:
+    """The study's bookkeeping, read from the registry: every phased run makes the same number of
+    updates (twice an interleaved run's), and every run with nights sees each training image once as
+    positive and once as negative data per epoch, whatever K."""
+    from ffrepro.data import TRAIN_SIZE
+    from ffrepro.registry import get_experiment, variant_ids
+
+    updates: dict[str, set[int]] = {}
+    for vid in variant_ids(entry):
+        cfg = get_experiment(vid).config(profile)
+        batches = -(-min(cfg.data.train_examples or TRAIN_SIZE, TRAIN_SIZE) // cfg.data.batch_size)
+        plan = phase_plan(batches, cfg.model.schedule, cfg.model.phase_length)
+        updates.setdefault(cfg.model.schedule, set()).add(len(plan) * cfg.optim.epochs)
+        if cfg.model.schedule != "positive_only":
+            assert sorted(i for p, i in plan if p != "negative") == list(range(batches)) == sorted(i for p, i in plan if p != "positive"), vid
+    assert len(updates["phases"]) == len(updates["interleaved"]) == 1, updates
+    assert updates["phases"] == {2 * n for n in updates["interleaved"]}
+    assert {get_experiment(v).config(profile).model.phase_length for v in variant_ids(entry) if v.split("/")[1].startswith("phases")} == {1, 10, 100, 500}
