@@ -10,7 +10,6 @@ PYTHON_BASE ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXPERIMENTS = $(shell [ -x $(PY) ] && $(PY) -c "from ffrepro.registry import EXPERIMENTS; print(' '.join(EXPERIMENTS))")
 NOTEBOOKS := $(wildcard book/notebooks/*.ipynb)
 MATHJAX := book/_extra/mathjax/tex-mml-chtml.js
 FRESH_FLAG := $(if $(filter 1,$(FRESH)),--fresh,)
@@ -43,9 +42,9 @@ $(MATHJAX):
 	tmp=$$(mktemp -d) && (cd $$tmp && npm pack mathjax@3.2.2 --silent >/dev/null && tar xzf mathjax-3.2.2.tgz) \
 	  && cp -r $$tmp/package/es5/. book/_extra/mathjax/ && rm -rf book/_extra/mathjax/sre $$tmp
 
+# Every entry and its variants (a study such as mnist-ff-sleep is an entry with many variants).
 results: data
-	set -e; for id in $(EXPERIMENTS); do \
-	  $(PY) -m ffrepro run $$id --profile $(PROFILE) --seed $(SEEDS) $(FRESH_FLAG); done
+	$(PY) -m ffrepro run all --profile $(PROFILE) --seed $(SEEDS) $(FRESH_FLAG)
 
 notebooks: $(STAMP)
 	mkdir -p book/executed

@@ -33,10 +33,12 @@ def _parse_sets(pairs: list[str]) -> dict[str, str]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ffrepro.registry import EXPERIMENTS, get_experiment
+    from ffrepro.registry import all_ids, get_experiment
     from ffrepro.runner import run
 
-    ids = list(EXPERIMENTS) if args.id == "all" else [args.id]
+    ids = [i for arg in args.id for i in (all_ids() if arg == "all" else [arg])]
+    for exp_id in ids:
+        get_experiment(exp_id)  # an unknown id or variant fails before any training
     for exp_id in ids:
         cfg = get_experiment(exp_id).config(args.profile)
         if args.set:
@@ -137,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list the registered experiments")
     ls.add_argument("--variants", metavar="ID", help="list the ids of ID's variants instead (ID/VARIANT, one per line)")
     ls.set_defaults(fn=_cmd_list)
-    r = sub.add_parser("run", help="train and evaluate one experiment (or 'all')")
-    r.add_argument("id")
+    r = sub.add_parser("run", help="train and evaluate experiments (ID, ID/VARIANT, or 'all': every entry and its variants)")
+    r.add_argument("id", nargs="+")
     r.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default paper)")
     r.add_argument("--seed", type=int, nargs="+", default=[0])
     r.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a config field")
@@ -149,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines are still logged)")
     r.set_defaults(fn=_cmd_run)
     q = sub.add_parser("queue", help="run every missing or incomplete (experiment, seed) of a profile as parallel processes within a time budget")
-    q.add_argument("ids", nargs="*", help="experiment ids (default: all, in the order of ffrepro.queue.PRIORITY)")
+    q.add_argument("ids", nargs="*", help="experiment ids (default: every entry and its variants, in the order of ffrepro.queue.PRIORITY)")
     q.add_argument("--profile", default="paper", choices=PROFILES)
     q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     q.add_argument("--parallel", type=int, default=1, help="processes at a time (several share one GPU well)")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ffrepro.config import completed_with
-from ffrepro.registry import EXPERIMENTS, get_experiment
+from ffrepro.registry import EXPERIMENTS, all_ids, get_experiment
 from ffrepro.report import metric_value
 from ffrepro.results import ResultsError, read_result, result_path
 
@@ -29,9 +29,9 @@ PRIORITY = ("mnist-ff-supervised", "mnist-ff-hard-negatives", "mnist-ff-supervis
 
 
 def ordered_ids(ids: list[str] | None = None) -> list[str]:
-    """``ids`` (default: every entry) in :data:`PRIORITY` order, then in registry order; an entry's
+    """``ids`` (default: every entry and its variants) in :data:`PRIORITY` order, then in registry order; an entry's
     variants ("ID/VARIANT") after the entry, in the order it lists them."""
-    chosen = ids or list(EXPERIMENTS)
+    chosen = ids or all_ids()
     for exp_id in chosen:
         get_experiment(exp_id)  # an unknown id or variant fails before anything runs
     rank = {e: i for i, e in enumerate(PRIORITY)}

@@ -12,7 +12,7 @@ from ffrepro.config import ConfigError
 from ffrepro.experiments import cifar10, mnist_bp, mnist_jitter, mnist_recurrent, mnist_sleep, mnist_supervised, mnist_unsupervised
 from ffrepro.experiments.base import Experiment
 
-__all__ = ["CHAPTERS", "EXPERIMENTS", "Experiment", "get_experiment", "variant_ids"]
+__all__ = ["CHAPTERS", "EXPERIMENTS", "Experiment", "all_ids", "get_experiment", "variant_ids"]
 
 CHAPTERS = (mnist_bp, mnist_unsupervised, mnist_supervised, mnist_jitter, mnist_recurrent, cifar10, mnist_sleep)  # the order of tables and of `make book`
 
@@ -32,3 +32,8 @@ def get_experiment(exp_id: str) -> Experiment:
 def variant_ids(exp_id: str) -> list[str]:
     """The ids ("ID/VARIANT") of an entry's variants, in the order the entry lists them."""
     return [f"{exp_id}/{name}" for name in get_experiment(exp_id).variants]
+
+
+def all_ids() -> list[str]:
+    """Every entry, each followed by its variants: what `make book` runs and the book reads."""
+    return [v for exp_id in EXPERIMENTS for v in (exp_id, *variant_ids(exp_id))]

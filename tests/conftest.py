@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ffrepro.data import Dataset, load_mnist
-from ffrepro.registry import EXPERIMENTS
+from ffrepro.registry import all_ids
 from ffrepro.runner import run
 
 
@@ -19,9 +19,9 @@ def mnist() -> Dataset:
 
 @pytest.fixture(scope="session")
 def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh smoke run of every registry entry, in a temporary results folder."""
+    """A fresh smoke run of every registry entry and its variants, in a temporary results folder."""
     root = tmp_path_factory.mktemp("smoke")
-    for exp_id in EXPERIMENTS:
+    for exp_id in all_ids():
         run(exp_id, "smoke", 0, device="cpu", results_dir=root / "results", checkpoint_dir=root / "ckpt", progress=False)
     return root / "results"
 

@@ -157,3 +157,30 @@ def test_the_sweeps_runs_make_equal_updates_on_equal_data(entry: str, profile: s
     assert len(updates["phases"]) == len(updates["interleaved"]) == 1, updates
     assert updates["phases"] == {2 * n for n in updates["interleaved"]}
     assert {get_experiment(v).config(profile).model.phase_length for v in variant_ids(entry) if v.split("/")[1].startswith("phases")} == {1, 10, 100, 500}
+
+
+def test_versus_reads_differences_against_their_standard_error() -> None:
+    from ffrepro.figures.sleep import versus
+
+    assert versus(4.20, 4.74, 10_000) == "as well as"  # 0.54 points, 2 se = 0.58
+    assert versus(4.0, 5.0, 10_000) == "better than"
+    assert versus(90.2, 4.74, 10_000) == "worse than"
+    assert versus(4.0, 5.0, 1_000) == "as well as"  # fewer test images, wider band
+
+
+def test_findings_read_the_sweep_table() -> None:
+    import pandas as pd
+
+    from ffrepro.figures.sleep import findings
+
+    index = pd.MultiIndex.from_tuples([("max ssq", 0.01, 0.9), ("max ssq", 0.0001, 0.999), ("min ssq", 0.0001, 0.999)], names=["goodness", "learning rate", "smoothing"])
+    table = pd.DataFrame(
+        [[4.7, 4.2, 90.8, 90.2, 90.2], [9.0, 9.5, 12.0, 30.0, 88.0], [8.0, 8.5, 11.0, 20.0, 40.0]],
+        index=index, columns=["interleaved", "K = 1", "K = 10", "K = 100", "K = 500"],
+    )
+    f = findings(table, ("max ssq", 0.01, 0.9))
+    assert f["default"] == {"interleaved": 4.7, "K = 1": 4.2, "K = 10": 90.8, "K = 100": 90.2, "K = 500": 90.2}
+    assert (f["dead"], f["phased"]) == (4, 9)  # K >= 10 above 85 %
+    assert (f["best_long"], f["best_long_k"], f["best_long_setting"], f["best_long_interleaved"]) == (20.0, 100, ("min ssq", 0.0001, 0.999), 8.0)
+    assert f["best_interleaved"] == 4.7
+    assert f["best_long_by_goodness"] == {"max ssq": 30.0, "min ssq": 20.0}

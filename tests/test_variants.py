@@ -67,3 +67,27 @@ def test_cli_lists_variants(with_variants: None, capsys: pytest.CaptureFixture[s
     assert capsys.readouterr().out.split() == ["mnist-bp/small-lr", "mnist-bp/adam-off"]
     assert main(["list"]) == 0
     assert "(+2 variants)" in capsys.readouterr().out
+
+
+def test_all_ids_lists_every_entry_then_its_variants(with_variants: None) -> None:
+    from ffrepro.queue import ordered_ids
+    from ffrepro.registry import all_ids
+
+    ids = all_ids()
+    assert ids[ids.index("mnist-bp") : ids.index("mnist-bp") + 3] == ["mnist-bp", "mnist-bp/small-lr", "mnist-bp/adam-off"]
+    assert [i for i in ids if "/" not in i] == list(EXPERIMENTS)
+    assert set(ordered_ids()) == set(ids)  # the queue's default: entries and variants
+
+
+def test_cli_run_checks_every_id_before_training(with_variants: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`run A B/nope` trains nothing: the bad id is named before A starts."""
+    import ffrepro.runner
+    from ffrepro.cli import main
+
+    started: list[str] = []
+    monkeypatch.setattr(ffrepro.runner, "run", lambda exp_id, *a, **k: started.append(exp_id))
+    assert main(["run", "mnist-bp", "mnist-bp/nope", "--profile", "smoke"]) == 2
+    assert "unknown variant 'nope' of mnist-bp" in capsys.readouterr().err
+    assert started == []
+    assert main(["run", "mnist-bp/adam-off", "mnist-bp", "--profile", "smoke", "--seed", "0", "1"]) == 0
+    assert started == ["mnist-bp/adam-off"] * 2 + ["mnist-bp"] * 2

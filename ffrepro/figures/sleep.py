@@ -87,7 +87,8 @@ def error_vs_phase_length(results: Mapping[str, Sequence[Result]], mode: str = "
 
 def phase_trace_figure(runs: Mapping[str, Result]) -> Figure:
     """Mean goodness of the probe's positive (solid) and negative (dashed) data per layer after each
-    day (shaded) and night of the first epoch, one panel per run (name -> result with a trace)."""
+    day (shaded) and night of the first epoch, one panel per run (name -> result with a trace), on a
+    symmetric log scale (linear below 1, so that a goodness of 0 is drawn)."""
     fig = Figure(figsize=(4.2 * len(runs), 3.2), layout="constrained")
     axes = fig.subplots(1, len(runs), squeeze=False)[0]
     for ax, (name, result) in zip(axes, runs.items()):
@@ -104,7 +105,9 @@ def phase_trace_figure(runs: Mapping[str, Result]) -> Figure:
             ax.axhline(t * result["config"]["model"]["threshold_per_unit"], color="0.4", lw=0.8, ls=":")
         ax.set_title(name, fontsize="x-small")
         ax.set_xlabel("updates")
-    axes[0].set_ylabel("mean goodness")
+        ax.set_yscale("symlog", linthresh=1.0)  # a day can multiply the goodness, a night take it to 0
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean goodness (symmetric log)")
     axes[0].legend(fontsize="x-small")
     return fig
 
@@ -128,3 +131,70 @@ def no_sleep_figure(results: Mapping[str, Sequence[Result]]) -> Figure:
         ax.grid(alpha=0.3)
     err_ax.legend(fontsize="x-small")
     return fig
+
+
+CHANCE = 90.0  # % error of a guess among ten classes
+AT_CHANCE = 85.0  # a run that ends above this has not learned (10,000 test images: 3 se is 0.9 points)
+LONG_K = 100  # "long" phases: at least this many updates each
+
+
+def versus(a: float, b: float, n: int) -> str:
+    """How error ``a`` compares with error ``b`` (both %, each on ``n`` test images): "better
+    than", "worse than", or "as well as" when the difference is within 2 standard errors of it."""
+    se = (sum(e / 100 * (1 - e / 100) for e in (a, b)) / n) ** 0.5 * 100
+    return "as well as" if abs(a - b) <= 2 * se else "better than" if a < b else "worse than"
+
+
+def findings(table: pd.DataFrame, default: tuple[str, float, float], long_k: int = LONG_K) -> dict[str, Any]:
+    """What the answer paragraph states, read from :func:`sweep_table`'s table: the errors at
+    ``default`` settings (goodness, learning rate, smoothing) for each schedule; how many phased runs
+    with K >= 10 never learned (error above :data:`AT_CHANCE`); the best run whose phases are at
+    least ``long_k`` updates long, with its settings and the same settings learning interleaved; the
+    best interleaved run; and the best long-phase run of each goodness."""
+    ks = [int(c.split("= ")[1]) for c in table.columns if c != "interleaved"]
+    long_cols = [f"K = {k}" for k in ks if k >= long_k]
+    stacked = table[long_cols].stack()
+    (goodness, lr, smoothing), column = stacked.idxmin()[:3], stacked.idxmin()[3]
+    phased = table[[f"K = {k}" for k in ks if k >= 10]].to_numpy().ravel()
+    best_by_goodness = {g: float(table.loc[g, long_cols].min().min()) for g in dict.fromkeys(table.index.get_level_values(0))}
+    return {
+        "default": {c: float(v) for c, v in table.loc[default].items()},
+        "dead": int((phased > AT_CHANCE).sum()),
+        "phased": int(phased.size),
+        "best_long": float(stacked.min()),
+        "best_long_k": int(column.split("= ")[1]),
+        "best_long_setting": (goodness, float(lr), float(smoothing)),
+        "best_long_interleaved": float(table.loc[(goodness, lr, smoothing), "interleaved"]),
+        "best_interleaved": float(table["interleaved"].min()),
+        "best_long_by_goodness": best_by_goodness,
+    }
+
+
+def silent_runs(results: Mapping[str, Sequence[Result]], below: float = 1.0) -> list[str]:
+    """The runs whose net fell silent: in the last epoch the mean goodness of positive training
+    data was below ``below`` in every layer (every ReLU off, so that no gradient reaches the weights)."""
+    return [name for name, runs in results.items() if all(max(r["history"][-1]["pos_goodness"]) < below for r in runs)]
+
+
+def study_provenance(results: Mapping[str, Mapping[str, Sequence[Result]]]) -> pd.DataFrame:
+    """Where a study's runs were made, one row per entry (entry -> variant -> runs): how many runs
+    and seeds, whether all finished, the devices, CPUs, thread counts and commits, and the training
+    time in all and per run."""
+    rows = {}
+    for entry, variants in results.items():
+        runs = [r for rs in variants.values() for r in rs]
+        prov = [r["provenance"] for r in runs]
+        train = [r["wall_time_s"]["train"] for r in runs]
+        commits = {(p["git_commit"] or "unknown")[:10] + (" (uncommitted changes)" if p["git_dirty"] else "") for p in prov}
+        rows[entry] = {
+            "runs": len(runs),
+            "seeds": ", ".join(map(str, sorted({r["seed"] for r in runs}))),
+            "complete": f"{sum(r['complete'] for r in runs)} of {len(runs)}",
+            "device": ", ".join(sorted({p["device"] for p in prov})),
+            "cpu": ", ".join(sorted({p.get("cpu_model", "not recorded") for p in prov})),
+            "threads": ", ".join(map(str, sorted({p.get("threads", 0) for p in prov}))),
+            "git commits": ", ".join(sorted(commits)),
+            "training time, all runs (min)": round(sum(train) / 60, 1),
+            "training time per run (s)": f"{min(train):.0f}-{max(train):.0f}",
+        }
+    return pd.DataFrame(rows)
