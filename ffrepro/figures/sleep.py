@@ -67,12 +67,16 @@ def error_vs_phase_length(results: Mapping[str, Sequence[Result]], mode: str = "
     fig = Figure(figsize=(3.4 * len(lrs), 2.9 * len(goodnesses) + 0.5), layout="constrained")
     axes = fig.subplots(len(goodnesses), len(lrs), squeeze=False, sharex=True, sharey=True)
     ks = [int(c.split("= ")[1]) for c in table.columns if c != "interleaved"]
+    colour = {s: f"C{i}" for i, s in enumerate(sorted(set(table.index.get_level_values(2))))}  # one per smoothing, in every panel
     for r, goodness in enumerate(goodnesses):
         for c, lr in enumerate(lrs):
             ax = axes[r][c]
-            for i, (s, row) in enumerate(table.loc[(goodness, lr)].iterrows()):
-                ax.plot(ks, [row[f"K = {k}"] for k in ks], marker="o", color=f"C{i}", label=f"smoothing {s:g}")
-                ax.axhline(row["interleaved"], color=f"C{i}", ls=":", lw=1)
+            if (goodness, lr) not in table.index:
+                ax.set_visible(False)
+                continue
+            for s, row in table.loc[(goodness, lr)].iterrows():
+                ax.plot(ks, [row[f"K = {k}"] for k in ks], marker="o", color=colour[s], label=f"smoothing {s:g}")
+                ax.axhline(row["interleaved"], color=colour[s], ls=":", lw=1)
             ax.set_xscale("log")
             ax.set_title(f"{goodness}, learning rate {lr:g}", fontsize="small")
             ax.axhline(90, color="0.6", lw=0.8, ls="--")
@@ -81,7 +85,8 @@ def error_vs_phase_length(results: Mapping[str, Sequence[Result]], mode: str = "
                 ax.set_xlabel("K, updates per phase")
             if c == 0:
                 ax.set_ylabel("test error (%)")
-    axes[0][0].legend(fontsize="x-small")
+    handles = {h.get_label(): h for ax in axes.ravel() for h in ax.get_lines() if not h.get_label().startswith("_")}
+    fig.legend([handles[k] for k in sorted(handles)], sorted(handles), loc="outside lower center", ncols=len(handles), fontsize="x-small")
     return fig
 
 
