@@ -17,7 +17,7 @@ import pandas as pd
 
 from ffrepro.config import PROFILES, DataConfig, FFConfig, OptimConfig, RunConfig, UnsupervisedFFConfig
 from ffrepro.data import CIFAR10_TRAIN_SIZE, NUM_CLASSES, TRAIN_SIZE
-from ffrepro.registry import EXPERIMENTS, Experiment
+from ffrepro.registry import EXPERIMENTS, Experiment, all_ids, get_experiment
 
 Value = str | int | float
 
@@ -299,7 +299,7 @@ def profile_table_markdown() -> str:
 
 
 def config_values() -> dict[str, dict[str, set[float]]]:
-    """Every value the registry uses, per field and profile (plus ``"any"``: all profiles).
+    """Every value the registry uses (entries and their variants), per field and profile (plus ``"any"``: all profiles).
 
     Fields: ``width``, ``depth``, ``epochs`` (training and readout), ``epoch_fraction`` (cpu
     fractions and ratios of epochs between the supervised entries), ``examples`` (also the MNIST
@@ -315,7 +315,7 @@ def config_values() -> dict[str, dict[str, set[float]]]:
         for p in (profile, "any"):
             values.setdefault(field, {}).setdefault(p, set()).update(float(v) for v in vs)
 
-    for e in EXPERIMENTS.values():
+    for e in map(get_experiment, all_ids()):  # the entries and their variants
         for profile in PROFILES:
             c = e.config(profile)
             m, o = c.model, c.optim
