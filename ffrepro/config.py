@@ -71,6 +71,10 @@ class FFConfig:
     # negative data per epoch. "positive_only": the day updates alone, no negative data at all.
     schedule: Schedule = "interleaved"
     phase_length: int = 1  # minibatch updates per phase (schedule "phases")
+    # How an update runs through the layers (same weights either way, see trainer.ff_step): False,
+    # ffcode's joint backward over all layers' losses; True, layer by layer, each layer's saved
+    # activations freed before the next layer runs (memory that does not grow with depth).
+    streaming: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from ffrepro.config import FFConfig, RunConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import INFERENCE_MODES, FFNet, wrong_labels
 from ffrepro.optim import lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, goodness_sample, pack_weights
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_optimizer, ff_step, ff_stats, goodness_sample, pack_weights
 
 FIELD_UNITS = 100  # first-layer units whose weights the results keep (Figure 2 shows 100)
 
@@ -52,16 +52,15 @@ class FFSupervisedTrainer(Trainer):
         for step, (phase, idx) in enumerate(updates):
             x, y = self.batch(idx)  # shifted first (data.jitter), so the label pixels never move
             n = len(y)
-            loss = torch.zeros((), device=device)
+            readout = None  # the readout's loss, trained in the same update
             logits = None
             if phase != "negative" or hard:
                 with torch.no_grad():
                     neutral_states = net.forward(net.embed(x, None))
                 if phase != "negative":  # the readout learns where the labels are shown
                     logits = net.readout_logits(neutral_states)
-                    r_loss = F.cross_entropy(logits, y)
-                    loss = loss + r_loss
-                    readout_loss += r_loss.detach() * n
+                    readout = F.cross_entropy(logits, y)
+                    readout_loss += readout.detach() * n
                 else:
                     with torch.no_grad():
                         logits = net.readout_logits(neutral_states)
@@ -70,10 +69,7 @@ class FFSupervisedTrainer(Trainer):
             else:
                 neg = wrong_labels(y, self.gen, logits if hard else None)
                 inputs = net.embed(x, neg) if phase == "negative" else torch.cat([net.embed(x, y), net.embed(x, neg)])
-            loss = loss + ff_layer_losses(net, net.forward(inputs), n, stats, phase)  # (2n, .) per layer when "both"
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            ff_step(net, self.optimizer, inputs, n, stats, phase, cfg.model.streaming, extra_loss=readout)
             if tracer is not None:
                 tracer.after(step)
             if progress is not None:

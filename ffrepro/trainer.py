@@ -10,7 +10,7 @@ from torch import nn
 
 from ffrepro.config import RunConfig
 from ffrepro.data import Dataset, Split, jitter
-from ffrepro.ff import FFLayer, FFNet
+from ffrepro.ff import FFLayer, FFNet, length_normalize
 from ffrepro.local import LocallyConnected
 from ffrepro.optim import SmoothedSGD
 
@@ -172,32 +172,63 @@ class PhaseTracer:
 FF_STATS = ("ff_loss", "peer_loss", "pos_goodness", "neg_goodness", "neg_beats_pos")
 
 
-def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]], n: int, stats: torch.Tensor, phase: str = "both") -> torch.Tensor:
-    """Sum of every layer's FF loss on a batch whose first ``n`` rows are positive, the rest negative
-    (phase "both"), or whose ``n`` rows are all positive ("positive") or all negative ("negative").
+def ff_layer_loss(layer: FFLayer, z: torch.Tensor, h: torch.Tensor, n: int, stats: torch.Tensor, i: int, phase: str = "both") -> torch.Tensor:
+    """Layer ``i``'s FF loss (logistic loss plus peer term) on states whose first ``n`` rows are
+    positive, the rest negative (phase "both"), or whose ``n`` rows are all positive ("positive") or
+    all negative ("negative").
 
-    Adds to ``stats`` (len(FF_STATS), layers), each summed over the batch: the logistic loss, the
-    peer-normalisation term, positive goodness, negative goodness, and how often the negative beat
-    its positive (only where an update sees both).
+    Adds to column ``i`` of ``stats`` (len(FF_STATS), layers), each summed over the batch: the
+    logistic loss, the peer-normalisation term, positive goodness, negative goodness, and how often
+    the negative beat its positive (only where an update sees both).
     """
+    if phase == "both":
+        ff, peer = layer.loss_terms(z[:n], h[:n], h[n:])
+    elif phase == "positive":
+        ff, peer = layer.loss_terms(z, h, None)
+    else:
+        ff, peer = layer.loss_terms(None, None, h)
+    with torch.no_grad():
+        g = FFLayer.goodness(h)
+        if phase == "both":
+            pos, neg, beats = g[:n].sum(), g[n:].sum(), (g[n:] > g[:n]).float().sum()
+        else:
+            zero = torch.zeros((), device=g.device)
+            pos, neg, beats = (g.sum(), zero, zero) if phase == "positive" else (zero, g.sum(), zero)
+        stats[:, i] += torch.stack([ff.detach() * n, peer.detach() * n, pos, neg, beats])
+    return ff + peer
+
+
+def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]], n: int, stats: torch.Tensor, phase: str = "both") -> torch.Tensor:
+    """Sum of every layer's :func:`ff_layer_loss` over a whole forward pass's states."""
     total = torch.zeros((), device=stats.device)
     for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
-        if phase == "both":
-            ff, peer = layer.loss_terms(z[:n], h[:n], h[n:])
-        elif phase == "positive":
-            ff, peer = layer.loss_terms(z, h, None)
-        else:
-            ff, peer = layer.loss_terms(None, None, h)
-        total = total + ff + peer
-        with torch.no_grad():
-            g = FFLayer.goodness(h)
-            if phase == "both":
-                pos, neg, beats = g[:n].sum(), g[n:].sum(), (g[n:] > g[:n]).float().sum()
-            else:
-                zero = torch.zeros((), device=g.device)
-                pos, neg, beats = (g.sum(), zero, zero) if phase == "positive" else (zero, g.sum(), zero)
-            stats[:, i] += torch.stack([ff.detach() * n, peer.detach() * n, pos, neg, beats])
+        total = total + ff_layer_loss(layer, z, h, n, stats, i, phase)
     return total
+
+
+def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, n: int, stats: torch.Tensor, phase: str = "both",
+            streaming: bool = False, extra_loss: torch.Tensor | None = None) -> None:
+    """One FF update of every layer (and of whatever ``extra_loss`` trains, e.g. the readout).
+
+    Joint (ffcode's): one forward pass through all layers, one backward over the summed layer losses,
+    so every layer's saved activations stay alive until the backward. Streaming: each layer runs
+    forward, back-propagates its own loss at once and hands on only its detached output, so at most
+    one layer's saved activations are alive. A layer's input is detached either way, so both give the
+    same gradients, and one optimiser step after all layers the same weights.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    if not streaming:
+        loss = ff_layer_losses(net, net.forward(inputs), n, stats, phase)
+        (loss if extra_loss is None else loss + extra_loss).backward()
+    else:
+        if extra_loss is not None:
+            extra_loss.backward()
+        a = inputs
+        for i, layer in enumerate(net.layers):
+            z, h = layer(length_normalize(a).detach())
+            ff_layer_loss(layer, z, h, n, stats, i, phase).backward()
+            a = h.detach()
+    optimizer.step()
 
 
 def ff_stats(stats: torch.Tensor, examples: int) -> dict[str, list[float]]:

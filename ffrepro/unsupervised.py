@@ -17,7 +17,7 @@ from ffrepro.config import RunConfig, UnsupervisedFFConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import FFNet, length_normalize
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_layer_losses, ff_optimizer, ff_stats, first_layer_fields, goodness_sample
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_optimizer, ff_step, ff_stats, first_layer_fields, goodness_sample
 
 NUM_CLASSES = 10
 BLUR = torch.tensor([0.25, 0.5, 0.25])
@@ -116,10 +116,7 @@ class FFUnsupervisedTrainer(Trainer):
             else:  # night updates make their hybrids when they come
                 neg, _, _ = make_negatives(x, cfg.model.blur_steps, self.gen)
                 inputs = neg if phase == "negative" else torch.cat([x, neg])
-            loss = ff_layer_losses(net, net.forward(inputs), len(x), stats, phase)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            ff_step(net, self.optimizer, inputs, len(x), stats, phase, cfg.model.streaming)
             if tracer is not None:
                 tracer.after(step)
             if progress is not None:
