@@ -1,4 +1,4 @@
-"""Command line: ``python -m ffrepro {list,run,queue,check,table,references,data,bench}``."""
+"""Command line: ``python -m ffrepro {list,run,queue,check,table,references,data,memory,bench}``."""
 
 from __future__ import annotations
 
@@ -127,6 +127,14 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_memory(args: argparse.Namespace) -> int:
+    from ffrepro.memory import run_study
+    from ffrepro.runner import default_device
+
+    run_study(args.profile, args.device or default_device())
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ffrepro.bench import main as bench_main
 
@@ -172,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="fetch and verify the data sets")
     d.add_argument("dataset", nargs="?", default="mnist", choices=("mnist", "cifar10", "all"), help="which (default mnist)")
     d.set_defaults(fn=_cmd_data)
+    mem = sub.add_parser("memory", help="training memory against depth: FF's joint and streaming steps and BP (results/memory-depth/)")
+    mem.add_argument("--profile", default="cpu", help="smoke, cpu or paper (default cpu)")
+    mem.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    mem.set_defaults(fn=_cmd_memory)
     b = sub.add_parser("bench", help="matmul throughput and FF epoch speed")
     b.add_argument("--quick", action="store_true")
     b.set_defaults(fn=_cmd_bench)

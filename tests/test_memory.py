@@ -1,47 +1,19 @@
-"""The layer-streaming FF step (issue 11): each layer runs forward, back-propagates its own loss and
-hands on only its detached output, so at most one layer's saved activations are alive; it gives the
-same weights as ffcode's joint step."""
+"""Training memory against depth (issue 11). The layer-streaming FF step: each layer runs forward,
+back-propagates its own loss and hands on only its detached output, so at most one layer's saved
+activations are alive; it gives the same weights as ffcode's joint step. The memory study
+(ffrepro.memory) measures FF both ways and BP."""
 
 from __future__ import annotations
 
-import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
 
-from ffrepro.config import FFConfig, RunConfig, OptimConfig
+from ffrepro.config import ConfigError, FFConfig, OptimConfig, RunConfig
 from ffrepro.ff import FFNet
+from ffrepro.memory import METHODS, SPECS, SavedBytes, measure, run_study
 from ffrepro.trainer import FF_STATS, ff_optimizer, ff_step
-
-
-class SavedTensors:
-    """Counts the bytes autograd saves for backward and still holds, and their peak."""
-
-    def __init__(self) -> None:
-        self.live = self.peak = 0
-
-    def _pack(self, t: torch.Tensor) -> "_Held":
-        return _Held(t, self)
-
-    @staticmethod
-    def _unpack(held: "_Held") -> torch.Tensor:
-        return held.t
-
-    def hooks(self) -> torch.autograd.graph.saved_tensors_hooks:
-        return torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
-
-
-class _Held:
-    """One saved tensor. It keeps a detached alias (same storage): holding the tensor itself would
-    tie a saved output to its own graph in a reference cycle that only the garbage collector frees."""
-
-    def __init__(self, t: torch.Tensor, counter: SavedTensors):
-        self.t, self.counter, self.bytes = t.detach(), counter, t.numel() * t.element_size()
-        counter.live += self.bytes
-        counter.peak = max(counter.peak, counter.live)
-
-    def __del__(self) -> None:
-        self.counter.live -= self.bytes
 
 
 def _net_and_optimizer(depth: int, width: int = 64, peer: float = 0.03) -> tuple[FFNet, torch.optim.Optimizer]:
@@ -77,7 +49,7 @@ def test_streaming_step_holds_one_layers_activations() -> None:
     for depth in (1, 4):
         for streaming in (False, True):
             net, opt = _net_and_optimizer(depth, width=784)
-            counter = SavedTensors()
+            counter = SavedBytes()
             with counter.hooks():
                 ff_step(net, opt, x, 50, torch.zeros(len(FF_STATS), depth), streaming=streaming)
             assert counter.live == 0  # everything saved was freed by the backward
@@ -86,3 +58,22 @@ def test_streaming_step_holds_one_layers_activations() -> None:
     assert peaks[(1, True)] == one_layer
     assert peaks[(4, True)] == one_layer
     assert peaks[(4, False)] == 4 * one_layer
+
+
+def test_saved_bytes_grow_with_depth_for_bp_and_joint_ff_but_not_streaming_ff() -> None:
+    spec = SPECS["smoke"]
+    saved = {(m, d): measure(m, d, spec, torch.device("cpu"))["saved_bytes"] for m in METHODS for d in (1, 4)}
+    assert saved[("ff-streaming", 4)] == saved[("ff-streaming", 1)] > 0
+    assert saved[("ff-joint", 4)] > 3 * saved[("ff-joint", 1)] * spec.width / (spec.width + 784)  # the first layer's input is wider
+    assert saved[("bp", 4)] > saved[("bp", 1)]
+    assert saved[("ff-joint", 1)] == saved[("ff-streaming", 1)]  # one layer: the two steps are one
+
+
+def test_memory_study_writes_a_result_for_every_method_and_depth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    r = run_study("smoke", "cpu", progress=False)
+    assert [(row["method"], row["depth"]) for row in r["rows"]] == [(m, d) for d in SPECS["smoke"].depths for m in METHODS]
+    assert all(row["seconds_per_update"] > 0 and "process_peak_bytes" in row for row in r["rows"])
+    assert r["provenance"]["device"] and (tmp_path / "memory-depth" / "smoke" / "seed0.json").exists()
+    with pytest.raises(ConfigError, match="unknown profile 'huge'"):
+        run_study("huge")
