@@ -17,7 +17,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from ffrepro.ff import NUM_CLASSES
-from ffrepro.figures.common import Result, neighbour_correlation, per_epoch, seed_lines
+from ffrepro.figures.common import Result, neighbour_correlation, per_epoch
 from ffrepro.registry import get_experiment
 from ffrepro.report import metric_value
 from ffrepro.results import load_results
