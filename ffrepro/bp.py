@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ffrepro.blackbox import BlackBox, BoxGradient
 from ffrepro.config import BPConfig, RunConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import image_shape
@@ -18,9 +19,10 @@ from ffrepro.trainer import EVAL_CHUNK, Trainer, error_rate, local_fields
 NUM_CLASSES = 10
 
 
-def mlp(n_in: int, hidden: tuple[int, ...], local: tuple[LocalSpec, ...] = ()) -> nn.Sequential:
+def mlp(n_in: int, hidden: tuple[int, ...], local: tuple[LocalSpec, ...] = (), box_after: int = 0, box_gradient: BoxGradient = "blocked") -> nn.Sequential:
     """ReLU layers and a softmax output layer: fully connected, or (``local``) locally connected hidden
-    layers with the FF nets' connectivity, trained feed-forward."""
+    layers with the FF nets' connectivity, trained feed-forward; a :class:`BlackBox` after hidden
+    layer ``box_after`` (1-based; 0: none)."""
     sizes = (n_in, *hidden)
     layers: list[nn.Module] = []
     shape = image_shape(n_in) if local else None
@@ -31,6 +33,8 @@ def mlp(n_in: int, hidden: tuple[int, ...], local: tuple[LocalSpec, ...] = ()) -
             layers += [conn, nn.ReLU()]
         else:
             layers += [nn.Linear(a, b), nn.ReLU()]
+        if i + 1 == box_after:
+            layers.append(BlackBox(b, box_gradient))
     return nn.Sequential(*layers, nn.Linear(sizes[-1], NUM_CLASSES))
 
 
@@ -54,7 +58,8 @@ class BPTrainer(Trainer):
     def __init__(self, cfg: RunConfig, data: Dataset, generator: torch.Generator):
         assert isinstance(cfg.model, BPConfig)
         super().__init__(cfg, data, generator)
-        self.net = mlp(data.num_inputs, cfg.model.hidden, cfg.model.local).to(data.train.x.device)
+        m = cfg.model
+        self.net = mlp(data.num_inputs, m.hidden, m.local, m.black_box_after, m.black_box_gradient).to(data.train.x.device)  # type: ignore[arg-type]
         o = cfg.optim
         if o.algorithm == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(self.net.parameters(), lr=o.lr, weight_decay=o.weight_decay)

@@ -75,6 +75,9 @@ class FFConfig:
     # ffcode's joint backward over all layers' losses; True, layer by layer, each layer's saved
     # activations freed before the next layer runs (memory that does not grow with depth).
     streaming: bool = False
+    # A black box (ffrepro.blackbox, issue 11) after this hidden layer (1-based; 0: none): a fixed
+    # random quantiser computed outside autograd between it and the next layer.
+    black_box_after: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ class BPConfig:
 
     hidden: tuple[int, ...] = (1000, 1000, 1000)
     local: tuple[LocalSpec, ...] = ()  # locally connected layers, as the FF nets' (CIFAR-10); hidden must match
+    black_box_after: int = 0  # as FFConfig's: a black box after this hidden layer (0: none)
+    black_box_gradient: str = "blocked"  # "blocked": nothing reaches the layers below; "straight_through"
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,10 @@ def override(config: RunConfig, assignments: dict[str, str]) -> RunConfig:
     return config
 
 
+def local_of(config: RunConfig) -> tuple[LocalSpec, ...]:
+    return tuple(getattr(config.model, "local", ()))
+
+
 def validate(config: RunConfig) -> None:
     """Reject configurations that cannot train, naming the parameter and the fix."""
     problems = []
@@ -274,6 +283,13 @@ def validate(config: RunConfig) -> None:
                 problems.append(f"model.{name} must be (first, last) with 1 <= first <= last <= model.iterations = {m.iterations}, not {window}")
         if not 1 <= m.negative_iterations <= m.iterations:
             problems.append(f"model.negative_iterations must be in [1, model.iterations = {m.iterations}], not {m.negative_iterations}")
+    box = getattr(config.model, "black_box_after", 0)
+    if box and not (isinstance(box, int) and 1 <= box < len(config.model.hidden)):
+        problems.append(f"model.black_box_after must sit between two hidden layers, in [1, {len(config.model.hidden) - 1}] (0: no box), not {box!r}")
+    if box and (config.method not in ("ff-supervised", "ff-unsupervised", "bp") or local_of(config)):
+        problems.append("model.black_box_after is implemented for dense ff-supervised, ff-unsupervised and bp nets only")
+    if isinstance(config.model, BPConfig) and config.model.black_box_gradient not in ("blocked", "straight_through"):
+        problems.append(f"model.black_box_gradient must be blocked or straight_through, not {config.model.black_box_gradient!r}")
     local = getattr(config.model, "local", ())  # every kind of net may have locally connected layers
     if local and tuple(s.units for s in local) != config.model.hidden:
         problems.append(f"model.hidden {config.model.hidden} must equal the sizes of model.local {tuple(s.units for s in local)}")

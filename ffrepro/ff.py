@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ffrepro.blackbox import BlackBox
 from ffrepro.config import FFConfig
 from ffrepro.local import LocallyConnected
 
@@ -154,6 +155,8 @@ class FFNet(nn.Module):
         self.cfg = cfg
         sizes = (n_in, *cfg.hidden)
         self.layers = nn.ModuleList(FFLayer(a, b, cfg, c) for a, b, c in zip(sizes[:-1], sizes[1:], _connections(n_in, cfg)))
+        box = getattr(cfg, "black_box_after", 0)
+        self.box = BlackBox(cfg.hidden[box - 1]) if box else None  # between layer `box` and the next (issue 11)
         n_read = sum(cfg.hidden[cfg.first_scored_layer :])
         self.readout = nn.Linear(n_read, NUM_CLASSES, bias=False)  # ffcode never updates its bias
         nn.init.zeros_(self.readout.weight)
@@ -162,12 +165,16 @@ class FFNet(nn.Module):
         """Bottom-up pass. x: (N, n_in) -> [(z, h)] per layer. ``detach`` cuts gradients between layers."""
         out = []
         a = x
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             a = length_normalize(a)
             z, h = layer(a.detach() if detach else a)
             out.append((z, h))
-            a = h
+            a = self.passed_on(i, h)
         return out
+
+    def passed_on(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        """What layer ``i`` (0-based) hands to the next layer: its states, or the black box's output."""
+        return self.box(h) if self.box is not None and i + 1 == self.cfg.black_box_after else h
 
     def scored(self, states: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
         return [h for _, h in states[self.cfg.first_scored_layer :]]

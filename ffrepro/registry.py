@@ -9,12 +9,12 @@ line to :data:`CHAPTERS`.
 from __future__ import annotations
 
 from ffrepro.config import ConfigError
-from ffrepro.experiments import cifar10, mnist_bp, mnist_jitter, mnist_recurrent, mnist_sleep, mnist_supervised, mnist_unsupervised
+from ffrepro.experiments import blackbox, cifar10, mnist_bp, mnist_jitter, mnist_recurrent, mnist_sleep, mnist_supervised, mnist_unsupervised
 from ffrepro.experiments.base import Experiment
 
 __all__ = ["CHAPTERS", "EXPERIMENTS", "Experiment", "all_ids", "get_experiment", "variant_ids"]
 
-CHAPTERS = (mnist_bp, mnist_unsupervised, mnist_supervised, mnist_jitter, mnist_recurrent, cifar10, mnist_sleep)  # the order of tables and of `make book`
+CHAPTERS = (mnist_bp, mnist_unsupervised, mnist_supervised, mnist_jitter, mnist_recurrent, cifar10, mnist_sleep, blackbox)  # the order of tables and of `make book`
 
 EXPERIMENTS: dict[str, Experiment] = {e.id: e for chapter in CHAPTERS for e in chapter.EXPERIMENTS}
 

@@ -227,7 +227,7 @@ def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, 
         for i, layer in enumerate(net.layers):
             z, h = layer(length_normalize(a).detach())
             ff_layer_loss(layer, z, h, n, stats, i, phase).backward()
-            a = h.detach()
+            a = net.passed_on(i, h.detach())
     optimizer.step()
 
 
