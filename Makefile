@@ -42,9 +42,11 @@ $(MATHJAX):
 	tmp=$$(mktemp -d) && (cd $$tmp && npm pack mathjax@3.2.2 --silent >/dev/null && tar xzf mathjax-3.2.2.tgz) \
 	  && cp -r $$tmp/package/es5/. book/_extra/mathjax/ && rm -rf book/_extra/mathjax/sre $$tmp
 
-# Every entry and its variants (a study such as mnist-ff-sleep is an entry with many variants).
+# Every entry and its variants (a study such as mnist-ff-sleep is an entry with many variants), and the
+# memory study (not a training run: ffrepro/memory.py).
 results: data
 	$(PY) -m ffrepro run all --profile $(PROFILE) --seed $(SEEDS) $(FRESH_FLAG)
+	$(PY) -m ffrepro memory --profile $(PROFILE) $(FRESH_FLAG)
 
 notebooks: $(STAMP)
 	mkdir -p book/executed

@@ -131,7 +131,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
     from ffrepro.memory import run_study
     from ffrepro.runner import default_device
 
-    run_study(args.profile, args.device or default_device())
+    run_study(args.profile, args.device or default_device(), fresh=args.fresh)
     return 0
 
 
@@ -183,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     mem = sub.add_parser("memory", help="training memory against depth: FF's joint and streaming steps and BP (results/memory-depth/)")
     mem.add_argument("--profile", default="cpu", help="smoke, cpu or paper (default cpu)")
     mem.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    mem.add_argument("--fresh", action="store_true", help="measure again even if the study is on disk")
     mem.set_defaults(fn=_cmd_memory)
     b = sub.add_parser("bench", help="matmul throughput and FF epoch speed")
     b.add_argument("--quick", action="store_true")

@@ -17,7 +17,8 @@ on every device), the allocator's peak on a GPU, and the process's peak resident
 fastest of a few. The readout and the neutral-label pass of supervised FF are left out: they are the
 same for both FF steps and do not grow with depth.
 
-``python -m ffrepro memory --profile cpu`` writes ``results/memory-depth/PROFILE/seed0.json``.
+``python -m ffrepro memory --profile cpu`` writes ``results/memory-depth/cpu/seed0.json`` (kept, like
+a training result, until ``--fresh``).
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ffrepro.config import ConfigError, FFConfig, OptimConfig, RunConfig
-from ffrepro.results import REPO_ROOT, provenance, results_root, write_result
+from ffrepro.results import REPO_ROOT, provenance, read_json_object, results_root, write_result
 
 STUDY = "memory-depth"
 METHODS = ("ff-joint", "ff-streaming", "bp")
@@ -156,10 +158,25 @@ def _one_in_a_process(method: str, depth: int, profile: str, device: str) -> dic
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_study(profile: str, device: torch.device | str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Every (method, depth) of ``profile``, each in its own process; writes and returns the result."""
+def result_file(profile: str, root: Path | None = None) -> Path:
+    return (root or results_root()) / STUDY / profile / "seed0.json"
+
+
+def load_study(profile: str, root: Path | None = None) -> dict[str, Any]:
+    """The committed study of ``profile``; a missing one is an error naming the command to run."""
+    path = result_file(profile, root)
+    if not path.exists():
+        raise FileNotFoundError(f"no memory study for profile {profile!r} at {path}. Produce it with `python -m ffrepro memory --profile {profile}` (or `make book PROFILE={profile}`).")
+    return read_json_object(path, "memory study", f"python -m ffrepro memory --profile {profile} --fresh")
+
+
+def run_study(profile: str, device: torch.device | str = "cpu", progress: bool = True, fresh: bool = False, root: Path | None = None) -> dict[str, Any]:
+    """Every (method, depth) of ``profile``, each in its own process; writes and returns the result.
+    A study already on disk for the same profile is returned as it is unless ``fresh``."""
     if profile not in SPECS:
         raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(SPECS)}")
+    if not fresh and result_file(profile, root).exists():
+        return load_study(profile, root)
     device = torch.device(device)
     spec = SPECS[profile]
     start = time.perf_counter()
@@ -181,7 +198,7 @@ def run_study(profile: str, device: torch.device | str = "cpu", progress: bool =
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "provenance": provenance(device, {}),
     }
-    write_result(results_root() / STUDY / profile / "seed0.json", result)
+    write_result(result_file(profile, root), result)
     return result
 
 
