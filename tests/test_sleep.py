@@ -160,7 +160,7 @@ def test_the_sweeps_runs_make_equal_updates_on_equal_data(entry: str, profile: s
 
 
 def test_versus_reads_differences_against_their_standard_error() -> None:
-    from ffrepro.figures.sleep import versus
+    from ffrepro.figures.common import versus
 
     assert versus(4.20, 4.74, 10_000) == "as well as"  # 0.54 points, 2 se = 0.58
     assert versus(4.0, 5.0, 10_000) == "better than"

@@ -297,3 +297,10 @@ def neighbour_correlation(field: np.ndarray) -> float:
     a = np.concatenate([field[:, :-1].ravel(), field[:-1, :].ravel()])
     b = np.concatenate([field[:, 1:].ravel(), field[1:, :].ravel()])
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def versus(a: float, b: float, n: int) -> str:
+    """How error ``a`` compares with error ``b`` (both %, each on ``n`` test images): "better
+    than", "worse than", or "as well as" when the difference is within 2 standard errors of it."""
+    se = (sum(e / 100 * (1 - e / 100) for e in (a, b)) / n) ** 0.5 * 100
+    return "as well as" if abs(a - b) <= 2 * se else "better than" if a < b else "worse than"

@@ -143,13 +143,6 @@ AT_CHANCE = 85.0  # a run that ends above this has not learned (10,000 test imag
 LONG_K = 100  # "long" phases: at least this many updates each
 
 
-def versus(a: float, b: float, n: int) -> str:
-    """How error ``a`` compares with error ``b`` (both %, each on ``n`` test images): "better
-    than", "worse than", or "as well as" when the difference is within 2 standard errors of it."""
-    se = (sum(e / 100 * (1 - e / 100) for e in (a, b)) / n) ** 0.5 * 100
-    return "as well as" if abs(a - b) <= 2 * se else "better than" if a < b else "worse than"
-
-
 def findings(table: pd.DataFrame, default: tuple[str, float, float], long_k: int = LONG_K) -> dict[str, Any]:
     """What the answer paragraph states, read from :func:`sweep_table`'s table: the errors at
     ``default`` settings (goodness, learning rate, smoothing) for each schedule; how many phased runs
