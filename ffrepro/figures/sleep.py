@@ -111,6 +111,7 @@ def phase_trace_figure(runs: Mapping[str, Result]) -> Figure:
         ax.set_title(name, fontsize="x-small")
         ax.set_xlabel("updates")
         ax.set_yscale("symlog", linthresh=1.0)  # a day can multiply the goodness, a night take it to 0
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean goodness (symmetric log)")
     axes[0].legend(fontsize="x-small")
