@@ -10,11 +10,11 @@ fully connected ReLU net of ``depth`` layers of ``width`` units on ``batch`` MNI
 - ``ff-streaming``: the same update layer by layer (``FFConfig.streaming``);
 - ``bp``: backprop through the whole net on ``batch`` rows (cross-entropy, Adam, as ``mnist-bp``).
 
-Three memories per (method, depth), each beyond what the weights, the inputs and the optimiser's
-state (made in the first update, and subtracted) hold: the bytes autograd saves for backward (a saved-tensor hook, the same
-on every device), the allocator's peak on a GPU, and the process's peak resident memory on a CPU
-(each (method, depth) in its own process, as ``ru_maxrss`` only grows). And seconds per update, the
-fastest of a few. The readout and the neutral-label pass of supervised FF are left out: they are the
+Measured on the second update of a fresh net (the first makes the optimiser's state), each (method,
+depth) in its own process: the activations autograd saves for backward (a saved-tensor hook, once per
+storage, weights excluded: the same on every device); the update's peak memory beyond what the
+process held just before it, gradients included (on a CPU the resident memory sampled every
+millisecond, on a GPU the allocator's peak); and the fastest of a few updates in seconds. The readout and the neutral-label pass of supervised FF are left out: they are the
 same for both FF steps and do not grow with depth.
 
 ``python -m ffrepro memory --profile cpu`` writes ``results/memory-depth/cpu/seed0.json`` (kept, like
@@ -24,10 +24,12 @@ a training result, until ``--fresh``).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import resource
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,29 +64,80 @@ SPECS = {
 
 
 class SavedBytes:
-    """Bytes autograd holds for backward, live and at peak (a saved-tensor hook). Each saved tensor is
-    kept as a detached alias of the same storage, so that a saved output does not hold its own graph
-    in a reference cycle that only the garbage collector would free."""
+    """Bytes of activations autograd holds for backward, live and at peak (a saved-tensor hook).
 
-    def __init__(self) -> None:
+    Counted once per storage (a tensor saved by two operations, or a view of one saved before, costs
+    nothing more), and never for ``exclude``'s storages (the weights, which a layer saves for its
+    backward but which exist anyway). Each saved tensor is kept as a detached alias of the same
+    storage, so that a saved output does not hold its own graph in a reference cycle that only the
+    garbage collector would free."""
+
+    def __init__(self, exclude: set[int] = frozenset()) -> None:  # type: ignore[assignment]
         self.live = self.peak = 0
+        self.exclude = exclude
+        self.refs: dict[int, int] = {}  # storage address -> saved tensors alive on it
 
     def hooks(self) -> torch.autograd.graph.saved_tensors_hooks:
         return torch.autograd.graph.saved_tensors_hooks(lambda t: _Held(t, self), lambda held: held.t)
 
+    def _add(self, ptr: int, nbytes: int) -> None:
+        if ptr in self.exclude:
+            return
+        self.refs[ptr] = self.refs.get(ptr, 0) + 1
+        if self.refs[ptr] == 1:
+            self.live += nbytes
+            self.peak = max(self.peak, self.live)
+
+    def _remove(self, ptr: int, nbytes: int) -> None:
+        if ptr in self.exclude:
+            return
+        self.refs[ptr] -= 1
+        if self.refs[ptr] == 0:
+            del self.refs[ptr]
+            self.live -= nbytes
+
 
 class _Held:
     def __init__(self, t: torch.Tensor, counter: SavedBytes):
-        self.t, self.counter, self.bytes = t.detach(), counter, t.numel() * t.element_size()
-        counter.live += self.bytes
-        counter.peak = max(counter.peak, counter.live)
+        storage = t.untyped_storage()
+        self.t, self.counter, self.ptr, self.bytes = t.detach(), counter, storage.data_ptr(), storage.nbytes()
+        counter._add(self.ptr, self.bytes)
 
     def __del__(self) -> None:
-        self.counter.live -= self.bytes
+        self.counter._remove(self.ptr, self.bytes)
+
+
+def _rss() -> int:
+    """This process's resident memory now, in bytes (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+class PeakRSS:
+    """The highest resident memory of this process while the context is open, sampled every
+    millisecond by a thread (torch releases the interpreter lock inside its kernels)."""
+
+    def __enter__(self) -> "PeakRSS":
+        self.start = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
 
 
 def _update(method: str, depth: int, spec: MemorySpec, device: torch.device):  # type: ignore[no-untyped-def]
-    """A function making one update of a new net for (method, depth) on fixed inputs, and its optimiser."""
+    """A function making one update of a new net for (method, depth) on fixed inputs, its optimiser
+    and its parameters."""
     from ffrepro.bp import mlp
     from ffrepro.ff import FFNet
     from ffrepro.trainer import FF_STATS, ff_optimizer, ff_step
@@ -102,7 +155,7 @@ def _update(method: str, depth: int, spec: MemorySpec, device: torch.device):  #
             F.cross_entropy(net(x), y).backward()
             opt.step()
 
-        return step, opt
+        return step, opt, list(net.parameters())
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     model = FFConfig(hidden=hidden, first_scored_layer=0, streaming=method == "ff-streaming")  # no readout is trained here
@@ -110,7 +163,7 @@ def _update(method: str, depth: int, spec: MemorySpec, device: torch.device):  #
     optimizer = ff_optimizer(ffnet, RunConfig(method="ff-supervised", model=model, optim=OptimConfig()), with_readout=False)
     inputs = torch.rand(2 * spec.batch, N_IN, generator=g, device=device)  # positive rows, then negative rows
     stats = torch.zeros(len(FF_STATS), depth, device=device)
-    return (lambda: ff_step(ffnet, optimizer, inputs, spec.batch, stats, "both", streaming=model.streaming)), optimizer
+    return (lambda: ff_step(ffnet, optimizer, inputs, spec.batch, stats, "both", streaming=model.streaming)), optimizer, list(ffnet.parameters())
 
 
 def _sync(device: torch.device) -> None:
@@ -119,25 +172,29 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(method: str, depth: int, spec: MemorySpec, device: torch.device) -> dict[str, Any]:
-    """One (method, depth): saved bytes, peak memory beyond the state before the first update (the
-    process's on a CPU, the allocator's on a GPU), and the fastest update in seconds."""
-    step, optimizer = _update(method, depth, spec, device)
+    """One (method, depth), on the second update (the first makes the optimiser's state): the
+    activations saved for backward, the peak memory of the update beyond what was held before it (the
+    process's resident memory on a CPU, sampled; the allocator's on a GPU), and the fastest update in
+    seconds. The update's gradients count; the weights, inputs and optimiser state do not."""
+    step, optimizer, params = _update(method, depth, spec, device)
+    step()  # the warm-up: the optimiser's state is made here
+    optimizer.zero_grad(set_to_none=True)  # the gradients are part of the update's memory
+    gc.collect()
     _sync(device)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    counter = SavedBytes({p.untyped_storage().data_ptr() for p in params})
+    out: dict[str, Any] = {"method": method, "depth": depth}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         allocated_before = torch.cuda.memory_allocated(device)
-    counter = SavedBytes()
-    with counter.hooks():
-        step()  # the warm-up, also the first update: the optimiser's state is created here
-    _sync(device)
-    # the optimiser's state is made in the first update: it is not the update's working memory
-    state = sum(t.numel() * t.element_size() for st in optimizer.state.values() for t in st.values() if torch.is_tensor(t))
-    out: dict[str, Any] = {"method": method, "depth": depth, "saved_bytes": counter.peak, "optimizer_state_bytes": state}
-    if device.type == "cuda":
-        out["gpu_peak_bytes"] = torch.cuda.max_memory_allocated(device) - allocated_before - state
+        with counter.hooks():
+            step()
+        _sync(device)
+        out["gpu_peak_bytes"] = torch.cuda.max_memory_allocated(device) - allocated_before
     else:
-        out["process_peak_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before - state
+        with counter.hooks(), PeakRSS() as rss:
+            step()
+        out["process_peak_bytes"] = rss.peak - rss.start
+    out["saved_bytes"] = counter.peak
     best = float("inf")
     for _ in range(spec.repeats):
         _sync(device)
