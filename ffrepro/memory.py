@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -209,7 +210,11 @@ def measure(method: str, depth: int, spec: MemorySpec, device: torch.device) -> 
 def _one_in_a_process(method: str, depth: int, profile: str, device: str) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process (a process's peak memory only grows)."""
     cmd = [sys.executable, "-m", "ffrepro.memory", method, str(depth), profile, device]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+    # A fixed mmap threshold makes glibc return every large block to the system when it is freed (its
+    # default threshold grows after the first such free, and freed memory then stays resident, so a
+    # later update could reuse it unseen by the resident-memory samples).
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(64 * 1024)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, env=env, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
