@@ -12,14 +12,12 @@ were the identity (the straight-through estimator), the fair comparison.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 from torch import nn
 
-BoxGradient = Literal["blocked", "straight_through"]
-BOX_GRADIENTS = ("blocked", "straight_through")
+from ffrepro.config import BOX_GRADIENTS, BoxGradient
+
 BOX_SEED = 12345  # the box is part of the net, the same for every run and seed
 
 

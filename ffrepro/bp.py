@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ffrepro.blackbox import BlackBox, BoxGradient
-from ffrepro.config import BPConfig, RunConfig
+from ffrepro.blackbox import BlackBox
+from ffrepro.config import BoxGradient, BPConfig, RunConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import image_shape
 from ffrepro.local import LocallyConnected, LocalSpec, map_shapes
@@ -59,7 +59,7 @@ class BPTrainer(Trainer):
         assert isinstance(cfg.model, BPConfig)
         super().__init__(cfg, data, generator)
         m = cfg.model
-        self.net = mlp(data.num_inputs, m.hidden, m.local, m.black_box_after, m.black_box_gradient).to(data.train.x.device)  # type: ignore[arg-type]
+        self.net = mlp(data.num_inputs, m.hidden, m.local, m.black_box_after, m.black_box_gradient).to(data.train.x.device)
         o = cfg.optim
         if o.algorithm == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(self.net.parameters(), lr=o.lr, weight_decay=o.weight_decay)

@@ -37,10 +37,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ffrepro.runner import run
 
     ids = [i for arg in args.id for i in (all_ids() if arg == "all" else [arg])]
-    for exp_id in ids:
-        get_experiment(exp_id)  # an unknown id or variant fails before any training
-    for exp_id in ids:
-        cfg = get_experiment(exp_id).config(args.profile)
+    experiments = [get_experiment(exp_id) for exp_id in ids]  # an unknown id or variant fails before any training
+    for exp_id, exp in zip(ids, experiments):
+        cfg = exp.config(args.profile)
         if args.set:
             cfg = override(cfg, _parse_sets(args.set))
         for seed in args.seed:

@@ -20,6 +20,8 @@ Goodness = Literal["max_ssq", "min_ssq"]
 NegativeLabels = Literal["uniform", "hard"]
 Schedule = Literal["interleaved", "phases", "positive_only"]
 SCHEDULES = ("interleaved", "phases", "positive_only")
+BoxGradient = Literal["blocked", "straight_through"]  # how backprop treats a black box (ffrepro.blackbox)
+BOX_GRADIENTS = ("blocked", "straight_through")
 Method = Literal["ff-supervised", "ff-unsupervised", "ff-recurrent", "bp"]
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -123,7 +125,7 @@ class BPConfig:
     hidden: tuple[int, ...] = (1000, 1000, 1000)
     local: tuple[LocalSpec, ...] = ()  # locally connected layers, as the FF nets' (CIFAR-10); hidden must match
     black_box_after: int = 0  # as FFConfig's: a black box after this hidden layer (0: none)
-    black_box_gradient: str = "blocked"  # "blocked": nothing reaches the layers below; "straight_through"
+    black_box_gradient: BoxGradient = "blocked"  # "blocked": nothing reaches the layers below; "straight_through"
 
 
 @dataclass(frozen=True)
@@ -234,10 +236,6 @@ def override(config: RunConfig, assignments: dict[str, str]) -> RunConfig:
     return config
 
 
-def local_of(config: RunConfig) -> tuple[LocalSpec, ...]:
-    return tuple(getattr(config.model, "local", ()))
-
-
 def validate(config: RunConfig) -> None:
     """Reject configurations that cannot train, naming the parameter and the fix."""
     problems = []
@@ -283,14 +281,14 @@ def validate(config: RunConfig) -> None:
                 problems.append(f"model.{name} must be (first, last) with 1 <= first <= last <= model.iterations = {m.iterations}, not {window}")
         if not 1 <= m.negative_iterations <= m.iterations:
             problems.append(f"model.negative_iterations must be in [1, model.iterations = {m.iterations}], not {m.negative_iterations}")
+    local = getattr(config.model, "local", ())  # every kind of net may have locally connected layers
     box = getattr(config.model, "black_box_after", 0)
     if box and not (isinstance(box, int) and 1 <= box < len(config.model.hidden)):
         problems.append(f"model.black_box_after must sit between two hidden layers, in [1, {len(config.model.hidden) - 1}] (0: no box), not {box!r}")
-    if box and (config.method not in ("ff-supervised", "ff-unsupervised", "bp") or local_of(config)):
+    if box and (config.method not in ("ff-supervised", "ff-unsupervised", "bp") or local):
         problems.append("model.black_box_after is implemented for dense ff-supervised, ff-unsupervised and bp nets only")
-    if isinstance(config.model, BPConfig) and config.model.black_box_gradient not in ("blocked", "straight_through"):
-        problems.append(f"model.black_box_gradient must be blocked or straight_through, not {config.model.black_box_gradient!r}")
-    local = getattr(config.model, "local", ())  # every kind of net may have locally connected layers
+    if isinstance(config.model, BPConfig) and config.model.black_box_gradient not in BOX_GRADIENTS:
+        problems.append(f"model.black_box_gradient must be {' or '.join(BOX_GRADIENTS)}, not {config.model.black_box_gradient!r}")
     if local and tuple(s.units for s in local) != config.model.hidden:
         problems.append(f"model.hidden {config.model.hidden} must equal the sizes of model.local {tuple(s.units for s in local)}")
     if (config.method == "ff-recurrent") != isinstance(config.model, RecurrentFFConfig):

@@ -11,7 +11,7 @@ import torch
 
 from ffrepro.config import PROFILES, override, same_config
 from ffrepro.references import REFERENCE_SEEDS, REFERENCE_VARIANTS, SE_FACTOR, STAT_FACTOR, STAT_RELATIVE, binomial_se, bands, compare, compare_values, read_reference
-from ffrepro.registry import EXPERIMENTS, get_experiment, variant_ids
+from ffrepro.registry import EXPERIMENTS, all_ids, get_experiment
 from ffrepro.report import check_all
 from ffrepro.results import REPO_ROOT, load_results
 from ffrepro.runner import run
@@ -111,7 +111,7 @@ def test_required_results_are_committed(exp_id: str, profile: str) -> None:
 
 def test_committed_results_match_the_registry_config() -> None:
     """A result whose config is no longer what the registry says is stale and must be rerun."""
-    for exp in [get_experiment(v) for e in EXPERIMENTS for v in (e, *variant_ids(e))]:  # variants too
+    for exp in map(get_experiment, all_ids()):  # variants too
         for profile in PROFILES:
             for r in load_results(exp.id, profile, COMMITTED):
                 assert same_config(r["config"], exp.config(profile)), f"stale results/{exp.id}/{profile}/seed{r['seed']}.json"

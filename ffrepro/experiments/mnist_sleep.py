@@ -10,7 +10,6 @@ the gradient smoothing ("momentum") and the goodness, and without any night at a
 
 from __future__ import annotations
 
-
 from ffrepro.config import DataConfig, FFConfig, OptimConfig, ProfileScale, RunConfig, UnsupervisedFFConfig
 from ffrepro.experiments.base import Experiment
 

@@ -47,8 +47,8 @@ def series(study: Mapping[str, Any], key: str) -> dict[str, tuple[list[int], lis
 def crossing(study: Mapping[str, Any], a: str, b: str, key: str = "saved_bytes") -> int | None:
     """The smallest depth from which method ``a`` needs less of ``key`` than ``b`` at every larger
     depth measured; None if it never does."""
-    da, va = series(study, key)[a]
-    _, vb = series(study, key)[b]
+    both = series(study, key)
+    (da, va), (_, vb) = both[a], both[b]
     for i, depth in enumerate(da):
         if all(x < y for x, y in zip(va[i:], vb[i:])):
             return depth

@@ -8,7 +8,6 @@ any night (:func:`no_sleep_figure`).
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ffrepro.figures.common import Result, per_epoch
+from ffrepro.figures.common import Result, mean_error, per_epoch
 
 Variant = dict[str, Any]  # the settings a variant name encodes: schedule, k, lr, smoothing, goodness
 
@@ -38,8 +37,9 @@ def parse_variant(name: str) -> Variant:
     return out
 
 
-def _error(runs: Sequence[Result], mode: str = "goodness") -> float:
-    return statistics.fmean(r["final"]["test"][mode] for r in runs)
+def phase_lengths(table: pd.DataFrame) -> list[int]:
+    """The K of :func:`sweep_table`'s phased columns ("K = 10" -> 10), in column order."""
+    return [int(c.split("= ")[1]) for c in table.columns if c != "interleaved"]
 
 
 def sweep_table(results: Mapping[str, Sequence[Result]], mode: str = "goodness") -> pd.DataFrame:
@@ -51,11 +51,10 @@ def sweep_table(results: Mapping[str, Sequence[Result]], mode: str = "goodness")
         if v["schedule"] == "positive_only":
             continue
         column = "interleaved" if v["schedule"] == "interleaved" else f"K = {v['k']}"
-        rows.setdefault((v["goodness"].replace("_", " "), v["lr"], v["smoothing"]), {})[column] = round(_error(runs, mode), 2)
+        rows.setdefault((v["goodness"].replace("_", " "), v["lr"], v["smoothing"]), {})[column] = round(mean_error(runs, "test", mode), 2)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["goodness", "learning rate", "smoothing"])
-    ks = sorted((c for c in table.columns if c != "interleaved"), key=lambda c: int(c.split("= ")[1]))
-    return table.sort_index()[["interleaved", *ks]]
+    return table.sort_index()[["interleaved", *(f"K = {k}" for k in sorted(phase_lengths(table)))]]
 
 
 def error_vs_phase_length(results: Mapping[str, Sequence[Result]], mode: str = "goodness") -> Figure:
@@ -66,7 +65,7 @@ def error_vs_phase_length(results: Mapping[str, Sequence[Result]], mode: str = "
     lrs = sorted(set(table.index.get_level_values(1)), reverse=True)
     fig = Figure(figsize=(3.4 * len(lrs), 2.9 * len(goodnesses) + 0.5), layout="constrained")
     axes = fig.subplots(len(goodnesses), len(lrs), squeeze=False, sharex=True, sharey=True)
-    ks = [int(c.split("= ")[1]) for c in table.columns if c != "interleaved"]
+    ks = phase_lengths(table)
     colour = {s: f"C{i}" for i, s in enumerate(sorted(set(table.index.get_level_values(2))))}  # one per smoothing, in every panel
     for r, goodness in enumerate(goodnesses):
         for c, lr in enumerate(lrs):
@@ -150,7 +149,7 @@ def findings(table: pd.DataFrame, default: tuple[str, float, float], long_k: int
     with K >= 10 never learned (error above :data:`AT_CHANCE`); the best run whose phases are at
     least ``long_k`` updates long, with its settings and the same settings learning interleaved; the
     best interleaved run; and the best long-phase run of each goodness."""
-    ks = [int(c.split("= ")[1]) for c in table.columns if c != "interleaved"]
+    ks = phase_lengths(table)
     long_cols = [f"K = {k}" for k in ks if k >= long_k]
     stacked = table[long_cols].stack()
     (goodness, lr, smoothing), column = stacked.idxmin()[:3], stacked.idxmin()[3]
