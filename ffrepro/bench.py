@@ -1,4 +1,5 @@
-"""``make bench``: this machine's fp32 matmul throughput and the speed of a supervised FF epoch.
+"""``make bench``: this machine's fp32 and bf16 matmul throughput and the speed of a supervised FF epoch,
+by the reference paths, the fast fp32 paths and bf16 products (issue 12), in one run.
 
 FF speed is reported as achieved GFLOP/s and as a share of the matmul throughput, so figures from
 different machines can be compared. The FLOP count is analytic: per minibatch of B images, the
@@ -26,6 +27,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def bf16_units(device: torch.device) -> str:
+    """Whether this machine multiplies bf16 natively: a GPU's tensor cores, or a CPU's AMX or AVX-512
+    bf16 instructions (elsewhere torch emulates bf16 products, slowly)."""
+    if device.type == "cuda":
+        return "yes (GPU)"
+    from ffrepro.results import cpu_features
+
+    units = [f for f in cpu_features() if f in ("amx_bf16", "avx512_bf16")]
+    return ", ".join(units) if units else "none (bf16 is emulated: slow)"
+
+
 def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
     """The fastest of ``repeats`` timed calls of ``fn``, after one untimed warm-up call."""
     fn()
@@ -39,9 +51,9 @@ def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -
     return best
 
 
-def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
-    """fp32 GFLOP/s of an n x n by n x n product (best of ``repeats``)."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    """GFLOP/s of an n x n by n x n product in ``dtype`` (best of ``repeats``)."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     return 2 * n**3 / best_seconds(lambda: a @ b, device, repeats) / 1e9
 
 
@@ -51,18 +63,29 @@ def ff_flops_per_example(n_in: int, hidden: tuple[int, ...]) -> float:
     return 2 * params * 5  # neutral + positive + negative forward, positive + negative weight gradients
 
 
-def ff_epoch(hidden: tuple[int, ...], batches: int, device: torch.device) -> dict[str, float]:
-    """Time ``batches`` minibatches of supervised FF and extrapolate to a 50k-image epoch."""
-    cfg = RunConfig(method="ff-supervised", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=FFConfig(hidden=hidden), optim=OptimConfig(epochs=1))
+def ff_epoch(hidden: tuple[int, ...], batches: int, device: torch.device, precision: str = "fp32", reference: bool = False) -> dict[str, float]:
+    """Time ``batches`` minibatches of supervised FF and extrapolate to a 50k-image epoch.
+
+    ``reference``: the paths as they were before issue 12 (each labelled copy of a batch normalised and
+    multiplied out by layer 1, the optimiser's per-tensor loop), to measure the fast paths against in
+    the same run. The FLOP count is the reference's; the fast paths do less work for the same numbers,
+    so their GFLOP/s is "effective"."""
+    model = FFConfig(hidden=hidden, precision=precision)  # type: ignore[arg-type]
+    cfg = RunConfig(method="ff-supervised", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=model, optim=OptimConfig(epochs=1))
     data = load_mnist(device)
-    trainer = FFSupervisedTrainer(cfg, data, torch.Generator(device).manual_seed(0))
-    warm = FFSupervisedTrainer(dataclasses.replace(cfg, data=DataConfig(train_examples=500, eval_examples=100)), data, torch.Generator(device).manual_seed(0))
-    warm.train_epoch(1)
+
+    def trainer(c: RunConfig) -> FFSupervisedTrainer:
+        t = FFSupervisedTrainer(c, data, torch.Generator(device).manual_seed(0))
+        t.net.share_first_layer = t.optimizer.fused = not reference  # type: ignore[attr-defined]
+        return t
+
+    timed = trainer(cfg)
+    trainer(dataclasses.replace(cfg, data=DataConfig(train_examples=500, eval_examples=100))).train_epoch(1)  # warm-up
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     _sync(device)
     t = time.perf_counter()
-    trainer.train_epoch(1)
+    timed.train_epoch(1)
     _sync(device)
     seconds = (time.perf_counter() - t) * 500 / batches  # training only: validation is cut to 100 images
     flops = ff_flops_per_example(784, hidden) * 50_000
@@ -132,13 +155,19 @@ def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None 
 def main(quick: bool = False) -> int:
     device = default_device()
     peak = matmul_gflops(device)
-    print(f"device: {device}  torch threads: {torch.get_num_threads()}")
-    print(f"fp32 matmul throughput (2048^3): {peak:,.0f} GFLOP/s")
-    print(f"{'net':12} {'s/epoch':>8} {'TFLOP/ep':>9} {'GFLOP/s':>8} {'share':>6} {'peak MiB':>9}")
+    peak_bf16 = matmul_gflops(device, dtype=torch.bfloat16)
+    print(f"device: {device}  torch threads: {torch.get_num_threads()}  bf16 units: {bf16_units(device)}")
+    print(f"matmul throughput (2048^3): fp32 {peak:,.0f} GFLOP/s, bf16 {peak_bf16:,.0f} GFLOP/s")
+    print("supervised FF, one 50k-image epoch; 'reference': the paths before issue 12 (labelled copies multiplied")
+    print("out, per-tensor optimiser); GFLOP/s counts the reference's work; share: of the fp32 matmul throughput")
+    print(f"{'net':12} {'path':16} {'s/epoch':>8} {'speed-up':>8} {'TFLOP/ep':>9} {'GFLOP/s':>8} {'share':>6} {'peak MiB':>9}")
     for hidden in ((1000, 1000, 1000), (2000, 2000, 2000, 2000)):
-        r = ff_epoch(hidden, batches=10 if quick else 50, device=device)
         name = f"{len(hidden)}x{hidden[0]}"
-        print(f"{name:12} {r['seconds_per_epoch']:8.1f} {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['gflops'] / peak:6.0%} {r['peak_mib']:9.0f}")
+        base = None
+        for path, precision, reference in (("fp32 reference", "fp32", True), ("fp32", "fp32", False), ("bf16", "bf16", False)):
+            r = ff_epoch(hidden, batches=10 if quick else 50, device=device, precision=precision, reference=reference)
+            base = base or r["seconds_per_epoch"]
+            print(f"{name:12} {path:16} {r['seconds_per_epoch']:8.1f} {base / r['seconds_per_epoch']:7.2f}x {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['gflops'] / peak:6.0%} {r['peak_mib']:9.0f}")
     for hidden in ((500, 500, 500), (2000, 2000, 2000)):  # recurrent FF: the cpu and paper widths
         r = recurrent_epoch(hidden, batches=3 if quick else 10, device=device)
         name = f"rec {len(hidden)}x{hidden[0]}"

@@ -22,6 +22,8 @@ Schedule = Literal["interleaved", "phases", "positive_only"]
 SCHEDULES = ("interleaved", "phases", "positive_only")
 BoxGradient = Literal["blocked", "straight_through"]  # how backprop treats a black box (ffrepro.blackbox)
 BOX_GRADIENTS = ("blocked", "straight_through")
+Precision = Literal["fp32", "bf16"]  # what an FF layer's matrix products run in (ffrepro.ff.Bf16Linear)
+PRECISIONS = ("fp32", "bf16")
 Method = Literal["ff-supervised", "ff-unsupervised", "ff-recurrent", "bp"]
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -80,6 +82,11 @@ class FFConfig:
     # A black box (ffrepro.blackbox, issue 11) after this hidden layer (1-based; 0: none): a fixed
     # random quantiser computed outside autograd between it and the next layer.
     black_box_after: int = 0
+    # What the dense layers' matrix products run in (issue 12). "fp32": everything in float32. "bf16":
+    # each layer's forward product and weight gradient take bfloat16 inputs (accumulated in float32 by
+    # the CPU's or GPU's bf16 units); weights, optimiser state, goodness, losses and the readout stay
+    # float32. Validated against fp32 in the book before any entry uses it.
+    precision: Precision = "fp32"
 
 
 @dataclass(frozen=True)
@@ -269,6 +276,10 @@ def validate(config: RunConfig) -> None:
             problems.append(f"model.schedule {m.schedule!r} is implemented for ff-supervised and ff-unsupervised only")
         if not 0 <= m.first_scored_layer < len(m.hidden):
             problems.append(f"model.first_scored_layer must be in [0, {len(m.hidden) - 1}]")
+        if m.precision not in PRECISIONS:
+            problems.append(f"model.precision must be {' or '.join(PRECISIONS)}, not {m.precision!r}")
+        elif m.precision != "fp32" and (config.method not in ("ff-supervised", "ff-unsupervised") or getattr(m, "local", ())):
+            problems.append(f"model.precision {m.precision!r} is implemented for the dense layers of ff-supervised and ff-unsupervised nets only; use fp32")
     if isinstance(config.model, RecurrentFFConfig):
         m = config.model
         if m.iterations < 1:

@@ -7,6 +7,8 @@ still gives purely local updates.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,6 +57,138 @@ def wrong_labels(y: torch.Tensor, generator: torch.Generator, logits: torch.Tens
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
+class _Bf16Product(torch.autograd.Function):
+    """``x @ w.T + b`` with bfloat16 operands and a float32 result and gradients.
+
+    The products run on bf16 units (float32 accumulation inside the kernel; the result is rounded to
+    bf16, then widened); the bias, and everything outside the products, stays float32. The weight
+    gradient is a bf16 product too; the input gradient is computed only when asked for (FF's inputs are
+    detached, so training never asks; the neutral-goodness inference mode does).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, wb: torch.Tensor) -> torch.Tensor:
+        """``wb``: the weight's bf16 copy (:meth:`Bf16Linear.bf16_weight`); ``weight`` itself only takes the gradient."""
+        xb = x.to(torch.bfloat16)
+        ctx.save_for_backward(xb, wb)
+        ctx.has_bias = bias is not None
+        z = F.linear(xb, wb).float()
+        return z.add_(bias) if bias is not None else z
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        xb, wb = ctx.saved_tensors
+        gb = grad.to(torch.bfloat16)
+        grad_x = (gb @ wb).float() if ctx.needs_input_grad[0] else None
+        grad_w = (gb.T @ xb).float() if ctx.needs_input_grad[1] else None
+        grad_b = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b, None
+
+
+class Bf16Linear(nn.Linear):
+    """An :class:`nn.Linear` whose products run in bfloat16 (``model.precision = "bf16"``), with float32
+    weights, bias and outputs. Its parameters and state dict are nn.Linear's, so a checkpoint loads
+    into either."""
+
+    _bf16: tuple[int, torch.Tensor] | None = None  # (the weight's version, its bf16 copy)
+
+    def bf16_weight(self) -> torch.Tensor:
+        """The weight's bf16 copy, made once per version of it (an optimiser step or a loaded state
+        makes a new one), so the several products of one update share one conversion."""
+        if self._bf16 is None or self._bf16[0] != self.weight._version:
+            self._bf16 = (self.weight._version, self.weight.detach().to(torch.bfloat16))
+        return self._bf16[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _Bf16Product.apply(x, self.weight, self.bias, self.bf16_weight())
+
+    def product(self, x: torch.Tensor) -> torch.Tensor:
+        """``x @ weight.T`` in bf16, without the bias."""
+        return _Bf16Product.apply(x, self.weight, None, self.bf16_weight())
+
+
+def product(self, x: torch.Tensor) -> torch.Tensor:
+        """``x @ weight.T`` in bf16, without the bias."""
+        return _Bf16Product.apply(x, self.weight, None)
+
+
+def product(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """A dense layer's ``x @ weight.T`` without its bias, in the layer's precision."""
+    return linear.product(x) if isinstance(linear, Bf16Linear) else F.linear(x, linear.weight)
+
+
+def weight_gradient(linear: nn.Linear, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``grad.T @ x`` in the layer's precision, as a float32 (H, D) tensor."""
+    if isinstance(linear, Bf16Linear):
+        return (grad.to(torch.bfloat16).T @ x.to(torch.bfloat16)).float()
+    return grad.T @ x
+
+
+DENSE = {"fp32": nn.Linear, "bf16": Bf16Linear}  # model.precision -> the dense layer's class
+
+
+class _LabelledFirstLayer(torch.autograd.Function):
+    """Layer 1's pre-activations for k label sets written into one batch of B images (see
+    :class:`LabelledBatch`): ``z_j = s_j (u + p_j W[:, :10]^T) + b`` for j = 1..k, stacked, where ``u =
+    x0 W^T`` was computed once. Its backward makes one (H x B) by (B x D) weight-gradient product for
+    all k sets (the scaled gradients of the k uses of ``u`` summed first), plus the label columns'
+    small term; it is autograd's gradient of the same expression, without copying the weight."""
+
+    @staticmethod
+    def forward(ctx: Any, u: torch.Tensor, x0: torch.Tensor, pixels: torch.Tensor, scale: torch.Tensor,
+                weight: torch.Tensor, bias: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
+        k = pixels.shape[0] // u.shape[0]
+        ctx.save_for_backward(x0, pixels, scale)
+        ctx.k, ctx.linear = k, linear
+        return (u.repeat(k, 1) + pixels @ weight[:, :NUM_CLASSES].T) * scale[:, None] + bias
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x0, pixels, scale = ctx.saved_tensors
+        scaled = grad * scale[:, None]  # (kB, H)
+        grad_u = scaled.view(ctx.k, x0.shape[0], -1).sum(0)  # (B, H)
+        grad_w = weight_gradient(ctx.linear, grad_u, x0)  # (H, D); its label columns are 0 (x0 is 0 there)
+        grad_w[:, :NUM_CLASSES] += scaled.T @ pixels
+        return None, None, None, None, grad_w, grad.sum(0), None
+
+
+class LabelledBatch:
+    """One minibatch of images with any labels written in, sharing layer 1's image product.
+
+    Writing a label changes only the first 10 pixels and, through them, each row's length; so layer 1's
+    pre-activation for label pixels ``p`` is ``s (W x0 + W[:, :10] p) + b``, with ``x0`` the image with
+    its label pixels zeroed and ``s`` the row's length-normalisation factor. ``W x0`` is computed once
+    (in the layer's precision) and reused for the neutral, positive and negative passes of an update:
+    the same numbers as normalising each labelled copy and multiplying it out, up to float rounding,
+    for a third of layer 1's forward products and half its weight-gradient product.
+    """
+
+    def __init__(self, net: "FFNet", x: torch.Tensor):
+        self.net, self.linear = net, net.layers[0].linear
+        assert isinstance(self.linear, nn.Linear), "a shared first layer needs a dense layer 1"
+        x0 = x.clone()
+        x0[:, :NUM_CLASSES] = 0
+        self.x0, self.width = x0, x.shape[1]
+        self.image_ss = x0.pow(2).sum(1)  # (B,)
+        with torch.no_grad():
+            self.image_product = product(self.linear, x0)  # (B, H)
+
+    def label_pixels(self, label: torch.Tensor | None) -> torch.Tensor:
+        """The 10 label pixels of each row: the one-hot label, or the neutral value. -> (B, 10)"""
+        cfg, n = self.net.cfg, self.image_ss.shape[0]
+        if label is None:
+            return torch.full((n, NUM_CLASSES), cfg.neutral_label, device=self.image_ss.device)
+        return F.one_hot(label, NUM_CLASSES).to(self.image_ss.dtype) * cfg.label_strength
+
+    def first(self, labels: list[torch.Tensor | None]) -> torch.Tensor:
+        """Layer 1's pre-activations with each of ``labels`` (None: the neutral label) written in,
+        stacked in that order, with the gradient of the weights (inside a no-grad block, none).
+        -> (len(labels) x B, H)"""
+        pixels = torch.cat([self.label_pixels(label) for label in labels])
+        scale = 1 / ((self.image_ss.repeat(len(labels)) + pixels.pow(2).sum(1)) / self.width).sqrt().add_(1e-12)  # length_normalize's
+        return _LabelledFirstLayer.apply(self.image_product, self.x0, pixels, scale, self.linear.weight, self.linear.bias, self.linear)
+
+
 class FFLayer(nn.Module):
     """A fully connected ReLU layer with its own goodness, threshold and logistic loss."""
 
@@ -63,7 +197,7 @@ class FFLayer(nn.Module):
     def __init__(self, n_in: int, n_out: int, cfg: FFConfig, connection: nn.Module | None = None):
         super().__init__()
         # the layer's affine map: dense by default, or e.g. locally connected (ffrepro.local)
-        self.linear: nn.Module = connection if connection is not None else nn.Linear(n_in, n_out)
+        self.linear: nn.Module = connection if connection is not None else DENSE[getattr(cfg, "precision", "fp32")](n_in, n_out)
         if connection is None:
             with torch.no_grad():  # ffcode: randn / sqrt(fan-in), zero biases
                 self.linear.weight.normal_(0.0, n_in**-0.5)
@@ -88,24 +222,26 @@ class FFLayer(nn.Module):
         """Log-odds that the input is positive: goodness above ("max ssq") or below ("min ssq") threshold."""
         return self.sign * (g - self.threshold)
 
-    def loss_terms(self, z_pos: torch.Tensor | None, h_pos: torch.Tensor | None, h_neg: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The layer's two loss terms: (FF logistic loss, peer-normalisation term).
+    def loss_terms(self, z_pos: torch.Tensor | None, h_pos: torch.Tensor | None, g_pos: torch.Tensor | None, g_neg: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer's two loss terms: (FF logistic loss, peer-normalisation term), from the goodness
+        of positive and negative data (:meth:`goodness`, computed once by the caller, which also logs
+        it) and the positive pre-activations and states (for the peer term).
 
         The logistic loss is -log p(pos) - log(1 - p(neg)), halved and averaged over the batch as in
         ffcode. The peer term is a stand-in whose gradient is ffcode's peer-normalisation push; its
         value is not a loss (it can be negative), so it is logged apart.
 
-        A positive-only update ("day", ``h_neg`` None) has the positive half of the logistic loss and
-        the peer term; a negative-only update ("night", ``z_pos`` and ``h_pos`` None) the negative
-        half alone (the running means track positive activity only). Each half keeps its factor 1/2,
-        so a day and a night update together move the weights as one interleaved update would.
+        A positive-only update ("day", ``g_neg`` None) has the positive half of the logistic loss and
+        the peer term; a negative-only update ("night", ``z_pos``, ``h_pos`` and ``g_pos`` None) the
+        negative half alone (the running means track positive activity only). Each half keeps its
+        factor 1/2, so a day and a night update together move the weights as one interleaved update would.
         """
-        ref = h_pos if h_pos is not None else h_neg
+        ref = g_pos if g_pos is not None else g_neg
         assert ref is not None, "a loss needs positive or negative data"
         n = ref.shape[0]
         zero = torch.zeros((), device=ref.device, dtype=ref.dtype)
-        pos = F.softplus(-self.logit(self.goodness(h_pos))).sum() if h_pos is not None else zero
-        neg = F.softplus(self.logit(self.goodness(h_neg))).sum() if h_neg is not None else zero
+        pos = F.softplus(-self.logit(g_pos)).sum() if g_pos is not None else zero
+        neg = F.softplus(self.logit(g_neg)).sum() if g_neg is not None else zero
         ff = 0.5 * (pos + neg) / n
         if not self.peer_normalization or z_pos is None or h_pos is None:
             return ff, zero
@@ -117,7 +253,7 @@ class FFLayer(nn.Module):
 
     def loss(self, z_pos: torch.Tensor, h_pos: torch.Tensor, h_neg: torch.Tensor) -> torch.Tensor:
         """What the layer descends: the FF logistic loss plus the peer-normalisation term."""
-        ff, peer = self.loss_terms(z_pos, h_pos, h_neg)
+        ff, peer = self.loss_terms(z_pos, h_pos, self.goodness(h_pos), self.goodness(h_neg))
         return ff + peer
 
 
@@ -160,14 +296,22 @@ class FFNet(nn.Module):
         n_read = sum(cfg.hidden[cfg.first_scored_layer :])
         self.readout = nn.Linear(n_read, NUM_CLASSES, bias=False)  # ffcode never updates its bias
         nn.init.zeros_(self.readout.weight)
+        # compute layer 1's image product once for all the labels of a batch (LabelledBatch); off: each
+        # labelled copy is normalised and multiplied out (the reference the tests and `make bench` use)
+        self.share_first_layer = True
 
-    def forward(self, x: torch.Tensor, detach: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Bottom-up pass. x: (N, n_in) -> [(z, h)] per layer. ``detach`` cuts gradients between layers."""
+    def forward(self, x: torch.Tensor | None, detach: bool = True, first: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Bottom-up pass. x: (N, n_in) -> [(z, h)] per layer. ``detach`` cuts gradients between layers.
+        ``first``: layer 1's pre-activation, already computed (:class:`LabelledBatch`); x is then unused."""
         out = []
         a = x
         for i, layer in enumerate(self.layers):
-            a = length_normalize(a)
-            z, h = layer(a.detach() if detach else a)
+            if i == 0 and first is not None:
+                z, h = first, torch.relu(first)
+            else:
+                assert a is not None
+                a = length_normalize(a)
+                z, h = layer(a.detach() if detach else a)
             out.append((z, h))
             a = self.passed_on(i, h)
         return out
@@ -189,6 +333,11 @@ class FFNet(nn.Module):
         sign = self.layers[0].sign
         return sign * sum(FFLayer.goodness(h) for h in self.scored(states))
 
+    def shares_first_layer(self) -> bool:
+        """Whether passes that differ only in the label can share layer 1's image product
+        (:class:`LabelledBatch`): a dense layer 1 and :attr:`share_first_layer` on."""
+        return self.share_first_layer and isinstance(self.layers[0].linear, nn.Linear)
+
     def embed(self, x: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
         return embed_label(x, label, self.cfg.label_strength, self.cfg.neutral_label)
 
@@ -197,8 +346,13 @@ class FFNet(nn.Module):
     def scores_goodness(self, x: torch.Tensor) -> torch.Tensor:
         """Run once per label; score each label by its accumulated goodness. x: (N, D) -> (N, 10)"""
         n = x.shape[0]
-        labels = torch.arange(NUM_CLASSES, device=x.device).repeat_interleave(n)  # (10N,)
-        g = self.total_goodness(self.forward(self.embed(x.repeat(NUM_CLASSES, 1), labels)))
+        if self.shares_first_layer():
+            batch = LabelledBatch(self, x)
+            first = batch.first([torch.full((n,), k, device=x.device) for k in range(NUM_CLASSES)])
+            g = self.total_goodness(self.forward(None, first=first))
+        else:
+            labels = torch.arange(NUM_CLASSES, device=x.device).repeat_interleave(n)  # (10N,)
+            g = self.total_goodness(self.forward(self.embed(x.repeat(NUM_CLASSES, 1), labels)))
         return g.reshape(NUM_CLASSES, n).T
 
     @torch.no_grad()

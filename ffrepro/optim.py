@@ -12,22 +12,39 @@ class SmoothedSGD(torch.optim.Optimizer):
 
     This is ffcode's update (its "delay" is ``smoothing``). The weight decay is applied at every step
     and, unlike ``torch.optim.SGD``'s, does not pass through the smoothing.
+
+    ``fused`` (default) makes each tensor's update three passes over memory instead of four with
+    twice the traffic: ``g_s.lerp_(grad, 1 - smoothing)``, then ``w *= 1 - lr * weight_decay`` and
+    ``w -= lr * g_s``, each over a whole parameter group at once (``torch._foreach_*``). The same
+    arithmetic up to float rounding; ``fused=False`` is the plain per-tensor loop, kept as the
+    reference the tests and ``make bench`` compare with.
     """
 
-    def __init__(self, params: Iterable, lr: float, smoothing: float = 0.9, weight_decay: float = 0.0):
+    def __init__(self, params: Iterable, lr: float, smoothing: float = 0.9, weight_decay: float = 0.0, fused: bool = True):
         super().__init__(params, dict(lr=lr, smoothing=smoothing, weight_decay=weight_decay))
+        self.fused = fused
+
+    def _smoothed(self, p: torch.Tensor) -> torch.Tensor:
+        state = self.state[p]
+        if "smoothed" not in state:
+            state["smoothed"] = torch.zeros_like(p)
+        return state["smoothed"]
 
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
         for group in self.param_groups:
             lr, s, wd = group["lr"], group["smoothing"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if "smoothed" not in state:
-                    state["smoothed"] = torch.zeros_like(p)
-                g = state["smoothed"]
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            smoothed = [self._smoothed(p) for p in params]
+            if self.fused:
+                torch._foreach_lerp_(smoothed, [p.grad for p in params], 1 - s)
+                if wd:
+                    torch._foreach_mul_(params, 1 - lr * wd)
+                torch._foreach_add_(params, smoothed, alpha=-lr)
+                continue
+            for p, g in zip(params, smoothed):
                 g.mul_(s).add_(p.grad, alpha=1 - s)
                 if wd:
                     p.add_(p, alpha=-lr * wd)

@@ -25,7 +25,7 @@ from ffrepro.results import ResultsError, read_result, result_path
 
 # The order to run paper-scale entries in when time may run out (issue 12): the supervised family
 # first, then the unsupervised entries, then the rest in registry order.
-PRIORITY = ("mnist-ff-supervised", "mnist-ff-hard-negatives", "mnist-ff-supervised-fast", "mnist-ff-unsupervised", "mnist-ff-unsupervised-local")
+PRIORITY = ("mnist-ff-supervised", "mnist-ff-hard-negatives", "mnist-ff-supervised-fast", "mnist-ff-unsupervised", "mnist-ff-unsupervised-local", "mnist-ff-ffcode")
 
 
 def ordered_ids(ids: list[str] | None = None) -> list[str]:

@@ -275,11 +275,12 @@ class FFRecurrentTrainer(Trainer):
             for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
                 if h.shape[0] == 1:
                     continue  # label-free: positive and negative are the same video here
-                ff, peer = layer.loss_terms(z[0], h[0], h[1])
+                g = FFLayer.goodness(h.flatten(0, 1)).view(2, n)
+                ff, peer = layer.loss_terms(z[0], h[0], g[0], g[1])
                 total = total + ff + peer
                 counts[i] += 1
                 with torch.no_grad():
-                    g = FFLayer.goodness(h.flatten(0, 1)).view(2, n)
+                    g = g.detach()
                     sums[:, i] += torch.stack([ff.detach() * n, peer.detach() * n, g[0].sum(), g[1].sum(), (g[1] > g[0]).float().sum()])
         stats += sums / counts.clamp(min=1)
         return total / (last - first + 1)

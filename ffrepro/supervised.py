@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ffrepro.config import FFConfig, RunConfig
 from ffrepro.data import Dataset
-from ffrepro.ff import INFERENCE_MODES, FFNet, wrong_labels
+from ffrepro.ff import INFERENCE_MODES, FFNet, LabelledBatch, wrong_labels
 from ffrepro.optim import lr_gain, set_gain
 from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_optimizer, ff_step, ff_stats, goodness_sample, pack_weights
 
@@ -52,11 +52,13 @@ class FFSupervisedTrainer(Trainer):
         for step, (phase, idx) in enumerate(updates):
             x, y = self.batch(idx)  # shifted first (data.jitter), so the label pixels never move
             n = len(y)
+            # layer 1's image product, once for the neutral, positive and negative labels (LabelledBatch)
+            shared = LabelledBatch(net, x) if net.shares_first_layer() else None
             readout = None  # the readout's loss, trained in the same update
             logits = None
             if phase != "negative" or hard:
                 with torch.no_grad():
-                    neutral_states = net.forward(net.embed(x, None))
+                    neutral_states = net.forward(None, first=shared.first([None])) if shared else net.forward(net.embed(x, None))
                 if phase != "negative":  # the readout learns where the labels are shown
                     logits = net.readout_logits(neutral_states)
                     readout = F.cross_entropy(logits, y)
@@ -64,12 +66,14 @@ class FFSupervisedTrainer(Trainer):
                 else:
                     with torch.no_grad():
                         logits = net.readout_logits(neutral_states)
-            if phase == "positive":
-                inputs = net.embed(x, y)
+            neg = wrong_labels(y, self.gen, logits if hard else None) if phase != "positive" else None
+            labels = {"positive": [y], "negative": [neg], "both": [y, neg]}[phase]
+            if shared is not None:
+                first: torch.Tensor | None = shared.first(labels)
+                inputs = None
             else:
-                neg = wrong_labels(y, self.gen, logits if hard else None)
-                inputs = net.embed(x, neg) if phase == "negative" else torch.cat([net.embed(x, y), net.embed(x, neg)])
-            ff_step(net, self.optimizer, inputs, n, stats, phase, cfg.model.streaming, extra_loss=readout)
+                first, inputs = None, torch.cat([net.embed(x, label) for label in labels])
+            ff_step(net, self.optimizer, inputs, n, stats, phase, cfg.model.streaming, extra_loss=readout, first=first)
             if tracer is not None:
                 tracer.after(step)
             if progress is not None:

@@ -181,14 +181,15 @@ def ff_layer_loss(layer: FFLayer, z: torch.Tensor, h: torch.Tensor, n: int, stat
     logistic loss, the peer-normalisation term, positive goodness, negative goodness, and how often
     the negative beat its positive (only where an update sees both).
     """
+    g = FFLayer.goodness(h)
     if phase == "both":
-        ff, peer = layer.loss_terms(z[:n], h[:n], h[n:])
+        ff, peer = layer.loss_terms(z[:n], h[:n], g[:n], g[n:])
     elif phase == "positive":
-        ff, peer = layer.loss_terms(z, h, None)
+        ff, peer = layer.loss_terms(z, h, g, None)
     else:
-        ff, peer = layer.loss_terms(None, None, h)
+        ff, peer = layer.loss_terms(None, None, None, g)
     with torch.no_grad():
-        g = FFLayer.goodness(h)
+        g = g.detach()
         if phase == "both":
             pos, neg, beats = g[:n].sum(), g[n:].sum(), (g[n:] > g[:n]).float().sum()
         else:
@@ -206,8 +207,8 @@ def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]],
     return total
 
 
-def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, n: int, stats: torch.Tensor, phase: str = "both",
-            streaming: bool = False, extra_loss: torch.Tensor | None = None) -> None:
+def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor | None, n: int, stats: torch.Tensor, phase: str = "both",
+            streaming: bool = False, extra_loss: torch.Tensor | None = None, first: torch.Tensor | None = None) -> None:
     """One FF update of every layer (and of whatever ``extra_loss`` trains, e.g. the readout).
 
     Joint (ffcode's): one forward pass through all layers, one backward over the summed layer losses,
@@ -215,17 +216,24 @@ def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, 
     forward, back-propagates its own loss at once and hands on only its detached output, so at most
     one layer's saved activations are alive. A layer's input is detached either way, so both give the
     same gradients, and one optimiser step after all layers the same weights.
+
+    ``first``: layer 1's pre-activation, already computed from a :class:`ffrepro.ff.LabelledBatch`
+    (``inputs`` is then unused).
     """
     optimizer.zero_grad(set_to_none=True)
     if not streaming:
-        loss = ff_layer_losses(net, net.forward(inputs), n, stats, phase)
+        loss = ff_layer_losses(net, net.forward(inputs, first=first), n, stats, phase)
         (loss if extra_loss is None else loss + extra_loss).backward()
     else:
         if extra_loss is not None:
             extra_loss.backward()
         a = inputs
         for i, layer in enumerate(net.layers):
-            z, h = layer(length_normalize(a).detach())
+            if i == 0 and first is not None:
+                z, h = first, torch.relu(first)
+            else:
+                assert a is not None
+                z, h = layer(length_normalize(a).detach())
             ff_layer_loss(layer, z, h, n, stats, i, phase).backward()
             a = net.passed_on(i, h.detach())
     optimizer.step()

@@ -120,9 +120,9 @@ def test_logistic_loss_and_peer_term_are_logged_apart() -> None:
     layer.mean_activity.copy_(torch.tensor([0.0, 1.0, 1.0, 2.0]))
     layer.peer_momentum = 1.0  # freeze the running mean so that both calls see the same state
     z, h = layer(torch.rand(5, 6))
-    ff, peer = layer.loss_terms(z[:3], h[:3], h[3:])
+    ff, peer = layer.loss_terms(z[:3], h[:3], FFLayer.goodness(h[:3]), FFLayer.goodness(h[3:]))
     assert ff.item() > 0 and peer.item() != 0
     assert torch.allclose(layer.loss(z[:3], h[:3], h[3:]), ff + peer)
     off = FFLayer(6, 4, FFConfig(peer_normalization=0.0))
     z, h = off(torch.rand(5, 6))
-    assert off.loss_terms(z[:3], h[:3], h[3:])[1].item() == 0.0
+    assert off.loss_terms(z[:3], h[:3], FFLayer.goodness(h[:3]), FFLayer.goodness(h[3:]))[1].item() == 0.0

@@ -64,10 +64,10 @@ class _Spy:
         original = FFLayer.loss_terms
         spy = self
 
-        def loss_terms(layer, z_pos, h_pos, h_neg):  # type: ignore[no-untyped-def]
+        def loss_terms(layer, z_pos, h_pos, g_pos, g_neg):  # type: ignore[no-untyped-def]
             if layer.linear.in_features == 784:
-                spy.calls.append((h_pos is not None, h_neg is not None, (h_pos if h_pos is not None else h_neg).shape[0]))
-            return original(layer, z_pos, h_pos, h_neg)
+                spy.calls.append((g_pos is not None, g_neg is not None, (g_pos if g_pos is not None else g_neg).shape[0]))
+            return original(layer, z_pos, h_pos, g_pos, g_neg)
 
         monkeypatch.setattr(FFLayer, "loss_terms", loss_terms)
 
@@ -118,9 +118,10 @@ def test_interleaved_updates_move_weights_like_a_day_and_a_night() -> None:
     torch.manual_seed(0)
     layer = FFLayer(20, 30, FFConfig(peer_normalization=0.0))
     h_pos, h_neg = torch.rand(4, 30), torch.rand(4, 30)
-    both, _ = layer.loss_terms(h_pos, h_pos, h_neg)
-    day, _ = layer.loss_terms(h_pos, h_pos, None)
-    night, _ = layer.loss_terms(None, None, h_neg)
+    g_pos, g_neg = FFLayer.goodness(h_pos), FFLayer.goodness(h_neg)
+    both, _ = layer.loss_terms(h_pos, h_pos, g_pos, g_neg)
+    day, _ = layer.loss_terms(h_pos, h_pos, g_pos, None)
+    night, _ = layer.loss_terms(None, None, None, g_neg)
     assert torch.allclose(both, day + night)
 
 

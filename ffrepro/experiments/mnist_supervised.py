@@ -64,6 +64,34 @@ EXPERIMENTS = [
         metric="test.goodness",
         tolerance=MNIST_TOLERANCE,
         source="section 3.3, 'about a third of the epochs' to reach 1.36 % (r)",
-        comment="negative label sampled from the softmax readout with the true class masked out",
+        comment="negative label sampled from the softmax readout with the true class masked out; variant bf16: "
+        "the same with bf16 products (model.precision), the validation of that precision (issue 12)",
+        # bf16 products (ffrepro.ff.Bf16Linear) are about twice as fast on CPUs with bf16 units; no entry
+        # uses them until this variant's seeds land within the spread of the fp32 seeds (book: supervised chapter)
+        variants={"bf16": {"model.precision": "bf16"}},
+    ),
+    Experiment(
+        id="mnist-ff-ffcode",
+        section="3.3",
+        title="Control: Hinton's released code's own setting, 3 x 1000 for 100 epochs with hard negatives",
+        # ffcode's recipe is already FF_SUPERVISED's (PAPER.md); its own run differs in three things:
+        # three hidden layers of 1000, 100 epochs, and hard negative labels (it never uses uniform ones).
+        # Its reported results (FFCODE_REPORTED) are of that setting; the paper's 1.36 % is of 4 x 2000
+        # with 60 epochs, so the control shows which of the two settings the paper's number resembles.
+        paper_config=dataclasses.replace(
+            FF_SUPERVISED,
+            model=dataclasses.replace(FF_SUPERVISED.model, hidden=(1000, 1000, 1000), negative_labels="hard"),
+            optim=dataclasses.replace(FF_SUPERVISED.optim, epochs=100),
+        ),
+        paper_value=1.36,
+        metric="test.goodness",
+        tolerance=MNIST_TOLERANCE,
+        source="ffcode's setting (PAPER.md); compared with section 3.3's 1.36 % (c); ffcode's own reported "
+        "results: 1.44-1.47 % (Matlab), 1.65 % (another run), 1.33-1.34 % (a numpy port)",
+        comment="ffcode's own run: 3 x 1000, 100 epochs, hard negatives; cpu: the same net for half the epochs",
     ),
 ]
+
+# What ffcode's own runs are reported to reach at its setting (PAPER.md; test error, %): not ours, shown
+# beside mnist-ff-ffcode's results in the supervised chapter as the numbers to compare with.
+FFCODE_REPORTED = {"Matlab": (1.44, 1.47), "another run": (1.65, 1.65), "a numpy port, 100 epochs": (1.33, 1.34)}

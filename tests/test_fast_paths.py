@@ -1,0 +1,136 @@
+"""The fast paths of issue 12 compute what the reference paths compute: the shared first layer and the
+fused optimiser to float rounding, the bf16 products to bf16 rounding."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from ffrepro.config import ConfigError, DataConfig, FFConfig, OptimConfig, RunConfig, validate
+from ffrepro.data import Dataset, Split
+from ffrepro.ff import Bf16Linear, FFNet, LabelledBatch, length_normalize
+from ffrepro.optim import SmoothedSGD
+from ffrepro.supervised import FFSupervisedTrainer
+
+
+def _net(precision: str = "fp32", hidden: tuple[int, ...] = (40, 30, 20)) -> FFNet:
+    torch.manual_seed(0)
+    return FFNet(784, FFConfig(hidden=hidden, precision=precision))  # type: ignore[arg-type]
+
+
+def test_shared_first_layer_equals_labelled_copies_multiplied_out() -> None:
+    net = _net()
+    x, y, neg = torch.rand(8, 784), torch.randint(0, 10, (8,)), torch.randint(0, 10, (8,))
+    batch = LabelledBatch(net, x)
+    for labels in ([None], [y], [y, neg]):
+        shared = batch.first(labels)  # type: ignore[arg-type]
+        copies = torch.cat([net.embed(x, label) for label in labels])
+        reference = net.layers[0].linear(length_normalize(copies))
+        assert torch.allclose(shared, reference, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("phase", ["both", "positive", "negative"])
+def test_shared_first_layer_gives_the_reference_gradients(phase: str) -> None:
+    """One update's weight and bias gradients, every layer, both ways (peer term and readout included)."""
+    from ffrepro.trainer import FF_STATS, ff_layer_losses
+
+    grads = []
+    for share in (True, False):
+        net = _net()
+        x, y, neg = torch.rand(8, 784), torch.randint(0, 10, (8,)), (torch.arange(8) % 10)
+        torch.manual_seed(1)
+        x, y = torch.rand(8, 784), torch.randint(0, 10, (8,))
+        labels = {"both": [y, neg], "positive": [y], "negative": [neg]}[phase]
+        stats = torch.zeros(len(FF_STATS), 3)
+        if share:
+            states = net.forward(None, first=LabelledBatch(net, x).first(labels))  # type: ignore[arg-type]
+        else:
+            states = net.forward(torch.cat([net.embed(x, label) for label in labels]))
+        ff_layer_losses(net, states, 8, stats, phase).backward()
+        grads.append([p.grad.clone() for p in net.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) == 6
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_goodness_scores_share_the_first_layer() -> None:
+    net = _net()
+    x = torch.rand(16, 784)
+    shared = net.scores_goodness(x)
+    net.share_first_layer = False
+    assert torch.allclose(shared, net.scores_goodness(x), rtol=1e-5, atol=1e-3)
+
+
+def test_fused_optimiser_step_equals_the_per_tensor_loop() -> None:
+    torch.manual_seed(0)
+    params = [torch.randn(30, 20, requires_grad=True), torch.randn(20, requires_grad=True)]
+    twins = [p.detach().clone().requires_grad_(True) for p in params]
+    fused = SmoothedSGD([dict(params=params[:1], weight_decay=0.001), dict(params=params[1:], weight_decay=0.0)], lr=0.01, smoothing=0.9)
+    loop = SmoothedSGD([dict(params=twins[:1], weight_decay=0.001), dict(params=twins[1:], weight_decay=0.0)], lr=0.01, smoothing=0.9, fused=False)
+    for _ in range(5):
+        g = [torch.randn_like(p) for p in params]
+        for ps, opt in ((params, fused), (twins, loop)):
+            for p, gi in zip(ps, g):
+                p.grad = gi.clone()
+            opt.step()
+    for a, b in zip(params, twins):
+        assert torch.allclose(a, b, atol=1e-6)
+        assert torch.allclose(fused.state[a]["smoothed"], loop.state[b]["smoothed"], atol=1e-6)
+
+
+def test_bf16_layer_matches_fp32_to_bf16_rounding_and_loads_fp32_weights() -> None:
+    torch.manual_seed(0)
+    dense = torch.nn.Linear(300, 200)
+    bf16 = Bf16Linear(300, 200)
+    bf16.load_state_dict(dense.state_dict())  # the same parameters and state dict
+    x = torch.rand(50, 300, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    z, z2 = dense(x), bf16(x2)
+    assert z2.dtype == torch.float32 and bf16.weight.dtype == torch.float32
+    assert (z2 - z).abs().max() / z.abs().max() < 2e-2
+    z.pow(2).sum().backward()
+    z2.pow(2).sum().backward()
+    for a, b in ((dense.weight.grad, bf16.weight.grad), (x.grad, x2.grad), (dense.bias.grad, bf16.bias.grad)):
+        assert a is not None and b is not None and b.dtype == torch.float32
+        assert (a - b).abs().max() / a.abs().max() < 3e-2
+    with torch.no_grad():  # a changed weight gets a new bf16 copy
+        bf16.weight.mul_(2)
+    assert torch.allclose(bf16(x2), 2 * z2 - bf16.bias, rtol=2e-2, atol=0.05)
+
+
+def _tiny_data(n: int = 600) -> Dataset:
+    g = torch.Generator().manual_seed(0)
+    split = lambda m: Split(torch.rand(m, 784, generator=g), torch.randint(0, 10, (m,), generator=g))  # noqa: E731
+    return Dataset(name="fake", train=split(n), val=split(200), test=split(200), hashes={})
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_fast_and_reference_epochs_stay_close(precision: str) -> None:
+    """Supervised FF with every fast path on, against the reference paths, from the same weights and
+    data order: after one update (bf16: rounding differences are not yet amplified by the dynamics)
+    or an epoch of 12 (fp32) the weights agree to the rounding of the precision."""
+    cfg = RunConfig(method="ff-supervised", data=DataConfig(batch_size=50, eval_examples=100), model=FFConfig(hidden=(64, 64, 64), precision=precision),  # type: ignore[arg-type]
+                    optim=OptimConfig(epochs=2))
+    data = _tiny_data(600 if precision == "fp32" else 50)
+    fast = FFSupervisedTrainer(cfg, data, torch.Generator().manual_seed(0))
+    ref = FFSupervisedTrainer(cfg, data, torch.Generator().manual_seed(0))
+    start = copy.deepcopy(fast.net.state_dict())
+    ref.net.load_state_dict(start)
+    ref.net.share_first_layer, ref.optimizer.fused = False, False  # type: ignore[attr-defined]
+    fast.train_epoch(1)
+    ref.train_epoch(1)
+    tol = 1e-4 if precision == "fp32" else 0.02  # of the epoch's change of each parameter
+    for (name, a), b in zip(fast.net.named_parameters(), ref.net.parameters()):
+        moved = (b - start[name]).norm()
+        assert moved > 0 and (a - b).norm() <= tol * moved, name
+
+
+def test_bf16_is_refused_where_it_is_not_implemented() -> None:
+    from ffrepro.config import RecurrentFFConfig
+
+    with pytest.raises(ConfigError, match="model.precision"):
+        validate(RunConfig(method="ff-recurrent", model=RecurrentFFConfig(hidden=(10, 10), precision="bf16")))
+    with pytest.raises(ConfigError, match="model.precision must be fp32 or bf16"):
+        validate(RunConfig(method="ff-supervised", model=FFConfig(precision="fp16")))  # type: ignore[arg-type]
