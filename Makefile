@@ -14,7 +14,7 @@ NOTEBOOKS := $(wildcard book/notebooks/*.ipynb)
 MATHJAX := book/_extra/mathjax/tex-mml-chtml.js
 FRESH_FLAG := $(if $(filter 1,$(FRESH)),--fresh,)
 
-.PHONY: book test bench venv data data-cifar10 results notebooks site clean-site queue
+.PHONY: book test bench venv data data-cifar10 results notebooks site clean-site queue paper jobs
 
 # The pip requirements are derived from environment.yml's `pip:` block, the one list of dependencies.
 $(VENV)/requirements.txt: environment.yml
@@ -65,6 +65,19 @@ BUDGET ?= 60
 PARALLEL ?= 4
 queue: data
 	$(PY) -m ffrepro queue --profile $(PROFILE) --seeds $(SEEDS) --parallel $(PARALLEL) --budget $(BUDGET)
+
+# The paper profile on a GPU (issue 12): every missing or incomplete (entry or variant, seed) for
+# seeds 0, 1 and 2, PARALLEL processes sharing the GPU, for BUDGET minutes; rerun to resume.
+paper: data
+	$(PY) -m ffrepro queue --profile paper --seeds 0 1 2 --parallel $(PARALLEL) --budget $(BUDGET)
+
+# The same jobs as make targets of their own, for `make -j N jobs PROFILE=paper SEEDS="0 1 2"`: one
+# process per (entry, seed), no time budget. Each target is "job/ID@SEED".
+JOB_LIST = $(shell [ -x $(PY) ] && $(PY) -m ffrepro queue --list --profile $(PROFILE) --seeds $(SEEDS) 2>/dev/null | tr ' ' '@')
+jobs: data
+	$(MAKE) $(addprefix job/,$(JOB_LIST))
+job/%:
+	$(PY) -m ffrepro run $(firstword $(subst @, ,$*)) --profile $(PROFILE) --seed $(lastword $(subst @, ,$*)) --no-progress
 
 test: data $(MATHJAX)
 	$(PY) -m pytest -q tests

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import torch
 
 from ffrepro.config import DataConfig, FFConfig, OptimConfig, RunConfig
+from ffrepro.cost import train_flops_per_example
 from ffrepro.data import load_mnist
 from ffrepro.runner import default_device
 from ffrepro.supervised import FFSupervisedTrainer
@@ -57,12 +58,6 @@ def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10, dtype:
     return 2 * n**3 / best_seconds(lambda: a @ b, device, repeats) / 1e9
 
 
-def ff_flops_per_example(n_in: int, hidden: tuple[int, ...]) -> float:
-    sizes = (n_in, *hidden)
-    params = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return 2 * params * 5  # neutral + positive + negative forward, positive + negative weight gradients
-
-
 def ff_epoch(hidden: tuple[int, ...], batches: int, device: torch.device, precision: str = "fp32", reference: bool = False) -> dict[str, float]:
     """Time ``batches`` minibatches of supervised FF and extrapolate to a 50k-image epoch.
 
@@ -88,7 +83,7 @@ def ff_epoch(hidden: tuple[int, ...], batches: int, device: torch.device, precis
     timed.train_epoch(1)
     _sync(device)
     seconds = (time.perf_counter() - t) * 500 / batches  # training only: validation is cut to 100 images
-    flops = ff_flops_per_example(784, hidden) * 50_000
+    flops = train_flops_per_example(cfg) * 50_000
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds_per_epoch": seconds, "tflop_per_epoch": flops / 1e12, "gflops": flops / seconds / 1e9, "peak_mib": peak}
 

@@ -33,10 +33,13 @@ def _parse_sets(pairs: list[str]) -> dict[str, str]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ffrepro.registry import all_ids, get_experiment
+    from ffrepro.registry import all_ids, get_experiment, variant_ids
     from ffrepro.runner import run
 
     ids = [i for arg in args.id for i in (all_ids() if arg == "all" else [arg])]
+    if args.with_variants:  # each entry named, followed by its variants
+        ids = [v for i in ids for v in ([i] if "/" in i else [i, *variant_ids(i)])]
+        ids = list(dict.fromkeys(ids))
     experiments = [get_experiment(exp_id) for exp_id in ids]  # an unknown id or variant fails before any training
     for exp_id, exp in zip(ids, experiments):
         cfg = exp.config(args.profile)
@@ -63,6 +66,11 @@ def _cmd_queue(args: argparse.Namespace) -> int:
     from ffrepro.queue import plan, run_queue, summary
 
     jobs = plan(args.profile, args.seeds, args.ids or None, Path(args.log_dir))
+    if args.list:  # one "ID SEED" per line, for make -j or a cluster's job array
+        print("\n".join(f"{j.exp_id} {j.seed}" for j in jobs))
+        return 0
+    if args.budget is None:
+        raise ConfigError("queue needs --budget MINUTES (or --list to print the jobs)")
     print(f"{len(jobs)} jobs to run: " + ", ".join(j.name for j in jobs), flush=True)
     done = run_queue(jobs, args.parallel, args.budget * 60, min_start_s=args.min_start * 60)
     print(summary(done))
@@ -156,13 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--time-budget", type=float, default=None, metavar="MINUTES", help="stop (resumably) before this much training time")
     r.add_argument("--stop-after-epochs", type=int, default=None, help="stop (resumably) after this epoch; 0 evaluates the last checkpoint without training")
     r.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines are still logged)")
+    r.add_argument("--with-variants", action="store_true", help="also every variant of each entry named (a study's runs)")
     r.set_defaults(fn=_cmd_run)
     q = sub.add_parser("queue", help="run every missing or incomplete (experiment, seed) of a profile as parallel processes within a time budget")
     q.add_argument("ids", nargs="*", help="experiment ids (default: every entry and its variants, in the order of ffrepro.queue.PRIORITY)")
     q.add_argument("--profile", default="paper", choices=PROFILES)
     q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     q.add_argument("--parallel", type=int, default=1, help="processes at a time (several share one GPU well)")
-    q.add_argument("--budget", type=float, required=True, metavar="MINUTES", help="training stops this long after the start; each job resumes later from its checkpoint")
+    q.add_argument("--budget", type=float, default=None, metavar="MINUTES", help="training stops this long after the start; each job resumes later from its checkpoint")
+    q.add_argument("--list", action="store_true", help="print the missing jobs, one 'ID SEED' per line, and run nothing")
     q.add_argument("--min-start", type=float, default=1.0, metavar="MINUTES", help="start no job with less time than this left")
     q.add_argument("--log-dir", default="logs/queue", help="one log file per job")
     q.set_defaults(fn=_cmd_queue)

@@ -29,8 +29,9 @@ PRIORITY = ("mnist-ff-supervised", "mnist-ff-hard-negatives", "mnist-ff-supervis
 
 
 def ordered_ids(ids: list[str] | None = None) -> list[str]:
-    """``ids`` (default: every entry and its variants) in :data:`PRIORITY` order, then in registry order; an entry's
-    variants ("ID/VARIANT") after the entry, in the order it lists them."""
+    """``ids`` (default: every entry and its variants): the :data:`PRIORITY` entries in that order, then
+    the rest in registry order, an entry's variants ("ID/VARIANT") after the entry in the order it
+    lists them (the variants of a priority entry with the rest, at its place in the registry)."""
     chosen = ids or all_ids()
     for exp_id in chosen:
         get_experiment(exp_id)  # an unknown id or variant fails before anything runs
@@ -40,7 +41,8 @@ def ordered_ids(ids: list[str] | None = None) -> list[str]:
     def key(exp_id: str) -> tuple[int, int, int]:
         base, _, variant = exp_id.partition("/")
         position = list(EXPERIMENTS[base].variants).index(variant) + 1 if variant else 0
-        return (rank.get(base, len(rank)), registry.index(base), position)
+        priority = rank.get(base, len(rank)) if not variant else len(rank)  # a priority entry's variants wait with the rest
+        return (priority, registry.index(base), position)
 
     return sorted(dict.fromkeys(chosen), key=key)
 

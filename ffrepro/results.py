@@ -150,7 +150,7 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def provenance(device: torch.device, dataset_hashes: dict[str, str]) -> dict[str, Any]:
+def provenance(device: torch.device, dataset_hashes: dict[str, str], model_precision: str = "fp32") -> dict[str, Any]:
     import numpy
 
     if os.environ.get("FFREPRO_GIT_COMMIT"):
@@ -170,7 +170,7 @@ def provenance(device: torch.device, dataset_hashes: dict[str, str]) -> dict[str
         "threads": torch.get_num_threads(),
         "dataset_md5": dataset_hashes,
         "host": platform.node(),
-        "precision": matmul_precision(device),
+        "precision": matmul_precision(device, model_precision),
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
@@ -178,9 +178,12 @@ def provenance(device: torch.device, dataset_hashes: dict[str, str]) -> dict[str
     return out
 
 
-def matmul_precision(device: torch.device) -> str:
-    """What float32 matrix products run in: "fp32", or "tf32" where torch lets the GPU's TF32 units
-    do them (``torch.set_float32_matmul_precision("high")``)."""
+def matmul_precision(device: torch.device, model_precision: str = "fp32") -> str:
+    """What the matrix products run in: "bf16" where the config asks for it (``model.precision``:
+    bf16 operands, float32 weights and losses), else what float32 products run in: "fp32", or "tf32"
+    where torch lets the GPU's TF32 units do them (``torch.set_float32_matmul_precision("high")``)."""
+    if model_precision == "bf16":
+        return "bf16"
     if device.type == "cuda" and (torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest"):
         return "tf32"
     if device.type == "cpu" and torch.get_float32_matmul_precision() == "medium":

@@ -87,7 +87,7 @@ def run(
     dataset = data_mod.load(cfg.data.dataset, dev)
     if cfg.data.standardize:
         dataset = data_mod.standardize(dataset)
-    origin = provenance(dev, dataset.hashes)  # taken now: the code that trains is the code at the start
+    origin = provenance(dev, dataset.hashes, getattr(cfg.model, "precision", "fp32"))  # taken now: the code that trains is the code at the start
     generator = torch.Generator(dev)
 
     def new_trainer() -> Trainer:

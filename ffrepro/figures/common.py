@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ffrepro.config import PROFILES
+from ffrepro.cost import achieved
 from ffrepro.report import summary_rows
 from ffrepro.results import load_results, results_root
 
@@ -82,11 +83,24 @@ def short_hidden(hidden: str) -> str:
 
 
 def runs_table(exp_ids: Sequence[str] | None, profiles: Sequence[str] = PROFILES) -> pd.DataFrame:
-    """Which seeds ran where and for how long, per (experiment, profile): the rest of :func:`paper_table`."""
+    """Which seeds ran where, in what precision and for how long, per (experiment, profile), with the
+    training cost (:func:`ffrepro.cost.achieved`: analytic TFLOP per epoch, measured seconds per epoch
+    and achieved TFLOP/s, means over the seeds): the rest of :func:`paper_table`."""
     table = paper_table(exp_ids, profiles)
     if table.empty:
         return table
-    return table[["experiment", "profile", "seeds", "device", "wall time (min)"]].set_index(["experiment", "profile"])
+    costs = []
+    for exp_id, profile in zip(table["experiment"], table["profile"]):
+        results = load_results(exp_id, profile)
+        each = [achieved(r) for r in results]
+        costs.append({
+            "precision": ", ".join(sorted({r["provenance"].get("precision", "fp32") for r in results})),
+            "TFLOP / epoch": round(each[0]["tflop_per_epoch"], 2),
+            "s / epoch": round(float(np.mean([c["seconds_per_epoch"] for c in each])), 1),
+            "TFLOP/s": round(float(np.mean([c["tflops"] for c in each])), 3),
+        })
+    table = pd.concat([table.reset_index(drop=True), pd.DataFrame(costs)], axis=1)
+    return table[["experiment", "profile", "seeds", "device", "precision", "TFLOP / epoch", "s / epoch", "TFLOP/s", "wall time (min)"]].set_index(["experiment", "profile"])
 
 
 def summary_row(exp_id: str, profile: str) -> dict[str, Any]:

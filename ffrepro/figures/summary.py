@@ -1,6 +1,7 @@
 """Tables of the book's first page and of its "All results" page.
 
-The first page shows one row per experiment, at the best profile that has results
+The first page opens with a picture of every experiment's error against the paper's
+(:func:`overview_figure`) and shows one row per experiment, at the best profile that has results
 (:func:`front_page_table`, chosen by :func:`ffrepro.report.best_check`). The "All results" page shows
 every profile: :func:`ffrepro.figures.common.overview_table` and :func:`ffrepro.figures.common.runs_table`,
 the tables each chapter shows for its own experiments.
@@ -8,12 +9,18 @@ the tables each chapter shows for its own experiments.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 
+import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 from ffrepro.figures.common import OVERVIEW_COLUMNS, short_hidden
-from ffrepro.report import check_all, front_page_rows, mean_std_text
+from ffrepro.registry import EXPERIMENTS
+from ffrepro.report import best_check, check_all, front_page_rows, mean_std_text
 from ffrepro.results import results_root
 
 
@@ -38,3 +45,44 @@ def known_gaps_table() -> pd.DataFrame:
         if c.status == "GAP"
     ]
     return pd.DataFrame(rows).set_index(["experiment", "profile"]) if rows else pd.DataFrame()
+
+
+STATUS_COLORS = {"PASS": "tab:green", "GAP": "tab:orange", "FAIL": "tab:red", "PARTIAL": "tab:gray", "n/a": "tab:blue", "smoke": "tab:purple"}
+
+
+def overview_figure(exp_ids: Sequence[str] | None = None) -> Figure:
+    """The first page's picture: every experiment's test error at its best available profile (the
+    same choice as :func:`front_page_table`): each seed (small dots) and their mean with one standard
+    deviation either side (bar), coloured by status, against the paper's number (black tick) and its
+    tolerance band at that profile (grey). One panel per data set, each on its own scale."""
+    checks = [c for exp in EXPERIMENTS.values() if exp_ids is None or exp.id in exp_ids if (c := best_check(exp)) is not None]
+    if not checks:
+        raise FileNotFoundError(f"no results under {results_root()}. Produce them with `python -m ffrepro run all --profile cpu`.")
+    panels = {name: [c for c in checks if EXPERIMENTS[c.experiment].paper_config.data.dataset == name] for name in ("mnist", "cifar10")}
+    panels = {k: v for k, v in panels.items() if v}
+    heights = [len(v) for v in panels.values()]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8.5, 0.34 * sum(heights) + 1.6 * len(panels)), gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, (name, rows) in zip(axes[:, 0], panels.items()):
+        for y, c in enumerate(reversed(rows)):
+            color = STATUS_COLORS.get(c.status if c.profile != "smoke" else "smoke", "black")
+            if c.paper is not None:
+                if c.tolerance is not None:
+                    ax.add_patch(Rectangle((c.paper - c.tolerance, y - 0.32), 2 * c.tolerance, 0.64, color="0.85", zorder=0))
+                ax.plot([c.paper, c.paper], [y - 0.36, y + 0.36], color="black", lw=2, zorder=2)
+            spread = statistics.stdev(c.values) if len(c.values) > 1 else 0.0
+            ax.errorbar(c.mean, y, xerr=spread, fmt="o", color=color, ms=6, capsize=3, zorder=3)
+            ax.plot(c.values, [y] * len(c.values), ".", color=color, ms=3, alpha=0.6, zorder=3)
+        labels = [f"{c.experiment} ({c.profile}{', ' + str(len(c.values)) + ' seeds' if len(c.values) > 1 else ''})" for c in reversed(rows)]
+        ax.set_yticks(range(len(rows)), labels, fontsize="small")
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        values = [v for c in rows for v in (*c.values, *([c.paper] if c.paper is not None else []))]
+        if max(values) > 10 * min(values):  # e.g. smoke runs beside paper-scale ones: a log scale keeps both readable
+            ax.set_xscale("log")
+        ax.set_xlabel(f"{'MNIST' if name == 'mnist' else 'CIFAR-10'} test error (%)")
+        ax.grid(axis="x", alpha=0.3)
+    handles = [Line2D([], [], color="black", lw=2, label="paper"), Rectangle((0, 0), 1, 1, color="0.85", label="tolerance")]
+    shown = sorted({c.status if c.profile != "smoke" else "smoke" for c in checks})
+    handles += [Line2D([], [], marker="o", ls="", color=STATUS_COLORS[s], label=f"ours: {s}") for s in shown if s in STATUS_COLORS]
+    axes[0, 0].legend(handles=handles, loc="lower right", fontsize="x-small", ncol=2, framealpha=0.9)
+    fig.tight_layout()
+    return fig
