@@ -118,7 +118,8 @@ def _duration(seconds: float) -> str:
 
 
 def provenance_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
-    """Where, when and with which code each run was made: one column per (experiment, seed)."""
+    """Where, when, in what precision, how fast (seconds per epoch and achieved TFLOP/s,
+    :func:`ffrepro.cost.achieved`) and with which code each run was made: one column per (experiment, seed)."""
     columns = {}
     for exp, rs in results.items():
         for r in rs:
@@ -126,9 +127,12 @@ def provenance_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
             commit = (prov["git_commit"] or "unknown")[:10]
             if prov["git_dirty"]:
                 commit += " (uncommitted changes)"
+            cost = achieved(r)
             columns[(exp, f"seed {r['seed']}")] = {
                 "complete": "yes" if r["complete"] else f"no ({r['epochs_done']} epochs)",
                 "device": prov["device"],
+                "precision": prov.get("precision", "fp32"),
+                "s / epoch (TFLOP/s)": f"{cost['seconds_per_epoch']:.1f} ({cost['tflops']:.3f})",
                 "cpu": prov.get("cpu_model", "not recorded"),  # recorded since the smoke references
                 "training time": _duration(r["wall_time_s"]["train"]),
                 "evaluation time": _duration(r["wall_time_s"]["evaluate"]),

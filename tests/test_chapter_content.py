@@ -1,0 +1,128 @@
+"""What issues 12 and 13 added to the chapters, on tiny synthetic results: training FLOPs and achieved
+throughput, the "reproduce this" box and its downloads, the first page's picture, the comparison of
+supervised settings with the paper and the bf16 validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ffrepro.config import FFConfig, RunConfig
+from ffrepro.cost import achieved, ff_flops, train_flops_per_example
+from ffrepro.figures import chapter, summary, supervised
+from ffrepro.registry import get_experiment
+from ffrepro.results import SCHEMA_VERSION, result_path, write_result
+
+
+def result(exp_id: str, profile: str, seed: int, error: float, seconds: float = 10.0, precision: str = "fp32") -> dict[str, Any]:
+    """A results file of ``exp_id``'s real config at ``profile`` whose metric is ``error``."""
+    exp = get_experiment(exp_id)
+    split, mode = exp.metric.split(".")
+    cfg = exp.config(profile)
+    return {
+        "schema_version": SCHEMA_VERSION, "experiment": exp_id, "profile": profile, "seed": seed, "complete": True,
+        "epochs_done": cfg.optim.epochs, "config": cfg.to_dict(), "final": {split: {mode: error}},
+        "history": [{"epoch": e + 1, "seconds": seconds} for e in range(cfg.optim.epochs)],
+        "wall_time_s": {"train": seconds * cfg.optim.epochs, "evaluate": 5.0},
+        "provenance": {"device": "cpu (x86_64, 2 threads)", "precision": precision},
+    }
+
+
+def write(root: Path, exp_id: str, profile: str, errors: list[float], **kw: Any) -> None:
+    for seed, error in enumerate(errors):
+        write_result(result_path(exp_id, profile, seed, root), result(exp_id, profile, seed, error, **kw))
+
+
+def test_ff_flops_count_five_products_per_weight() -> None:
+    cfg = FFConfig(hidden=(1000, 1000, 1000))
+    weights = 784 * 1000 + 2 * 1000 * 1000
+    readout = 2 * 2000 * 10
+    assert ff_flops(784, cfg, supervised=True) == 2.0 * (5 * weights + readout)
+    assert ff_flops(784, cfg, supervised=False) == 2.0 * 4 * weights
+    phased = dataclasses.replace(cfg, schedule="phases", negative_labels="hard")
+    assert ff_flops(784, phased, supervised=True) == 2.0 * (6 * weights + readout)
+
+
+def test_every_entry_has_a_positive_flop_count() -> None:
+    from ffrepro.registry import EXPERIMENTS
+
+    for exp in EXPERIMENTS.values():
+        assert train_flops_per_example(exp.config("paper")) > 0, exp.id
+
+
+def test_achieved_throughput_divides_flops_by_seconds() -> None:
+    r = result("mnist-ff-supervised", "cpu", 0, 1.7, seconds=20.0)
+    cost = achieved(r)
+    cfg = RunConfig.from_dict(r["config"])
+    assert cost["seconds_per_epoch"] == 20.0
+    assert cost["tflop_per_epoch"] == pytest.approx(train_flops_per_example(cfg) * 50_000 / 1e12)
+    assert cost["tflops"] == pytest.approx(cost["tflop_per_epoch"] / 20.0)
+
+
+def test_reproduce_box_names_the_commands_costs_and_downloads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path / "results"))
+    write(tmp_path / "results", "mnist-ff-supervised", "cpu", [1.7, 1.8], seconds=30.0)
+    folder = tmp_path / "downloads"
+    box = chapter.reproduce_box("mnist-ff-supervised", ["mnist-ff-supervised"], "cpu", folder=folder).data
+    assert "python -m ffrepro run mnist-ff-supervised --profile cpu --seed 0" in box
+    assert "--profile paper --seed 0 1 2" in box and "no results yet" in box
+    runs = 2 * get_experiment("mnist-ff-supervised").config("cpu").optim.epochs
+    assert f"{(runs * 30 + 2 * 5) / 60:.1f} min for 2 runs" in box
+    assert 'href="../downloads/mnist-ff-supervised-results.zip"' in box
+    with zipfile.ZipFile(folder / "mnist-ff-supervised-results.zip") as z:
+        names = set(z.namelist())
+    assert {"results/mnist-ff-supervised/cpu/seed0.json", "results/mnist-ff-supervised/cpu/seed1.json"} <= names
+    assert "tables/paper-vs-reproduced.csv" in names and "tables/runs.csv" in names
+    assert "mnist-ff-supervised" in (folder / "mnist-ff-supervised.csv").read_text()
+
+
+def test_reproduce_box_of_a_study_and_of_a_page_without_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path / "results"))
+    assert chapter.commands(["mnist-ff-sleep"], "cpu")[0].endswith("--with-variants")
+    box = chapter.reproduce_box("ff-intro", [], "cpu", folder=tmp_path / "downloads").data
+    assert "reads no results files" in box and "trains nothing" in box
+    assert not (tmp_path / "downloads").exists()
+
+
+def test_overview_figure_has_a_panel_per_data_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no results"):
+        summary.overview_figure()
+    write(tmp_path, "mnist-ff-supervised", "cpu", [1.7, 1.8])
+    write(tmp_path, "cifar10-bp-2layers", "cpu", [45.0])
+    fig = summary.overview_figure()
+    assert len(fig.axes) == 2
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["mnist-ff-supervised (cpu, 2 seeds)"]
+
+
+def test_setting_comparison_picks_the_closest_to_the_paper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    write(tmp_path, "mnist-ff-supervised", "cpu", [1.9, 2.1])
+    write(tmp_path, "mnist-ff-hard-negatives", "cpu", [1.5])
+    table, verdict = supervised.setting_comparison("cpu")
+    assert verdict["closest"] == "mnist-ff-hard-negatives" and verdict["settings"] == 2
+    assert table.loc["mnist-ff-supervised", "distance (points)"] == pytest.approx(0.64)
+    assert any(name.startswith("ffcode as reported") for name in table.index)
+
+
+@pytest.mark.parametrize("bf16, within", [([1.95, 2.05, 2.0], True), ([2.6, 2.7, 2.65], False)])
+def test_precision_validation_uses_the_seeds_spread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bf16: list[float], within: bool) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    exp = "mnist-ff-hard-negatives"
+    write(tmp_path, exp, "cpu", [1.9, 2.0, 2.1], seconds=20.0)
+    with pytest.raises(FileNotFoundError, match="bf16"):
+        supervised.precision_validation(exp, "bf16", "cpu")
+    for seed, error in enumerate(bf16):
+        r = result(exp, "cpu", seed, error, seconds=10.0, precision="bf16")
+        r["config"] = get_experiment(f"{exp}/bf16").config("cpu").to_dict()
+        write_result(result_path(f"{exp}/bf16", "cpu", seed, tmp_path), r)
+    table, verdict = supervised.precision_validation(exp, "bf16", "cpu")
+    assert verdict["within"] is within and verdict["allowed"] == pytest.approx(0.2)
+    assert verdict["speed_up"] == pytest.approx(2.0)
+    assert list(table.index) == ["fp32", "bf16"]
+    assert json.loads(json.dumps(verdict))  # plain values, for glue
