@@ -20,6 +20,7 @@ import ast
 import importlib.util
 import json
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class Plan:
     def describe(self) -> str:
         profiles = ", ".join(sorted(set(self.profiles.values())))
         return (f"{self.site}: {self.files} files, {self.size / 2**20:.1f} MiB, {len(self.profiles)} executed "
-                f"notebooks (profile {profiles}), from commit {self.commit[:12]}\n  {' '.join(self.command)}")
+                f"notebooks (profile {profiles}), from commit {self.commit[:12]}\n  {shlex.join(self.command)}")
 
 
 def _notebook_profile(path: Path) -> str | None:
