@@ -1,7 +1,10 @@
-# ffrepro: `make book` rebuilds every result and the site; `make test` runs the test suite.
+# ffrepro: `make book` rebuilds every result and the site; `make test` runs the test suite (the site's pages
+# included, in headless Chromium); `make publish` pushes the built site to the gh-pages branch with ghp-import,
+# and refuses a site built from smoke results or from a tree with uncommitted changes (ffrepro/publish.py).
 #   PROFILE=paper|cpu|smoke  which scale to run (default paper)
 #   FRESH=1                  recompute results even when results for the same config are on disk
 #   SEEDS="0 1 2"            seeds to run (default 0)
+#   DRY_RUN=1                `make publish`: run its checks and print what would be pushed, push nothing
 
 SHELL := /bin/bash
 PROFILE ?= paper
@@ -14,7 +17,7 @@ NOTEBOOKS := $(wildcard book/notebooks/*.ipynb)
 MATHJAX := book/_extra/mathjax/tex-mml-chtml.js
 FRESH_FLAG := $(if $(filter 1,$(FRESH)),--fresh,)
 
-.PHONY: book test bench venv data data-cifar10 results notebooks site clean-site queue paper jobs
+.PHONY: book test bench venv data data-cifar10 results notebooks site clean-site queue paper jobs publish
 
 # The pip requirements are derived from environment.yml's `pip:` block, the one list of dependencies.
 $(VENV)/requirements.txt: environment.yml
@@ -59,6 +62,10 @@ site: $(STAMP) $(MATHJAX)
 
 book: results notebooks site
 	@echo "site: book/_build/html/index.html"
+
+# The site as built (no rebuild: `make notebooks site PROFILE=cpu` first, from the committed results).
+publish: $(STAMP)
+	$(PY) -m ffrepro publish $(if $(filter 1,$(DRY_RUN)),--dry-run,)
 
 # Every missing (experiment, seed) of PROFILE as parallel processes: BUDGET minutes, PARALLEL at a time.
 BUDGET ?= 60

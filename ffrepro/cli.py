@@ -1,4 +1,4 @@
-"""Command line: ``python -m ffrepro {list,run,queue,check,table,references,data,memory,bench}``."""
+"""Command line: ``python -m ffrepro {list,run,queue,check,table,references,data,memory,bench,publish}``."""
 
 from __future__ import annotations
 
@@ -148,6 +148,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(args.quick)
 
 
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ffrepro.publish import SITE, PublishError, publish
+
+    try:
+        publish(site=Path(args.site) if args.site else SITE, dry_run=args.dry_run, remote=args.remote, branch=args.branch)
+    except PublishError as exc:
+        print(f"publish refused: {exc}", file=sys.stderr)
+        return 5
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ffrepro", description="Reproduce Hinton's Forward-Forward paper.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -197,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="matmul throughput and FF epoch speed")
     b.add_argument("--quick", action="store_true")
     b.set_defaults(fn=_cmd_bench)
+    pub = sub.add_parser("publish", help="push the built site to the gh-pages branch with ghp-import (refuses a smoke-profile site or a dirty tree)")
+    pub.add_argument("--dry-run", action="store_true", help="run every check and print what would be pushed, push nothing")
+    pub.add_argument("--site", help="the built site (default book/_build/html)")
+    pub.add_argument("--remote", default="origin", help="the remote to push to (default origin)")
+    pub.add_argument("--branch", default="gh-pages", help="the branch to write (default gh-pages)")
+    pub.set_defaults(fn=_cmd_publish)
     return p
 
 

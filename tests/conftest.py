@@ -1,7 +1,12 @@
-"""Shared fixtures: the real MNIST (fetched once by `make data`) and one smoke run of every experiment."""
+"""Shared fixtures: the real MNIST (fetched once by `make data`), one smoke run of every experiment, and the
+smoke-profile site built from it."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +15,12 @@ import torch
 from ffrepro.data import Dataset, load_mnist
 from ffrepro.registry import all_ids
 from ffrepro.memory import run_study
+from ffrepro.results import REPO_ROOT
 from ffrepro.runner import run
+
+BOOK = REPO_ROOT / "book"
+NOTEBOOKS = sorted((BOOK / "notebooks").glob("*.ipynb"))
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +37,30 @@ def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         run(exp_id, "smoke", 0, device="cpu", results_dir=root / "results", checkpoint_dir=root / "ckpt", progress=False)
     run_study("smoke", "cpu", progress=False, root=root / "results")
     return root / "results"
+
+
+@pytest.fixture(scope="session")
+def built_book(smoke_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of book/ with every notebook executed by papermill (profile smoke), then built; shared by
+    tests/test_book.py and tests/test_site_browser.py, so the site is built once per session."""
+    if not (BOOK / "_extra" / "mathjax" / "tex-mml-chtml.js").exists():
+        pytest.fail("offline MathJax missing: run `make book/_extra/mathjax/tex-mml-chtml.js` (make test does)")
+    book = tmp_path_factory.mktemp("site") / "book"
+    shutil.copytree(BOOK, book, ignore=shutil.ignore_patterns("_build", "executed"))
+    env = {**os.environ, "FFREPRO_RESULTS": str(smoke_results), "PYTHONPATH": str(REPO_ROOT)}
+    (book / "executed").mkdir()
+    for nb in NOTEBOOKS:
+        subprocess.run(
+            [str(BIN / "python"), "-m", "papermill", str(nb), str(book / "executed" / nb.name), "-k", "python3",
+             "--cwd", str(book / "notebooks"), "-p", "profile", "smoke", "--log-level", "WARNING"],
+            env=env, check=True, timeout=600,
+        )
+    out = subprocess.run(
+        [str(BIN / "jupyter-book"), "build", "-W", "-n", "--keep-going", str(book)],
+        env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    return book / "_build" / "html"
 
 
 @pytest.fixture(autouse=True)
