@@ -144,7 +144,8 @@ def reproduce_box(chapter: str, entries: Sequence[str] | None, profile: str, tab
         '<div class="admonition tip ffrepro-reproduce"><p class="admonition-title">Reproduce this chapter</p>'
         "<p>From the repository's root, after <code>make venv data</code>. A command reuses results already on disk "
         "for the same configuration (add <code>--fresh</code> to retrain); the cost is what the committed runs took.</p>"
-        '<table class="table"><thead><tr><th>profile</th><th>commands</th><th>recorded cost</th></tr></thead><tbody>'
+        '<table class="table" style="width:100%;table-layout:fixed"><colgroup><col style="width:14%"><col style="width:58%">'
+        '<col style="width:28%"></colgroup><thead><tr><th>profile</th><th>commands</th><th>recorded cost</th></tr></thead><tbody>'
         + "".join(rows)
         + f"</tbody></table><p>{links}</p></div>"
     )
