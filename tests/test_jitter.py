@@ -117,11 +117,12 @@ def test_training_sees_shifted_images_but_validation_and_test_never_are() -> Non
     seen: list[torch.Tensor] = []
     forward = trainer.net.forward
 
-    def spy(x: torch.Tensor, detach: bool = True):  # records every input the net is given
+    def spy(x: torch.Tensor, detach: bool = True, first: torch.Tensor | None = None):  # records every input the net is given
         seen.append(x[:, NUM_CLASSES:].clone())
-        return forward(x, detach)
+        return forward(x, detach, first)
 
     trainer.net.forward = spy  # type: ignore[method-assign]
+    trainer.net.share_first_layer = False  # every pass gets its labelled images (LabelledBatch would pass layer 1's product)
     trainer.train_epoch(1)
     train_inputs = torch.cat(seen)
     originals = ds.train.x[:, NUM_CLASSES:]

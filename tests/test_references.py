@@ -74,6 +74,8 @@ def test_the_reference_test_fails_when_labels_are_not_embedded(tmp_path: Path, m
     import ffrepro.ff
 
     monkeypatch.setattr(ffrepro.ff, "embed_label", lambda x, label, strength=1.0, neutral=0.1: x.clone())
+    # the same bug in the path that shares layer 1's image product: no label pixels at all
+    monkeypatch.setattr(ffrepro.ff.LabelledBatch, "label_pixels", lambda self, label: torch.zeros(len(self.image_ss), ffrepro.ff.NUM_CLASSES))
     problems = compare(_broken_run(tmp_path), read_reference("mnist-ff-supervised", COMMITTED))
     assert any(p.startswith("test.goodness") for p in problems), problems
 
