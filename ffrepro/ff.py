@@ -107,11 +107,6 @@ class Bf16Linear(nn.Linear):
         return _Bf16Product.apply(x, self.weight, None, self.bf16_weight())
 
 
-def product(self, x: torch.Tensor) -> torch.Tensor:
-        """``x @ weight.T`` in bf16, without the bias."""
-        return _Bf16Product.apply(x, self.weight, None)
-
-
 def product(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """A dense layer's ``x @ weight.T`` without its bias, in the layer's precision."""
     return linear.product(x) if isinstance(linear, Bf16Linear) else F.linear(x, linear.weight)
@@ -189,6 +184,50 @@ class LabelledBatch:
         return _LabelledFirstLayer.apply(self.image_product, self.x0, pixels, scale, self.linear.weight, self.linear.bias, self.linear)
 
 
+def _ff_loss_rows(h: torch.Tensor, n_pos: int, n: int, threshold: float, sign: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Goodness, logistic loss and ``2 dL/dg`` per row of states ``h`` (:class:`_FFLoss`)."""
+    g = h.square().sum(1)
+    # t = +1 on positive rows, -1 on negative ones: each row's loss is softplus(-t * logit)
+    t = torch.ones_like(g)
+    t[n_pos:] = -1.0
+    margin = t * (sign * (g - threshold))  # t * logit
+    return g, F.softplus(-margin).sum() * (0.5 / n), -(sign / n) * t * torch.sigmoid(-margin)
+
+
+class _FFLoss(torch.autograd.Function):
+    """A layer's two loss terms (:meth:`FFLayer.loss_terms`) from its pre-activations ``z`` and states
+    ``h = relu(z)``, with their gradient with respect to ``z`` written out instead of traced: the
+    logistic loss's is ``2 h dL/dg`` row by row (``h`` is 0 where the ReLU is off), the peer term's
+    ``-push / n`` on every positive row. One node in the backward pass instead of a dozen (ReLU,
+    square, row sums, slices, softplus, ...), the same numbers up to float rounding.
+
+    The first ``n_pos`` rows are positive data, the rest negative; both terms are averaged over ``n``.
+    Returns (FF loss, peer term, goodness (N,)); the goodness carries no gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, h: torch.Tensor, push: torch.Tensor | None, n_pos: int, n: int, threshold: float,
+                sign: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        g, ff, coef = _ff_loss_rows(h, n_pos, n, threshold, sign)
+        ctx.save_for_backward(h, coef, push)
+        ctx.n_pos, ctx.n = n_pos, n
+        peer = torch.zeros((), device=z.device, dtype=z.dtype) if push is None else -(z[:n_pos].sum(0) @ push) / n
+        ctx.mark_non_differentiable(g)
+        return ff, peer, g
+
+    @staticmethod
+    def backward(ctx: Any, grad_ff: torch.Tensor, grad_peer: torch.Tensor, _: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        h, coef, push = ctx.saved_tensors
+        dz = h * (coef * grad_ff)[:, None]
+        if push is not None and ctx.n_pos:
+            dz[: ctx.n_pos] -= push * (grad_peer / ctx.n)
+        return dz, None, None, None, None, None, None
+
+
+def states(z: torch.Tensor, traced: bool = True) -> torch.Tensor:
+    """A layer's ReLU states from its pre-activations; untraced: without a gradient."""
+    return torch.relu(z if traced else z.detach())
+
+
 class FFLayer(nn.Module):
     """A fully connected ReLU layer with its own goodness, threshold and logistic loss."""
 
@@ -208,10 +247,12 @@ class FFLayer(nn.Module):
         self.peer_momentum = cfg.peer_momentum
         self.register_buffer("mean_activity", torch.full((n_out,), 0.5))  # peer normalisation state
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (N, n_in), already length-normalised -> (pre-activation, ReLU states), each (N, n_out)."""
+    def forward(self, x: torch.Tensor, traced: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (N, n_in), already length-normalised -> (pre-activation, ReLU states), each (N, n_out).
+        ``traced`` off: the states carry no gradient (the fused loss differentiates ``z`` itself), so
+        the ReLU keeps no copy of them for a backward pass."""
         z = self.linear(x)
-        return z, torch.relu(z)
+        return z, states(z, traced)
 
     @staticmethod
     def goodness(h: torch.Tensor) -> torch.Tensor:
@@ -250,6 +291,19 @@ class FFLayer(nn.Module):
             push = self.peer_normalization * (self.mean_activity.mean() - self.mean_activity)  # (n_out,)
         # gradient descent on this term adds `push` to the ascent direction of every case's input
         return ff, -(z_pos * push).sum() / n
+
+    def fused_loss_terms(self, z: torch.Tensor, h: torch.Tensor, n_pos: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`loss_terms` and the goodness in one step with a written-out gradient (:class:`_FFLoss`):
+        rows ``[:n_pos]`` of ``z`` and ``h`` are positive data, the rest negative, ``n`` the batch size
+        the terms are averaged over (phase "both": ``n_pos = n``, 2n rows; "positive": n rows, all
+        positive; "negative": ``n_pos = 0``). Updates the running means from the positive rows as
+        :meth:`loss_terms` does. -> (FF loss, peer term, goodness (N,))"""
+        push = None
+        if self.peer_normalization and n_pos:
+            with torch.no_grad():
+                self.mean_activity.mul_(self.peer_momentum).add_(h[:n_pos].mean(0), alpha=1 - self.peer_momentum)
+                push = self.peer_normalization * (self.mean_activity.mean() - self.mean_activity)
+        return _FFLoss.apply(z, h.detach(), push, n_pos, n, self.threshold, self.sign)
 
     def loss(self, z_pos: torch.Tensor, h_pos: torch.Tensor, h_neg: torch.Tensor) -> torch.Tensor:
         """What the layer descends: the FF logistic loss plus the peer-normalisation term."""
@@ -299,19 +353,23 @@ class FFNet(nn.Module):
         # compute layer 1's image product once for all the labels of a batch (LabelledBatch); off: each
         # labelled copy is normalised and multiplied out (the reference the tests and `make bench` use)
         self.share_first_layer = True
+        # each layer's loss terms and their gradient in one step (FFLayer.fused_loss_terms); off: traced
+        # by autograd from FFLayer.loss_terms (the reference)
+        self.fused_loss = True
 
     def forward(self, x: torch.Tensor | None, detach: bool = True, first: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Bottom-up pass. x: (N, n_in) -> [(z, h)] per layer. ``detach`` cuts gradients between layers.
         ``first``: layer 1's pre-activation, already computed (:class:`LabelledBatch`); x is then unused."""
         out = []
         a = x
+        traced = not (detach and self.fused_loss)  # the fused loss needs no gradient through the states
         for i, layer in enumerate(self.layers):
             if i == 0 and first is not None:
-                z, h = first, torch.relu(first)
+                z, h = first, states(first, traced)
             else:
                 assert a is not None
                 a = length_normalize(a)
-                z, h = layer(a.detach() if detach else a)
+                z, h = layer(a.detach() if detach else a, traced)
             out.append((z, h))
             a = self.passed_on(i, h)
         return out

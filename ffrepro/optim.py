@@ -6,6 +6,21 @@ from collections.abc import Iterable
 
 import torch
 
+from ffrepro.compiled import Compiled
+
+
+def _one_pass_update(params: list[torch.Tensor], smoothed: list[torch.Tensor], grads: list[torch.Tensor], lr: torch.Tensor,
+                     smoothing: float, weight_decay: float) -> None:
+    """The update written per tensor for ``torch.compile`` to fuse into one pass over each weight
+    (read weight, smoothed gradient and gradient; write weight and smoothed gradient). ``lr`` is a
+    tensor, so the schedule's changes do not recompile."""
+    for p, g_s, g in zip(params, smoothed, grads):
+        g_s.lerp_(g, 1 - smoothing)
+        p.mul_(1 - lr * weight_decay).sub_(lr * g_s)
+
+
+_compiled_update = Compiled(_one_pass_update)
+
 
 class SmoothedSGD(torch.optim.Optimizer):
     """``g_s <- smoothing * g_s + (1 - smoothing) * grad``; ``w <- w - lr * (g_s + weight_decay * w)``.
@@ -17,7 +32,8 @@ class SmoothedSGD(torch.optim.Optimizer):
     twice the traffic: ``g_s.lerp_(grad, 1 - smoothing)``, then ``w *= 1 - lr * weight_decay`` and
     ``w -= lr * g_s``, each over a whole parameter group at once (``torch._foreach_*``). The same
     arithmetic up to float rounding; ``fused=False`` is the plain per-tensor loop, kept as the
-    reference the tests and ``make bench`` compare with.
+    reference the tests and ``make bench`` compare with. With ``FFREPRO_COMPILE=1`` (:mod:`ffrepro.compiled`)
+    the fused step is compiled into one pass over each tensor.
     """
 
     def __init__(self, params: Iterable, lr: float, smoothing: float = 0.9, weight_decay: float = 0.0, fused: bool = True):
@@ -38,6 +54,10 @@ class SmoothedSGD(torch.optim.Optimizer):
             if not params:
                 continue
             smoothed = [self._smoothed(p) for p in params]
+            if self.fused and _compiled_update.enabled:
+                lr_t = torch.tensor(lr, device=params[0].device)
+                _compiled_update(params, smoothed, [p.grad for p in params], lr_t, s, wd)
+                continue
             if self.fused:
                 torch._foreach_lerp_(smoothed, [p.grad for p in params], 1 - s)
                 if wd:

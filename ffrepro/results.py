@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from ffrepro.compiled import enabled as compiled_enabled
+
 SCHEMA_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULT_FILE = re.compile(r"seed(\d+)\.json")
@@ -171,6 +173,7 @@ def provenance(device: torch.device, dataset_hashes: dict[str, str], model_preci
         "dataset_md5": dataset_hashes,
         "host": platform.node(),
         "precision": matmul_precision(device, model_precision),
+        "compiled": compiled_enabled(),  # FFREPRO_COMPILE=1: element-wise steps compiled (ffrepro.compiled)
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)

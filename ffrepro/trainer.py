@@ -10,7 +10,7 @@ from torch import nn
 
 from ffrepro.config import RunConfig
 from ffrepro.data import Dataset, Split, jitter
-from ffrepro.ff import FFLayer, FFNet, length_normalize
+from ffrepro.ff import FFLayer, FFNet, length_normalize, states
 from ffrepro.local import LocallyConnected
 from ffrepro.optim import SmoothedSGD
 
@@ -172,22 +172,29 @@ class PhaseTracer:
 FF_STATS = ("ff_loss", "peer_loss", "pos_goodness", "neg_goodness", "neg_beats_pos")
 
 
-def ff_layer_loss(layer: FFLayer, z: torch.Tensor, h: torch.Tensor, n: int, stats: torch.Tensor, i: int, phase: str = "both") -> torch.Tensor:
+def ff_layer_loss(layer: FFLayer, z: torch.Tensor, h: torch.Tensor, n: int, stats: torch.Tensor, i: int, phase: str = "both",
+                  fused: bool = True) -> torch.Tensor:
     """Layer ``i``'s FF loss (logistic loss plus peer term) on states whose first ``n`` rows are
     positive, the rest negative (phase "both"), or whose ``n`` rows are all positive ("positive") or
     all negative ("negative").
+
+    ``fused``: the terms and their gradient in one step (:meth:`FFLayer.fused_loss_terms`); off, traced
+    by autograd from :meth:`FFLayer.loss_terms` (the reference the tests and ``make bench`` use).
 
     Adds to column ``i`` of ``stats`` (len(FF_STATS), layers), each summed over the batch: the
     logistic loss, the peer-normalisation term, positive goodness, negative goodness, and how often
     the negative beat its positive (only where an update sees both).
     """
-    g = FFLayer.goodness(h)
-    if phase == "both":
-        ff, peer = layer.loss_terms(z[:n], h[:n], g[:n], g[n:])
-    elif phase == "positive":
-        ff, peer = layer.loss_terms(z, h, g, None)
+    if fused:
+        ff, peer, g = layer.fused_loss_terms(z, h, {"both": n, "positive": n, "negative": 0}[phase], n)
     else:
-        ff, peer = layer.loss_terms(None, None, None, g)
+        g = FFLayer.goodness(h)
+        if phase == "both":
+            ff, peer = layer.loss_terms(z[:n], h[:n], g[:n], g[n:])
+        elif phase == "positive":
+            ff, peer = layer.loss_terms(z, h, g, None)
+        else:
+            ff, peer = layer.loss_terms(None, None, None, g)
     with torch.no_grad():
         g = g.detach()
         if phase == "both":
@@ -203,7 +210,7 @@ def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]],
     """Sum of every layer's :func:`ff_layer_loss` over a whole forward pass's states."""
     total = torch.zeros((), device=stats.device)
     for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
-        total = total + ff_layer_loss(layer, z, h, n, stats, i, phase)
+        total = total + ff_layer_loss(layer, z, h, n, stats, i, phase, net.fused_loss)
     return total
 
 
@@ -230,11 +237,11 @@ def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor |
         a = inputs
         for i, layer in enumerate(net.layers):
             if i == 0 and first is not None:
-                z, h = first, torch.relu(first)
+                z, h = first, states(first, not net.fused_loss)
             else:
                 assert a is not None
-                z, h = layer(length_normalize(a).detach())
-            ff_layer_loss(layer, z, h, n, stats, i, phase).backward()
+                z, h = layer(length_normalize(a).detach(), not net.fused_loss)
+            ff_layer_loss(layer, z, h, n, stats, i, phase, net.fused_loss).backward()
             a = net.passed_on(i, h.detach())
     optimizer.step()
 
@@ -287,11 +294,13 @@ FIELD_GRID = (4, 12, 20, 28)  # rows and columns of the first-layer locations wh
 def local_fields(layer: LocallyConnected, grid: tuple[int, ...] = FIELD_GRID) -> dict[str, Any]:
     """The bottom-up weights of a few locations of a locally connected layer, every channel, for the
     book's receptive-field figure: rows (location, channel) of window x window x C_in weights,
-    channel-major like the input. -> {"locations", "window", "in_channels", "weights": pack_weights(...)}"""
+    channel-major like the input. -> {"locations", "window", "in_channels", "weights": pack_weights(...),
+    and where the windows lie on the input: "grid", "stride", "padding", "in_side"}"""
     s = layer.spec
     locations = [r * s.grid + c for r in grid for c in grid if r < s.grid and c < s.grid]
     w = layer.weight[locations].permute(0, 2, 1).reshape(len(locations) * s.channels, -1)  # (locations x C_out, F)
-    return {"locations": locations, "window": s.window, "in_channels": layer.in_shape[0], "weights": pack_weights(w)}
+    return {"locations": locations, "window": s.window, "in_channels": layer.in_shape[0], "weights": pack_weights(w),
+            "grid": s.grid, "stride": s.stride, "padding": s.padding, "in_side": layer.in_shape[1]}
 
 
 def pack_weights(w: torch.Tensor) -> dict[str, Any]:

@@ -194,3 +194,21 @@ def test_table_1_cells_carry_their_certainty() -> None:
     confirmed = {k for k, (_, (_, mark)) in TABLE1.items() if mark == "c"}
     assert confirmed == {("BP", "", 2), ("BP", "", 3), ("FF min ssq", "goodness", 2), ("FF min ssq", "goodness", 3)}
     assert all(mark in ("c", "r") for (_, a), (_, b) in TABLE1.values() for mark in (a, b))
+
+
+def test_field_pictures_grey_exactly_the_padding() -> None:
+    """figures.cifar.field_images reads each layer's layout from the results: a padded 32 x 32 CIFAR-10
+    map greys the part of a corner window off the image; an unpadded, strided layer greys nothing."""
+    from ffrepro.figures.cifar import field_images
+    from ffrepro.local import LocalSpec
+    from ffrepro.trainer import local_fields
+
+    grey = lambda image: int((image == 0.75).all(axis=2).sum())  # noqa: E731
+    for shape, spec, first_grey, corner_grey in (((3, 32, 32), CIFAR_LC, 11 + 10, 5 * 11 + 5 * 6),
+                                                 ((1, 28, 28), LocalSpec(grid=10, window=10, stride=2, channels=2), 0, 0)):
+        layer = LocallyConnected(shape, spec)
+        images, where = field_images({"extras": {"first_layer_fields": local_fields(layer)}})
+        assert len(images) == len(where) == len(local_fields(layer)["locations"]) * spec.channels
+        assert where[0] == (4, 4, 0) and grey(images[0]) == first_grey  # CIFAR-10: the window's top row and left column
+        corner = local_fields(layer, grid=(0,))
+        assert grey(field_images({"extras": {"first_layer_fields": corner}})[0][0]) == corner_grey, spec

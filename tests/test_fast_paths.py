@@ -1,16 +1,17 @@
-"""The fast paths of issue 12 compute what the reference paths compute: the shared first layer and the
-fused optimiser to float rounding, the bf16 products to bf16 rounding."""
+"""The fast paths of issue 12 compute what the reference paths compute: the shared first layer, the
+fused loss and the fused optimiser to float rounding, the bf16 products to bf16 rounding."""
 
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
 
 from ffrepro.config import ConfigError, DataConfig, FFConfig, OptimConfig, RunConfig, validate
 from ffrepro.data import Dataset, Split
-from ffrepro.ff import Bf16Linear, FFNet, LabelledBatch, length_normalize
+from ffrepro.ff import Bf16Linear, FFLayer, FFNet, LabelledBatch, length_normalize
 from ffrepro.optim import SmoothedSGD
 from ffrepro.supervised import FFSupervisedTrainer
 
@@ -63,6 +64,39 @@ def test_goodness_scores_share_the_first_layer() -> None:
     assert torch.allclose(shared, net.scores_goodness(x), rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.parametrize("goodness", ["max_ssq", "min_ssq"])
+@pytest.mark.parametrize("peer", [0.03, 0.0])
+@pytest.mark.parametrize("phase", ["both", "positive", "negative"])
+def test_fused_loss_terms_equal_the_traced_ones(phase: str, peer: float, goodness: str) -> None:
+    """Values, goodness, the running means' update and the gradient with respect to the
+    pre-activations, against autograd through FFLayer.loss_terms (thresholds near the goodness, so
+    both halves of the logistic loss matter; a second backward with other output gradients)."""
+    cfg = FFConfig(peer_normalization=peer, goodness=goodness, threshold_per_unit=0.3)  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    n = 6
+    rows = 2 * n if phase == "both" else n
+    n_pos = {"both": n, "positive": n, "negative": 0}[phase]
+    z0 = torch.randn(rows, 25)
+    out = []
+    for fused in (True, False):
+        layer = FFLayer(10, 25, cfg)
+        z = z0.clone().requires_grad_(True)
+        h = torch.relu(z)
+        g = FFLayer.goodness(h)
+        if fused:
+            ff, pe, g_out = layer.fused_loss_terms(z, h, n_pos, n)
+            assert torch.allclose(g_out, g.detach())
+        else:
+            pos = slice(0, n_pos)
+            ff, pe = layer.loss_terms(z[pos] if n_pos else None, h[pos] if n_pos else None, g[pos] if n_pos else None, g[n_pos:] if n_pos < rows else None)
+        (2.0 * ff + 3.0 * pe).backward()
+        assert z.grad is not None
+        out.append((ff.detach(), pe.detach(), z.grad.clone(), layer.mean_activity.clone()))
+    for a, b in zip(*out):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-5)
+    assert out[0][2].abs().sum() > 0 and (peer == 0.0 or phase == "negative" or out[0][1] != 0)
+
+
 def test_fused_optimiser_step_equals_the_per_tensor_loop() -> None:
     torch.manual_seed(0)
     params = [torch.randn(30, 20, requires_grad=True), torch.randn(20, requires_grad=True)]
@@ -78,6 +112,61 @@ def test_fused_optimiser_step_equals_the_per_tensor_loop() -> None:
     for a, b in zip(params, twins):
         assert torch.allclose(a, b, atol=1e-6)
         assert torch.allclose(fused.state[a]["smoothed"], loop.state[b]["smoothed"], atol=1e-6)
+
+
+def test_compiled_optimiser_step_equals_the_eager_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FFREPRO_COMPILE=1: the one-pass compiled update, against the eager fused one, over a changing
+    learning rate (a tensor input: no recompilation). Where a C++ compiler is found it must really
+    compile; where none is, the warning must say so and the eager step must run."""
+    import shutil
+
+    from ffrepro import optim
+
+    monkeypatch.setattr(optim, "_compiled_update", optim.Compiled(optim._one_pass_update))  # a fresh wrapper: nothing cached
+    torch.manual_seed(0)
+    params = [torch.randn(30, 20, requires_grad=True), torch.randn(20, requires_grad=True)]
+    twins = [p.detach().clone().requires_grad_(True) for p in params]
+    groups = lambda ps: [dict(params=ps[:1], weight_decay=0.001), dict(params=ps[1:], weight_decay=0.0)]  # noqa: E731
+    compiled, eager = SmoothedSGD(groups(params), lr=0.01, smoothing=0.9), SmoothedSGD(groups(twins), lr=0.01, smoothing=0.9)
+    compiler = shutil.which("c++") or shutil.which("g++") or shutil.which("cc")
+    for step in range(4):
+        g = [torch.randn_like(p) for p in params]
+        for ps, opt in ((params, compiled), (twins, eager)):
+            for p, gi in zip(ps, g):
+                p.grad = gi.clone()
+            for group in opt.param_groups:
+                group["lr"] = 0.01 / (step + 1)
+        eager.step()
+        monkeypatch.setenv("FFREPRO_COMPILE", "1")
+        if compiler:
+            compiled.step()
+        else:
+            with pytest.warns(RuntimeWarning, match="FFREPRO_COMPILE=1"):
+                compiled.step()
+        monkeypatch.delenv("FFREPRO_COMPILE")
+    assert optim._compiled_update.enabled is False  # FFREPRO_COMPILE unset again
+    monkeypatch.setenv("FFREPRO_COMPILE", "1")
+    assert optim._compiled_update.enabled is bool(compiler)
+    for a, b in zip(params, twins):
+        assert torch.allclose(a, b, atol=1e-6)
+        assert torch.allclose(compiled.state[a]["smoothed"], eager.state[b]["smoothed"], atol=1e-6)
+
+
+def test_a_failed_compilation_falls_back_to_eager_once_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ffrepro.compiled import Compiled
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("no compiler found\nsecond line")
+
+    monkeypatch.setenv("FFREPRO_COMPILE", "1")
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: broken)
+    double = Compiled(lambda x: 2 * x)
+    with pytest.warns(RuntimeWarning, match=r"failed \(RuntimeError: no compiler found\); running it uncompiled"):
+        assert double(3) == 6
+    assert not double.enabled
+    with warnings.catch_warnings():  # told once: later calls run eagerly without a word
+        warnings.simplefilter("error")
+        assert double(4) == 8
 
 
 def test_bf16_layer_matches_fp32_to_bf16_rounding_and_loads_fp32_weights() -> None:
@@ -118,7 +207,7 @@ def test_fast_and_reference_epochs_stay_close(precision: str) -> None:
     ref = FFSupervisedTrainer(cfg, data, torch.Generator().manual_seed(0))
     start = copy.deepcopy(fast.net.state_dict())
     ref.net.load_state_dict(start)
-    ref.net.share_first_layer, ref.optimizer.fused = False, False  # type: ignore[attr-defined]
+    ref.net.share_first_layer, ref.net.fused_loss, ref.optimizer.fused = False, False, False  # type: ignore[attr-defined]
     fast.train_epoch(1)
     ref.train_epoch(1)
     tol = 1e-4 if precision == "fp32" else 0.02  # of the epoch's change of each parameter

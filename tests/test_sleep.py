@@ -57,11 +57,12 @@ def test_phase_plans() -> None:
 
 
 class _Spy:
-    """Records, for every first-layer loss, whether positive and negative data were present."""
+    """Records, for every first-layer loss, whether positive and negative data were present, and the
+    batch size, through either loss path (traced or fused)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
         self.calls: list[tuple[bool, bool, int]] = []
-        original = FFLayer.loss_terms
+        original, fused = FFLayer.loss_terms, FFLayer.fused_loss_terms
         spy = self
 
         def loss_terms(layer, z_pos, h_pos, g_pos, g_neg):  # type: ignore[no-untyped-def]
@@ -69,7 +70,13 @@ class _Spy:
                 spy.calls.append((g_pos is not None, g_neg is not None, (g_pos if g_pos is not None else g_neg).shape[0]))
             return original(layer, z_pos, h_pos, g_pos, g_neg)
 
+        def fused_loss_terms(layer, z, h, n_pos, n):  # type: ignore[no-untyped-def]
+            if layer.linear.in_features == 784:
+                spy.calls.append((n_pos > 0, n_pos < z.shape[0], n))
+            return fused(layer, z, h, n_pos, n)
+
         monkeypatch.setattr(FFLayer, "loss_terms", loss_terms)
+        monkeypatch.setattr(FFLayer, "fused_loss_terms", fused_loss_terms)
 
 
 @pytest.mark.parametrize("unsupervised", [False, True])

@@ -102,17 +102,18 @@ def field_images(result: Result) -> tuple[list[np.ndarray], list[tuple[int, int,
     on the zero padding grey; and (row, column, channel) of each unit."""
     f = result["extras"]["first_layer_fields"]
     k, c = f["window"], f["in_channels"]
+    # results written before the layout was kept are CIFAR-10's 32 x 32 grid, stride 1, half-window padding
+    grid, stride, side, padding = f.get("grid", 32), f.get("stride", 1), f.get("in_side", 32), f.get("padding", k // 2)
     w = unpack_weights(f["weights"]).numpy()  # (locations x channels, c * k * k), channel-major
     per_location = w.shape[0] // len(f["locations"])
-    grid = 32
     images, where = [], []
     for row, weights in enumerate(w):
         location, channel = divmod(row, per_location)
         r, col = divmod(f["locations"][location], grid)
         patch = weights.reshape(c, k, k).transpose(1, 2, 0)  # (k, k, RGB)
-        inside = np.zeros((k, k), dtype=bool)
-        rows, cols = np.arange(k) + r - k // 2, np.arange(k) + col - k // 2
-        inside[np.ix_((rows >= 0) & (rows < grid), (cols >= 0) & (cols < grid))] = True
+        inside = np.zeros((k, k), dtype=bool)  # the window's pixels on the image, not on the padding
+        rows, cols = np.arange(k) + r * stride - padding, np.arange(k) + col * stride - padding
+        inside[np.ix_((rows >= 0) & (rows < side), (cols >= 0) & (cols < side))] = True
         scale = np.abs(patch[inside]).max() or 1.0
         image = np.where(inside[..., None], 0.5 + 0.5 * patch / scale, 0.75)
         images.append(np.clip(image, 0.0, 1.0))

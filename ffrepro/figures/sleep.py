@@ -57,6 +57,13 @@ def sweep_table(results: Mapping[str, Sequence[Result]], mode: str = "goodness")
     return table.sort_index()[["interleaved", *(f"K = {k}" for k in sorted(phase_lengths(table)))]]
 
 
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`sweep_table` for the page: learning rates and smoothings written as set (0.9, not pandas'
+    0.9000 beside 0.9999), errors to two decimals."""
+    out = table.rename(index=lambda v: f"{v:g}" if isinstance(v, float) else v)
+    return out.style.format("{:.2f}")  # type: ignore[return-value]
+
+
 def error_vs_phase_length(results: Mapping[str, Sequence[Result]], mode: str = "goodness") -> Figure:
     """Test error against K, one panel per (goodness, learning rate), one line per smoothing; the
     interleaved run at the same settings as a dotted line of the same colour."""
