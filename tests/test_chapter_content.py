@@ -108,6 +108,10 @@ def test_setting_comparison_picks_the_closest_to_the_paper(tmp_path: Path, monke
     assert verdict["closest"] == "mnist-ff-hard-negatives" and verdict["settings"] == 2
     assert table.loc["mnist-ff-supervised", "distance (points)"] == pytest.approx(0.64)
     assert any(name.startswith("ffcode as reported") for name in table.index)
+    assert table.loc["mnist-ff-supervised", "seeds"] == "2" and table.loc["mnist-ff-supervised", "ran on"]
+    assert "mnist-ff-hard-negatives comes closest" in supervised.scale_verdict(verdict, "cpu")
+    _, none = supervised.setting_comparison("paper")
+    assert none["settings"] == 0 and "no paper-profile run" in supervised.scale_verdict(none, "paper")
 
 
 @pytest.mark.parametrize("bf16, within", [([1.95, 2.05, 2.0], True), ([2.6, 2.7, 2.65], False)])

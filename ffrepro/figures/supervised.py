@@ -89,6 +89,8 @@ def setting_comparison(profile: str, settings: Sequence[str] = SETTINGS) -> tupl
             "negative labels": cfg["model"]["negative_labels"],
             "hidden": "x".join(map(str, cfg["model"]["hidden"])),
             "epochs": f"{results[0]['epochs_done']}/{cfg['optim']['epochs']}",
+            "seeds": str(len(results)),
+            "ran on": results[0]["provenance"]["device"],
             "test error %": mean_std_text(values),
             "paper %": paper,
             "distance (points)": round(distance[exp_id][1], 2),
@@ -96,10 +98,21 @@ def setting_comparison(profile: str, settings: Sequence[str] = SETTINGS) -> tupl
     for run, (low, high) in FFCODE_REPORTED.items():
         reported = f"{low:.2f}" if low == high else f"{low:.2f}-{high:.2f}"
         rows.append({"setting": f"ffcode as reported: {run}", "negative labels": "hard", "hidden": "1000x1000x1000",
-                     "epochs": "100", "test error %": reported, "paper %": paper, "distance (points)": None})
+                     "epochs": "100", "seeds": "", "ran on": "", "test error %": reported, "paper %": paper, "distance (points)": None})
     closest = min(distance, key=lambda e: distance[e][1]) if distance else None
     verdict = {"closest": closest, "closest_error": distance[closest][0] if closest else float("nan"), "paper": paper, "settings": len(distance)}
     return pd.DataFrame(rows).set_index("setting"), verdict
+
+
+def scale_verdict(verdict: dict[str, Any] | None, profile: str) -> str:
+    """The sentence the chapter states about :func:`setting_comparison` at ``profile`` (the paper's
+    scale, beside a book built at a smaller one): which setting is closest, or that none has run yet."""
+    if verdict is None or not verdict["settings"]:
+        return (f"no {profile}-profile run of these settings is on disk yet (they need a GPU session: "
+                f"`make paper`, or `python -m ffrepro run ID --profile {profile} --seed 0 1 2`)")
+    return (f"of the {verdict['settings']} settings with {profile}-profile runs on disk, {verdict['closest']} comes closest "
+            f"to the paper's {verdict['paper']:.2f} %, at {verdict['closest_error']:.2f} % (the table below: every seed "
+            f"on disk, the epochs done, where it ran; unfinished runs count with the epochs they have)")
 
 
 def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.DataFrame, dict[str, Any]]:
