@@ -9,8 +9,10 @@ rows; inputs are detached, so no input gradients) each cost 2 x sum(fan-in x fan
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from unittest.mock import patch
 
 import torch
 
@@ -76,8 +78,6 @@ def ff_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, round
     per-tensor loop). The FLOP count is the reference's; the fast paths do less work for the same
     numbers, so their GFLOP/s is "effective". Compiled paths (``FFREPRO_COMPILE=1``) are compiled in
     their warm-up."""
-    import os
-
     data = load_mnist(device)
     trainers, flops = {}, {}
     for name, precision, fast, compiled in paths:
@@ -87,8 +87,7 @@ def ff_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, round
         t.net.share_first_layer = t.net.fused_loss = t.optimizer.fused = fast  # type: ignore[attr-defined]
         trainers[name], flops[name] = (t, compiled), train_flops_per_example(cfg) * 50_000
     best = {name: float("inf") for name in trainers}
-    saved = os.environ.get("FFREPRO_COMPILE")
-    try:
+    with patch.dict(os.environ):  # FFREPRO_COMPILE as it was afterwards
         for r in range(rounds + 1):  # round 0 warms up (and compiles)
             for name, (t, compiled) in trainers.items():
                 os.environ["FFREPRO_COMPILE"] = "1" if compiled else "0"
@@ -98,11 +97,6 @@ def ff_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, round
                 _sync(device)
                 if r:
                     best[name] = min(best[name], (time.perf_counter() - start) * 500 / batches)  # validation is cut to 100 images
-    finally:
-        if saved is None:
-            os.environ.pop("FFREPRO_COMPILE", None)
-        else:
-            os.environ["FFREPRO_COMPILE"] = saved
     return {name: {"seconds_per_epoch": best[name], "tflop_per_epoch": flops[name] / 1e12, "gflops": flops[name] / best[name] / 1e9} for name in trainers}
 
 

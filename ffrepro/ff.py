@@ -362,7 +362,7 @@ class FFNet(nn.Module):
         ``first``: layer 1's pre-activation, already computed (:class:`LabelledBatch`); x is then unused."""
         out = []
         a = x
-        traced = not (detach and self.fused_loss)  # the fused loss needs no gradient through the states
+        traced = self.traces_states(detach)
         for i, layer in enumerate(self.layers):
             if i == 0 and first is not None:
                 z, h = first, states(first, traced)
@@ -373,6 +373,11 @@ class FFNet(nn.Module):
             out.append((z, h))
             a = self.passed_on(i, h)
         return out
+
+    def traces_states(self, detach: bool = True) -> bool:
+        """Whether a pass's ReLU states need a gradient: not where layers are cut apart (``detach``) and
+        the fused loss differentiates each layer's pre-activations itself."""
+        return not (detach and self.fused_loss)
 
     def passed_on(self, i: int, h: torch.Tensor) -> torch.Tensor:
         """What layer ``i`` (0-based) hands to the next layer: its states, or the black box's output."""

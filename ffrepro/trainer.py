@@ -237,10 +237,10 @@ def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor |
         a = inputs
         for i, layer in enumerate(net.layers):
             if i == 0 and first is not None:
-                z, h = first, states(first, not net.fused_loss)
+                z, h = first, states(first, net.traces_states())
             else:
                 assert a is not None
-                z, h = layer(length_normalize(a).detach(), not net.fused_loss)
+                z, h = layer(length_normalize(a).detach(), net.traces_states())
             ff_layer_loss(layer, z, h, n, stats, i, phase, net.fused_loss).backward()
             a = net.passed_on(i, h.detach())
     optimizer.step()

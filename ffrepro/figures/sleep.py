@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 from matplotlib.figure import Figure
 
 from ffrepro.figures.common import Result, mean_error, per_epoch
@@ -57,11 +58,11 @@ def sweep_table(results: Mapping[str, Sequence[Result]], mode: str = "goodness")
     return table.sort_index()[["interleaved", *(f"K = {k}" for k in sorted(phase_lengths(table)))]]
 
 
-def shown(table: pd.DataFrame) -> pd.DataFrame:
+def shown(table: pd.DataFrame) -> Styler:
     """:func:`sweep_table` for the page: learning rates and smoothings written as set (0.9, not pandas'
     0.9000 beside 0.9999), errors to two decimals."""
     out = table.rename(index=lambda v: f"{v:g}" if isinstance(v, float) else v)
-    return out.style.format("{:.2f}")  # type: ignore[return-value]
+    return out.style.format("{:.2f}")
 
 
 def error_vs_phase_length(results: Mapping[str, Sequence[Result]], mode: str = "goodness") -> Figure:
