@@ -29,7 +29,7 @@ from torch import nn
 
 from ffrepro.config import RecurrentFFConfig, RunConfig
 from ffrepro.data import Dataset
-from ffrepro.ff import NUM_CLASSES, FFLayer, image_shape, wrong_labels
+from ffrepro.ff import NUM_CLASSES, FFLayer, image_shape, length_normalize, wrong_labels
 from ffrepro.local import LocallyConnected, map_shapes
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
 from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats, local_fields
@@ -38,11 +38,6 @@ VAL_EPOCH = 2000  # validation images whose error is measured after every epoch 
 SETTLING_EXAMPLES = 8  # test images whose per-label goodness over the iterations is saved for the book
 
 State = tuple[torch.Tensor, torch.Tensor]  # (pre-activation z, damped ReLU state h), each (K, N, units)
-
-
-def normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """:func:`ffrepro.ff.length_normalize` over the last axis: (..., D) -> (..., D), mean square 1."""
-    return x / (x.pow(2).mean(dim=-1, keepdim=True).sqrt() + eps)
 
 
 def windows(iterations: int) -> list[tuple[int, int]]:
@@ -92,17 +87,17 @@ class RecurrentFFNet(nn.Module):
         dtype, device = self.top_down[-1].weight.dtype, self.top_down[-1].weight.device
         if labels is None:
             return torch.ones(1, n, NUM_CLASSES, dtype=dtype, device=device)  # already of mean square 1
-        return normalize(nn.functional.one_hot(labels, NUM_CLASSES).to(dtype) * self.cfg.label_strength)
+        return length_normalize(nn.functional.one_hot(labels, NUM_CLASSES).to(dtype) * self.cfg.label_strength)
 
     def bottom_up(self, image: torch.Tensor) -> torch.Tensor:
         """The image's contribution to the first layer, the same at every step. image: (N, D) -> (1, N, units)"""
-        return self.layers[0].linear(normalize(image).unsqueeze(0))
+        return self.layers[0].linear(length_normalize(image).unsqueeze(0))
 
     def initial_states(self, image: torch.Tensor, image_term: torch.Tensor | None = None) -> list[State]:
         """One bottom-up pass with every top-down input (the label's too) at zero. image: (N, D) -> [(1, N, units)]"""
         states: list[State] = []
         for i, layer in enumerate(self.layers):
-            z = (image_term if image_term is not None else self.bottom_up(image)) if i == 0 else layer.linear(normalize(states[-1][1]))
+            z = (image_term if image_term is not None else self.bottom_up(image)) if i == 0 else layer.linear(length_normalize(states[-1][1]))
             states.append((z, torch.relu(z)))
         return states
 
@@ -117,8 +112,8 @@ class RecurrentFFNet(nn.Module):
         h_old = [h.detach() for _, h in states]
         out = []
         for i, (layer, down) in enumerate(zip(self.layers, self.top_down)):
-            up = image_term if i == 0 else layer.linear(normalize(h_old[i - 1]))
-            z = up + down(label if i == len(self.layers) - 1 else normalize(h_old[i + 1]))  # broadcasts over K
+            up = image_term if i == 0 else layer.linear(length_normalize(h_old[i - 1]))
+            z = up + down(label if i == len(self.layers) - 1 else length_normalize(h_old[i + 1]))  # broadcasts over K
             out.append((z, d * h_old[i] + (1 - d) * torch.relu(z)))
         return out
 
@@ -171,7 +166,7 @@ class RecurrentFFNet(nn.Module):
         length-normalised state averaged over ``test_window``, concatenated. (N, D) -> (N, units)"""
         first, last = self.cfg.test_window
         layers = range(self.cfg.first_scored_layer, len(self.layers))
-        window = [[normalize(states[i][1][0]) for i in layers] for t, states in enumerate(self.states_over_time(image, None, last)) if t >= first]
+        window = [[length_normalize(states[i][1][0]) for i in layers] for t, states in enumerate(self.states_over_time(image, None, last)) if t >= first]
         return torch.cat([torch.stack([step[j] for step in window]).mean(0) for j in range(len(layers))], dim=1)
 
     def scores_softmax(self, image: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ffrepro.config import ConfigError, RecurrentFFConfig, RunConfig, override, validate
-from ffrepro.ff import NUM_CLASSES
-from ffrepro.recurrent import RecurrentFFNet, error_table, normalize, window_name, windows
+from ffrepro.ff import NUM_CLASSES, length_normalize
+from ffrepro.recurrent import RecurrentFFNet, error_table, window_name, windows
 from ffrepro.registry import EXPERIMENTS
 from ffrepro.results import load_results
 
@@ -70,8 +70,8 @@ def test_damping_is_03_old_plus_07_new() -> None:
     new = net.step(image_term, label, states)
     h = [s[1] for s in states]
     for i, (layer, down) in enumerate(zip(net.layers, net.top_down)):
-        below = image_term if i == 0 else layer.linear(normalize(h[i - 1]))
-        above = label if i == 2 else normalize(h[i + 1])
+        below = image_term if i == 0 else layer.linear(length_normalize(h[i - 1]))
+        above = label if i == 2 else length_normalize(h[i + 1])
         computed = torch.relu(below + down(above))
         torch.testing.assert_close(new[i][1], 0.3 * h[i] + 0.7 * computed, rtol=1e-12, atol=1e-12)
 
