@@ -136,8 +136,8 @@ class _LabelledFirstLayer(torch.autograd.Function):
         k = pixels.shape[0] // u.shape[0]
         ctx.save_for_backward(x0, pixels, scale)
         ctx.k, ctx.linear = k, linear
-        # the label columns as a contiguous (10, H) block: a product with a strided 10-column slice is
-        # several times slower than the copy
+        # the label columns copied into a contiguous (10, H) block first: inside an update, the product
+        # with the strided 10-column slice measured about twice as slow as copy and product together
         return (u.repeat(k, 1) + pixels @ weight[:, :NUM_CLASSES].T.contiguous()) * scale[:, None] + bias
 
     @staticmethod
