@@ -22,11 +22,10 @@ NUM_CLASSES = 10
 
 def length_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Scale each row to a mean square of 1 (ffcode's ``ffnormrows``), so its length carries no goodness.
-    The root mean square is the vector norm over sqrt(D), one pass over ``x`` instead of three.
 
     x: (..., D) -> (..., D), normalised over the last axis
     """
-    return x / (torch.linalg.vector_norm(x, dim=-1, keepdim=True) * x.shape[-1] ** -0.5 + eps)
+    return x / (x.pow(2).mean(dim=-1, keepdim=True).sqrt() + eps)
 
 
 def embed_label(x: torch.Tensor, label: torch.Tensor | None, strength: float = 1.0, neutral: float = 0.1) -> torch.Tensor:
@@ -259,8 +258,8 @@ class FFLayer(nn.Module):
 
     @staticmethod
     def goodness(h: torch.Tensor) -> torch.Tensor:
-        """Sum of squared activities (the squared vector norm: one pass over ``h``). h: (N, n_out) -> (N,)"""
-        return torch.linalg.vector_norm(h, dim=1).square()
+        """Sum of squared activities. h: (N, n_out) -> (N,)"""
+        return h.pow(2).sum(dim=1)
 
     def logit(self, g: torch.Tensor) -> torch.Tensor:
         """Log-odds that the input is positive: goodness above ("max ssq") or below ("min ssq") threshold."""
