@@ -45,6 +45,39 @@ def checkpoint_path(exp_id: str, profile: str, seed: int, root: Path | None = No
     return (root or checkpoint_root()) / exp_id / profile / f"seed{seed}.pt"
 
 
+PERTURB_ENV = "FFREPRO_PERTURB_START"
+
+
+def perturbation() -> float:
+    """The relative size of the nudge ``FFREPRO_PERTURB_START`` asks for (0: none); a clear error if it is not a number."""
+    raw = os.environ.get(PERTURB_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{PERTURB_ENV}={raw!r} is not a number; set it to a relative size such as 1e-6, or unset it") from None
+    if not 0 <= value < 1e-2:
+        raise ValueError(f"{PERTURB_ENV}={raw!r} is outside [0, 0.01): it stands in for rounding, so use a size such as 1e-6")
+    return value
+
+
+def perturb_start(net: torch.nn.Module, size: float, seed: int) -> None:
+    """Multiply every initial parameter by ``1 + size x N(0, 1)``, drawn from a generator of its own.
+
+    A stand-in for another machine's rounding (the smoke references' "perturbed start" variant,
+    :data:`ffrepro.references.REFERENCE_VARIANTS`): the same seed, data order and code, but the last
+    bits of the start differ, and training amplifies them into another trajectory, as a different
+    summation order in another CPU's kernels does. The global RNG and the data-order generator are
+    left as they were. Zero-initialised parameters (biases, the readout) stay zero."""
+    draws = torch.Generator().manual_seed(1_000_003 + seed)
+    with torch.no_grad():
+        for param in net.parameters():
+            if param.is_floating_point():
+                noise = torch.randn(param.shape, generator=draws, dtype=torch.float64)
+                param.mul_((1 + size * noise).to(param.dtype).to(param.device))
+
+
 def _log(msg: str) -> None:
     print(f"[ffrepro {datetime.now().strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -89,12 +122,18 @@ def run(
         dataset = data_mod.standardize(dataset)
     origin = provenance(dev, dataset.hashes, getattr(cfg.model, "precision", "fp32"))  # taken now: the code that trains is the code at the start
     generator = torch.Generator(dev)
+    nudge = perturbation()
+    if nudge:
+        origin["perturbed_start"] = nudge
 
     def new_trainer() -> Trainer:
         """A freshly initialised trainer: the seed fixes the weights (global RNG) and the data order (generator)."""
         torch.manual_seed(seed)
         generator.manual_seed(seed)
-        return TRAINERS[cfg.method](cfg, dataset, generator)
+        trainer = TRAINERS[cfg.method](cfg, dataset, generator)
+        if nudge:
+            perturb_start(trainer.net, nudge, seed)
+        return trainer
 
     trainer = new_trainer()
 

@@ -26,8 +26,8 @@ def test_smoke_run_matches_committed_reference(exp_id: str, smoke_results: Path)
     """A fresh smoke run (seed 0, this machine's kernels and thread count) lies within every band of
     the committed reference. The bands are derived in ffrepro.references from the binomial standard
     error of each evaluated split (4 x se) plus the measured spread of the reference's runs over
-    seeds 0-2 at 1 and 2 threads and with portable kernels; they are computed from the stored runs,
-    never stored."""
+    seeds 0-2 at 1 and 2 threads, with portable kernels and from a perturbed start; they are computed
+    from the stored runs, never stored."""
     (fresh,) = load_results(exp_id, "smoke", smoke_results)
     ref = read_reference(exp_id, COMMITTED)
     problems = compare(fresh, ref)
@@ -39,6 +39,12 @@ def test_reference_samples_seeds_threads_and_kernels(exp_id: str) -> None:
     ref = read_reference(exp_id, COMMITTED)
     assert sorted((r["seed"], r["variant"]) for r in ref["runs"]) == sorted((s, v) for s in REFERENCE_SEEDS for v in REFERENCE_VARIANTS)
     assert {r["provenance"]["threads"] for r in ref["runs"]} == {1, 2}
+    # the perturbed start took: those runs say so, and each left its seed's unperturbed trajectory
+    by = {(r["variant"], r["seed"]): r for r in ref["runs"]}
+    for seed in REFERENCE_SEEDS:
+        nudged, plain = by[("2 threads, perturbed start", seed)], by[("2 threads", seed)]
+        assert nudged["provenance"].get("perturbed_start") == 1e-6 and "perturbed_start" not in plain["provenance"]
+        assert nudged["history"][-1] != {**plain["history"][-1], "seconds": nudged["history"][-1].get("seconds")}
     assert all(r["config"] == ref["config"] and same_config(r["config"], EXPERIMENTS[exp_id].config("smoke")) for r in ref["runs"])
     # bands of a few points need 10,000 images; CIFAR-10's smoke runs evaluate 300 (bands of about
     # +-13 points), since testing a recurrent net with every label costs 100 steps of the net per image

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
+from torch import nn
 
 from ffrepro.registry import get_experiment
 from ffrepro.results import SCHEMA_VERSION
-from ffrepro.runner import checkpoint_path, run
+from ffrepro.runner import PERTURB_ENV, checkpoint_path, perturb_start, perturbation, run
 
 
 def _run(tmp: Path, **kw):
@@ -63,3 +65,43 @@ def test_stop_after_zero_evaluates_the_checkpoint_without_training(tmp_path: Pat
     again = _run(tmp_path, stop_after_epochs=0)
     assert again["epochs_done"] == 2 and again["complete"] is False
     assert again["final"] == part["final"] and again["history"] == part["history"]
+
+
+def test_perturbed_start_nudges_each_weight_by_its_relative_size_and_nothing_else() -> None:
+    """The references' stand-in for another machine's rounding: every weight times 1 + size x N(0, 1),
+    zeros left zero, the same nudge for the same seed, and the global RNG untouched (so the data
+    order and everything drawn later are the unperturbed run's)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(300, 200), nn.Linear(200, 10, bias=False))
+    nn.init.zeros_(net[0].bias)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    rng = torch.get_rng_state()
+    perturb_start(net, 1e-6, seed=3)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert torch.equal(net[0].bias, before["0.bias"])  # zero stays zero
+    rel = (net[0].weight / before["0.weight"] - 1).double()
+    assert 0.8e-6 < rel.std().item() < 1.2e-6 and rel.abs().max().item() < 1e-5
+    again = nn.Sequential(nn.Linear(300, 200), nn.Linear(200, 10, bias=False))
+    again.load_state_dict(before)
+    perturb_start(again, 1e-6, seed=3)
+    assert torch.equal(again[0].weight, net[0].weight)
+    other = nn.Sequential(nn.Linear(300, 200), nn.Linear(200, 10, bias=False))
+    other.load_state_dict(before)
+    perturb_start(other, 1e-6, seed=4)
+    assert not torch.equal(other[0].weight, net[0].weight)
+
+
+@pytest.mark.parametrize("value, words", [("abc", "is not a number"), ("0.5", "outside [0, 0.01)"), ("-1e-6", "outside")])
+def test_a_bad_perturbation_setting_is_named_with_its_fix(value: str, words: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PERTURB_ENV, value)
+    with pytest.raises(ValueError, match=PERTURB_ENV) as info:
+        perturbation()
+    assert words in str(info.value) and "1e-6" in str(info.value)
+
+
+def test_a_perturbed_run_says_so_in_its_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = _run(tmp_path / "a")
+    monkeypatch.setenv(PERTURB_ENV, "1e-6")
+    nudged = _run(tmp_path / "b")
+    assert nudged["provenance"]["perturbed_start"] == 1e-6 and "perturbed_start" not in plain["provenance"]
+    assert nudged["history"][-1]["ff_loss"] != plain["history"][-1]["ff_loss"]  # another trajectory
