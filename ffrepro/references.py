@@ -183,12 +183,12 @@ def make_reference(exp_id: str, root: Path | None = None, seeds: Iterable[int] =
     if cfg.data.eval_examples is None:
         raise ValueError("the smoke profile must name data.eval_examples: the bands need the number of evaluated images")
     runs = []
+    base = {k: v for k, v in os.environ.items() if k != PERTURB_ENV}  # only the variant that asks is perturbed
     for i, (variant, env) in enumerate(REFERENCE_VARIANTS.items()):
         for seed in seeds:
             with tempfile.TemporaryDirectory() as tmp:
                 out = root if i == 0 else Path(tmp) / "results"
                 cmd = [sys.executable, "-m", "ffrepro", "run", exp_id, "--profile", "smoke", "--seed", str(seed), "--device", "cpu", "--fresh", "--no-progress"]
-                base = {k: v for k, v in os.environ.items() if k != PERTURB_ENV}  # only the variant that asks is perturbed
                 proc = subprocess.run(cmd, env={**base, **env, "FFREPRO_RESULTS": str(out), "FFREPRO_CHECKPOINTS": str(Path(tmp) / "ckpt"), "PYTHONPATH": str(REPO_ROOT)},
                                       capture_output=True, text=True)
                 if proc.returncode != 0:

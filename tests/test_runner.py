@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -72,21 +73,17 @@ def test_perturbed_start_nudges_each_weight_by_its_relative_size_and_nothing_els
     zeros left zero, the same nudge for the same seed, and the global RNG untouched (so the data
     order and everything drawn later are the unperturbed run's)."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(300, 200), nn.Linear(200, 10, bias=False))
-    nn.init.zeros_(net[0].bias)
-    before = {k: v.clone() for k, v in net.state_dict().items()}
+    start = nn.Sequential(nn.Linear(300, 200), nn.Linear(200, 10, bias=False))
+    nn.init.zeros_(start[0].bias)
     rng = torch.get_rng_state()
+    net, again, other = (copy.deepcopy(start) for _ in range(3))
     perturb_start(net, 1e-6, seed=3)
     assert torch.equal(torch.get_rng_state(), rng)
-    assert torch.equal(net[0].bias, before["0.bias"])  # zero stays zero
-    rel = (net[0].weight / before["0.weight"] - 1).double()
+    assert torch.equal(net[0].bias, start[0].bias)  # zero stays zero
+    rel = (net[0].weight / start[0].weight - 1).double()
     assert 0.8e-6 < rel.std().item() < 1.2e-6 and rel.abs().max().item() < 1e-5
-    again = nn.Sequential(nn.Linear(300, 200), nn.Linear(200, 10, bias=False))
-    again.load_state_dict(before)
     perturb_start(again, 1e-6, seed=3)
     assert torch.equal(again[0].weight, net[0].weight)
-    other = nn.Sequential(nn.Linear(300, 200), nn.Linear(200, 10, bias=False))
-    other.load_state_dict(before)
     perturb_start(other, 1e-6, seed=4)
     assert not torch.equal(other[0].weight, net[0].weight)
 
