@@ -5,13 +5,20 @@ FF speed is reported as achieved GFLOP/s and as a share of the matmul throughput
 different machines can be compared. The FLOP count is analytic: per minibatch of B images, the
 neutral pass (B rows), the positive and negative passes (2B rows) and their weight gradients (2B
 rows; inputs are detached, so no input gradients) each cost 2 x sum(fan-in x fan-out) per row.
+
+A full run is kept as a results file with the machine's provenance, ``results/bench/cpu.json`` (or
+``cuda.json``): the supervised chapter shows it beside the bf16 validation. Every ratio it reports is
+between timings of that one run.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import torch
@@ -19,8 +26,11 @@ import torch
 from ffrepro.config import DataConfig, FFConfig, OptimConfig, RunConfig
 from ffrepro.cost import train_flops_per_example
 from ffrepro.data import load_mnist
+from ffrepro.results import ResultsError, provenance, read_json_object, results_root, write_result
 from ffrepro.runner import default_device
 from ffrepro.supervised import FFSupervisedTrainer
+
+STUDY = "bench"  # results/bench/{cpu,cuda}.json: the latest full run on such a machine
 
 
 def _sync(device: torch.device) -> None:
@@ -159,29 +169,107 @@ def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None 
     return out
 
 
-def main(quick: bool = False) -> int:
-    device = default_device()
+NETS = ((1000, 1000, 1000), (2000, 2000, 2000, 2000))  # supervised FF: the cpu and paper profiles' widths
+RECURRENT_NETS = ((500, 500, 500), (2000, 2000, 2000))  # recurrent FF: the cpu and paper widths
+
+
+def net_name(hidden: Sequence[int]) -> str:
+    return f"{len(hidden)}x{hidden[0]}"
+
+
+def measure(quick: bool = False, nets: Sequence[tuple[int, ...]] = NETS, recurrent_nets: Sequence[tuple[int, ...]] = RECURRENT_NETS,
+            paths: tuple[tuple[str, str, bool, bool], ...] = FF_PATHS, local: bool = True, device: torch.device | None = None) -> dict[str, Any]:
+    """Everything ``make bench`` measures, in one run: matmul throughput in fp32 and bf16, a supervised
+    FF epoch of each of ``nets`` by each of ``paths`` (speed-up against the first path, the reference,
+    of the same run), recurrent FF epochs, and the locally connected layer (``local``). ``quick``:
+    fewer minibatches and one timed round (a check that it runs, not a measurement to publish).
+    -> a results object (:func:`save`), with the provenance of the machine and code."""
+    device = device or default_device()
+    start = time.perf_counter()
     peak = matmul_gflops(device)
-    peak_bf16 = matmul_gflops(device, dtype=torch.bfloat16)
-    print(f"device: {device}  torch threads: {torch.get_num_threads()}  bf16 units: {bf16_units(device)}")
-    print(f"matmul throughput (2048^3): fp32 {peak:,.0f} GFLOP/s, bf16 {peak_bf16:,.0f} GFLOP/s")
-    print("supervised FF, one 50k-image epoch, fastest of 3 interleaved rounds; 'reference': the paths before issue 12")
-    print("(labelled copies multiplied out, traced loss, per-tensor optimiser); 'compiled': FFREPRO_COMPILE=1 (one-pass")
-    print("optimiser); GFLOP/s counts the reference's work; share: of the fp32 matmul throughput")
-    print(f"{'net':12} {'path':16} {'s/epoch':>8} {'speed-up':>8} {'TFLOP/ep':>9} {'GFLOP/s':>8} {'share':>6}")
-    for hidden in ((1000, 1000, 1000), (2000, 2000, 2000, 2000)):
-        name = f"{len(hidden)}x{hidden[0]}"
-        results = ff_epochs(hidden, batches=10 if quick else 30, device=device, rounds=1 if quick else 3)
-        base = results["fp32 reference"]["seconds_per_epoch"]
-        for path, r in results.items():
-            print(f"{name:12} {path:16} {r['seconds_per_epoch']:8.1f} {base / r['seconds_per_epoch']:7.2f}x {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['gflops'] / peak:6.0%}")
-    for hidden in ((500, 500, 500), (2000, 2000, 2000)):  # recurrent FF: the cpu and paper widths
+    rounds, batches = (1, 10) if quick else (3, 30)
+    out: dict[str, Any] = {
+        "study": STUDY,
+        "quick": quick,
+        "rounds": rounds,
+        "minibatches_timed": batches,
+        "device_type": device.type,
+        "bf16_units": bf16_units(device),
+        "matmul_gflops": {"fp32": peak, "bf16": matmul_gflops(device, dtype=torch.bfloat16)},
+        "ff_epochs": [],
+        "recurrent_epochs": [],
+    }
+    for hidden in nets:
+        results = ff_epochs(hidden, batches=batches, device=device, rounds=rounds, paths=paths)
+        base = results[paths[0][0]]["seconds_per_epoch"]
+        for (path, precision, fast, compiled), r in zip(paths, results.values()):
+            out["ff_epochs"].append({"net": net_name(hidden), "hidden": list(hidden), "path": path, "precision": precision, "fast_paths": fast,
+                                     "compiled": compiled, **r, "speed_up": base / r["seconds_per_epoch"], "share": r["gflops"] / peak})
+    for hidden in recurrent_nets:
         r = recurrent_epoch(hidden, batches=3 if quick else 10, device=device)
-        name = f"rec {len(hidden)}x{hidden[0]}"
-        print(f"{name:12} {r['seconds_per_epoch']:8.1f} {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['gflops'] / peak:6.0%} {'':>9}")
-    r = local_layer(device=device)
-    print(f"locally connected 32x32x3, 11x11 fields, batch 100 (CIFAR-10), in necessary GFLOP/s; a dense matmul with as many weights: {r['dense_gflops']:,.0f}")
-    for name, label in (("local", "as dense matrix (used)"), ("patches", "copied patches + bmm")):
-        print(f"  {label:24} forward {r[f'{name}_gflops']:6,.0f} ({r[f'{name}_gflops'] / r['dense_gflops']:4.0%} of dense, {r[f'{name}_gflops'] / peak:.0%} of 2048^3)"
-              f"   forward + weight gradient {r[f'{name}_train_gflops']:6,.0f}   10 forwards + weight gradient (recurrent) {r[f'{name}_recurrent_gflops']:6,.0f}")
+        out["recurrent_epochs"].append({"net": net_name(hidden), "hidden": list(hidden), **r, "share": r["gflops"] / peak})
+    if local:
+        out["local_layer"] = local_layer(device=device, repeats=2 if quick else 5)
+    out["wall_time_s"] = time.perf_counter() - start
+    out["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    out["provenance"] = provenance(device, {})
+    return out
+
+
+def report(bench: dict[str, Any]) -> list[str]:
+    """The lines ``make bench`` prints for a :func:`measure` result."""
+    peak = bench["matmul_gflops"]["fp32"]
+    lines = [
+        f"device: {bench['provenance']['device']} ({bench['provenance']['cpu_model'] if bench['device_type'] == 'cpu' else bench['provenance'].get('gpu', {}).get('name', '')})"
+        f"  torch threads: {bench['provenance']['threads']}  bf16 units: {bench['bf16_units']}",
+        f"matmul throughput (2048^3): fp32 {peak:,.0f} GFLOP/s, bf16 {bench['matmul_gflops']['bf16']:,.0f} GFLOP/s",
+        f"supervised FF, one 50k-image epoch, fastest of {bench['rounds']} interleaved round(s) of {bench['minibatches_timed']} minibatches; 'reference': the paths before issue 12",
+        "(labelled copies multiplied out, traced loss, per-tensor optimiser); 'compiled': FFREPRO_COMPILE=1 (one-pass",
+        "optimiser); GFLOP/s counts the reference's work; share: of the fp32 matmul throughput",
+        f"{'net':12} {'path':16} {'s/epoch':>8} {'speed-up':>8} {'TFLOP/ep':>9} {'GFLOP/s':>8} {'share':>6}",
+    ]
+    for r in bench["ff_epochs"]:
+        lines.append(f"{r['net']:12} {r['path']:16} {r['seconds_per_epoch']:8.1f} {r['speed_up']:7.2f}x {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['share']:6.0%}")
+    for r in bench["recurrent_epochs"]:
+        lines.append(f"{'rec ' + r['net']:12} {'fp32':16} {r['seconds_per_epoch']:8.1f} {'':>8} {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['share']:6.0%}")
+    if "local_layer" in bench:
+        r = bench["local_layer"]
+        lines.append(f"locally connected 32x32x3, 11x11 fields, batch 100 (CIFAR-10), in necessary GFLOP/s; a dense matmul with as many weights: {r['dense_gflops']:,.0f}")
+        for name, label in (("local", "as dense matrix (used)"), ("patches", "copied patches + bmm")):
+            lines.append(f"  {label:24} forward {r[f'{name}_gflops']:6,.0f} ({r[f'{name}_gflops'] / r['dense_gflops']:4.0%} of dense, {r[f'{name}_gflops'] / peak:.0%} of 2048^3)"
+                         f"   forward + weight gradient {r[f'{name}_train_gflops']:6,.0f}   10 forwards + weight gradient (recurrent) {r[f'{name}_recurrent_gflops']:6,.0f}")
+    lines.append(f"({bench['wall_time_s']:.0f} s)")
+    return lines
+
+
+def result_file(device_type: str, root: Path | None = None) -> Path:
+    """Where the latest full bench run on a ``device_type`` ("cpu" or "cuda") machine is kept."""
+    return (root or results_root()) / STUDY / f"{device_type}.json"
+
+
+def save(bench: dict[str, Any], root: Path | None = None) -> Path:
+    """Write a full run (:func:`measure`) to :func:`result_file`; a quick run is a check, not a
+    measurement, and is refused."""
+    if bench["quick"]:
+        raise ValueError("a quick bench run is not saved: it times too few minibatches to publish; run `make bench` without --quick")
+    path = result_file(bench["device_type"], root)
+    write_result(path, bench)
+    return path
+
+
+def load(device_type: str = "cpu", root: Path | None = None) -> dict[str, Any]:
+    """The saved bench run of ``device_type``; an error naming the command that makes it if it is missing or unreadable."""
+    path = result_file(device_type, root)
+    bench = read_json_object(path, "bench run", "run `make bench` (python -m ffrepro bench) on such a machine to measure it again")
+    missing = [k for k in ("matmul_gflops", "ff_epochs", "provenance", "finished") if k not in bench]
+    if missing:
+        raise ResultsError(path, f"lacks the field(s) {', '.join(missing)}", "run `make bench` to measure it again")
+    return bench
+
+
+def main(quick: bool = False, save_run: bool = True) -> int:
+    bench = measure(quick)
+    print("\n".join(report(bench)))
+    if save_run and not quick:
+        print(f"saved to {save(bench)}")
     return 0

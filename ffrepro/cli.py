@@ -145,7 +145,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ffrepro.bench import main as bench_main
 
-    return bench_main(args.quick)
+    return bench_main(args.quick, save_run=not args.no_save)
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
@@ -207,8 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     mem.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     mem.add_argument("--fresh", action="store_true", help="measure again even if the study is on disk")
     mem.set_defaults(fn=_cmd_memory)
-    b = sub.add_parser("bench", help="matmul throughput and FF epoch speed")
-    b.add_argument("--quick", action="store_true")
+    b = sub.add_parser("bench", help="matmul throughput and FF epoch speed, in one run (saved to results/bench/DEVICE.json)")
+    b.add_argument("--quick", action="store_true", help="fewer minibatches and one round: a check that it runs (not saved)")
+    b.add_argument("--no-save", action="store_true", help="print only; keep results/bench/ as it is")
     b.set_defaults(fn=_cmd_bench)
     pub = sub.add_parser("publish", help="push the built site to the gh-pages branch with ghp-import (refuses a smoke-profile site or a dirty tree)")
     pub.add_argument("--dry-run", action="store_true", help="run every check and print what would be pushed, push nothing")

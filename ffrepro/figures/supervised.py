@@ -141,3 +141,31 @@ def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.Da
     verdict = {"within": abs(difference) <= allowed, "difference": difference, "allowed": allowed, "speed_up": ref_speed / low_speed,
                "fp32_seeds": len(ref), "variant_seeds": len(low)}
     return pd.DataFrame(rows).set_index("precision"), verdict
+
+
+def bench_table(bench: dict[str, Any]) -> pd.DataFrame:
+    """A saved ``make bench`` run (:mod:`ffrepro.bench`): per net and path the seconds per 50k-image
+    epoch, the speed-up against the same run's reference paths, and the achieved GFLOP/s (counted in
+    the reference's work) as a share of the same run's fp32 matmul throughput."""
+    rows = [{"net": r["net"], "path": r["path"], "s / epoch": round(r["seconds_per_epoch"], 1), "speed-up": f"{r['speed_up']:.2f}x",
+             "GFLOP/s": round(r["gflops"]), "share of fp32 matmul": f"{r['share']:.0%}"} for r in bench["ff_epochs"]]
+    return pd.DataFrame(rows).set_index(["net", "path"])
+
+
+def bench_summary(bench: dict[str, Any]) -> dict[str, Any]:
+    """What the chapter says of a saved ``make bench`` run: the machine, when and from which commit,
+    its matmul throughput, and per net the fastest path's speed-up (the issue's target: 2x, halving
+    the epoch). -> {"machine", "finished", "commit", "fp32_gflops", "bf16_gflops", "best": {net: (path,
+    speed-up)}, "fp32_best": {net: speed-up of the fastest fp32 path}, "halved": every net >= 2x}"""
+    prov = bench["provenance"]
+    best: dict[str, tuple[str, float]] = {}
+    fp32: dict[str, float] = {}
+    for r in bench["ff_epochs"]:
+        if r["net"] not in best or r["speed_up"] > best[r["net"]][1]:
+            best[r["net"]] = (r["path"], r["speed_up"])
+        if r["precision"] == "fp32":
+            fp32[r["net"]] = max(fp32.get(r["net"], 0.0), r["speed_up"])
+    machine = prov["cpu_model"] if bench["device_type"] == "cpu" else prov.get("gpu", {}).get("name", prov["device"])
+    return {"machine": f"{machine}, {prov['threads']} threads", "finished": bench["finished"][:10], "commit": (prov.get("git_commit") or "unknown")[:7],
+            "fp32_gflops": bench["matmul_gflops"]["fp32"], "bf16_gflops": bench["matmul_gflops"]["bf16"], "bf16_units": bench["bf16_units"],
+            "best": best, "fp32_best": fp32, "halved": bool(best) and all(x >= 2 for _, x in best.values())}

@@ -1,0 +1,96 @@
+"""`make bench` (ffrepro.bench): the speed of every supervised FF path in one run, kept as a results file
+with the machine's provenance, and what the supervised chapter says of it. Timings are compared only
+within one run; these tests check the bookkeeping, not the machine's speed."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ffrepro import bench
+from ffrepro.figures.supervised import bench_summary, bench_table
+from ffrepro.results import ResultsError
+
+TINY_PATHS = bench.FF_PATHS[:3]  # the reference, fast fp32 and bf16 (the compiled ones take a compiler and a minute)
+
+
+@pytest.fixture(scope="module")
+def quick_run() -> dict[str, Any]:
+    return bench.measure(quick=True, nets=((24, 24),), recurrent_nets=((16, 16),), paths=TINY_PATHS, local=False)
+
+
+def test_a_quick_run_times_every_path_against_the_same_runs_reference(quick_run: dict[str, Any]) -> None:
+    rows = quick_run["ff_epochs"]
+    assert [r["path"] for r in rows] == [name for name, *_ in TINY_PATHS]
+    reference = rows[0]["seconds_per_epoch"]
+    for r in rows:
+        assert r["net"] == "2x24" and r["seconds_per_epoch"] > 0 and r["gflops"] > 0
+        assert r["speed_up"] == pytest.approx(reference / r["seconds_per_epoch"])
+        assert r["share"] == pytest.approx(r["gflops"] / quick_run["matmul_gflops"]["fp32"])
+    assert rows[0]["speed_up"] == 1.0
+    assert quick_run["recurrent_epochs"][0]["seconds_per_epoch"] > 0
+    assert quick_run["provenance"]["cpu_model"] and quick_run["quick"] and quick_run["rounds"] == 1
+    printed = "\n".join(bench.report(quick_run))
+    assert all(name in printed for name, *_ in TINY_PATHS) and "1 interleaved round(s)" in printed
+
+
+def test_a_quick_run_is_not_saved(quick_run: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="quick bench run is not saved"):
+        bench.save(quick_run, tmp_path)
+    assert not (tmp_path / "bench").exists()
+
+
+def test_a_full_run_is_saved_and_read_back(quick_run: dict[str, Any], tmp_path: Path) -> None:
+    full = {**copy.deepcopy(quick_run), "quick": False}
+    path = bench.save(full, tmp_path)
+    assert path == tmp_path / "bench" / "cpu.json"
+    assert bench.load("cpu", tmp_path) == json.loads(json.dumps(full))
+
+
+def test_a_missing_or_broken_bench_file_names_the_command_that_remakes_it(tmp_path: Path) -> None:
+    with pytest.raises(ResultsError, match=r"cpu\.json does not exist; run `make bench`"):
+        bench.load("cpu", tmp_path)
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "cpu.json").write_text("{\"ff_epochs\": [")
+    with pytest.raises(ResultsError, match="not a readable bench run.*make bench"):
+        bench.load("cpu", tmp_path)
+    (tmp_path / "bench" / "cpu.json").write_text(json.dumps({"ff_epochs": []}))
+    with pytest.raises(ResultsError, match="lacks the field.*matmul_gflops.*make bench"):
+        bench.load("cpu", tmp_path)
+
+
+def _row(net: str, path: str, precision: str, speed_up: float) -> dict[str, Any]:
+    return {"net": net, "path": path, "precision": precision, "seconds_per_epoch": 10 / speed_up, "speed_up": speed_up, "gflops": 100 * speed_up, "share": 0.5 * speed_up}
+
+
+def _fake(speed_ups: dict[str, list[tuple[str, str, float]]]) -> dict[str, Any]:
+    rows = [_row(net, path, precision, x) for net, paths in speed_ups.items() for path, precision, x in paths]
+    return {"device_type": "cpu", "bf16_units": "avx512_bf16", "matmul_gflops": {"fp32": 200.0, "bf16": 800.0}, "ff_epochs": rows, "finished": "2026-11-28T19:00:00+00:00",
+            "provenance": {"cpu_model": "Some CPU", "threads": 2, "git_commit": "abcdef0123", "device": "cpu (x86_64, 2 threads)"}}
+
+
+def test_the_chapter_reports_each_nets_fastest_path_and_whether_both_are_halved() -> None:
+    paths = [("fp32 reference", "fp32", 1.0), ("fp32", "fp32", 1.1), ("bf16", "bf16", 2.3), ("bf16 compiled", "bf16", 2.1)]
+    summary = bench_summary(_fake({"3x1000": paths, "4x2000": [(p, q, x + 0.5) for p, q, x in paths]}))
+    assert summary["best"] == {"3x1000": ("bf16", 2.3), "4x2000": ("bf16", 2.8)}
+    assert summary["fp32_best"] == {"3x1000": 1.1, "4x2000": 1.6}
+    assert summary["halved"] and summary["machine"] == "Some CPU, 2 threads" and summary["commit"] == "abcdef0" and summary["finished"] == "2026-11-28"
+    slow = bench_summary(_fake({"3x1000": [("fp32 reference", "fp32", 1.0), ("bf16", "bf16", 1.9)], "4x2000": paths}))
+    assert not slow["halved"]  # 1.9x at one width is not a halving
+    table = bench_table(_fake({"3x1000": paths}))
+    assert list(table.index) == [("3x1000", p) for p, _, _ in paths] and table.loc[("3x1000", "bf16"), "speed-up"] == "2.30x"
+
+
+def test_the_committed_cpu_bench_run_is_a_full_run_of_every_path() -> None:
+    run = bench.load("cpu")
+    assert not run["quick"] and run["rounds"] == 3
+    for hidden in bench.NETS:
+        rows = [r for r in run["ff_epochs"] if r["net"] == bench.net_name(hidden)]
+        assert [r["path"] for r in rows] == [name for name, *_ in bench.FF_PATHS]
+        for r in rows:  # the ratios are the run's own timings
+            assert r["speed_up"] == pytest.approx(rows[0]["seconds_per_epoch"] / r["seconds_per_epoch"])
+    assert run["provenance"]["git_dirty"] is False, "measure the committed bench run from a clean tree (commit, then `make bench`)"
