@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ffrepro import bench
-from ffrepro.figures.supervised import bench_summary, bench_table
+from ffrepro.figures.supervised import bench_paragraph, bench_summary, bench_table
 from ffrepro.results import ResultsError
 
 TINY_PATHS = bench.FF_PATHS[:3]  # the reference, fast fp32 and bf16 (the compiled ones take a compiler and a minute)
@@ -94,3 +94,12 @@ def test_the_committed_cpu_bench_run_is_a_full_run_of_every_path() -> None:
         for r in rows:  # the ratios are the run's own timings
             assert r["speed_up"] == pytest.approx(rows[0]["seconds_per_epoch"] / r["seconds_per_epoch"])
     assert run["provenance"]["git_dirty"] is False, "measure the committed bench run from a clean tree (commit, then `make bench`)"
+
+
+def test_the_chapters_paragraph_says_what_the_run_shows_or_that_there_is_none() -> None:
+    paths = [("fp32 reference", "fp32", 1.0), ("fp32", "fp32", 1.1), ("bf16", "bf16", 2.3)]
+    text = bench_paragraph(_fake({"3x1000": paths, "4x2000": [("fp32 reference", "fp32", 1.0), ("bf16", "bf16", 1.9)]}))
+    assert "Some CPU, 2 threads, 2026-11-28, commit `abcdef0`" in text and "200 GFLOP/s in fp32 and 800 in bf16" in text
+    assert "2.30 times as fast at 3 x 1000 (bf16) and 1.90 times as fast at 4 x 2000 (bf16)" in text and "**does not halve**" in text
+    assert "**halves**" in bench_paragraph(_fake({"3x1000": paths}))
+    assert "No `make bench` run is saved" in bench_paragraph(None)

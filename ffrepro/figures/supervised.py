@@ -2,7 +2,8 @@
 
 The chapter's own figure is how a label enters the image (:func:`label_embedding_figure`); its own
 tables compare the settings of the supervised entries and ffcode's with the paper's number
-(:func:`setting_comparison`) and validate bf16 products against fp32 (:func:`precision_validation`). Its
+(:func:`setting_comparison`), validate bf16 products against fp32 (:func:`precision_validation`) and show
+the latest saved ``make bench`` run (:func:`bench_table`, :func:`bench_paragraph`). Its
 learning curves and goodness histograms are drawn as in other chapters, by
 :func:`ffrepro.figures.common.learning_curves` and :func:`ffrepro.figures.common.goodness_histograms`.
 """
@@ -169,3 +170,23 @@ def bench_summary(bench: dict[str, Any]) -> dict[str, Any]:
     return {"machine": f"{machine}, {prov['threads']} threads", "finished": bench["finished"][:10], "commit": (prov.get("git_commit") or "unknown")[:7],
             "fp32_gflops": bench["matmul_gflops"]["fp32"], "bf16_gflops": bench["matmul_gflops"]["bf16"], "bf16_units": bench["bf16_units"],
             "best": best, "fp32_best": fp32, "halved": bool(best) and all(x >= 2 for _, x in best.values())}
+
+
+def bench_paragraph(bench: dict[str, Any] | None) -> str:
+    """The chapter's paragraph (Markdown) on a saved ``make bench`` run, or on its absence."""
+    if bench is None:
+        return ("No `make bench` run is saved here (`results/bench/cpu.json`); `make bench` measures this machine "
+                "and saves its run, which this section then shows.")
+    s = bench_summary(bench)
+    widths = " and ".join(f"{x:.2f} times as fast at {net.replace('x', ' x ')} ({path})" for net, (path, x) in s["best"].items())
+    fp32 = " and ".join(f"{x:.2f}x" for x in s["fp32_best"].values())
+    return (f"The table is the latest full `make bench` run on a CPU (`results/bench/cpu.json`, written by `ffrepro.bench`): "
+            f"{s['machine']}, {s['finished']}, commit `{s['commit']}`; matmul throughput {s['fp32_gflops']:,.0f} GFLOP/s in fp32 and "
+            f"{s['bf16_gflops']:,.0f} in bf16 (bf16 units: {s['bf16_units']}). Every path trains the same supervised FF net on the "
+            "same minibatches, in interleaved rounds (the fastest of each path is kept), so the speed-ups are ratios within this one "
+            f"run. Per epoch, the fastest path is {widths} as the reference paths: on this machine it "
+            f"**{'halves' if s['halved'] else 'does not halve'}** the epoch at every width measured. In float32 alone the best is "
+            f"{fp32}: the reference already runs its products near the machine's fp32 peak (the share column), so float32 cannot "
+            "be halved without doing less arithmetic; the halving comes from the bf16 products validated above, and only on CPUs "
+            "with bf16 units (where bf16 is emulated it is slower). GFLOP/s counts the reference's work, so a path that skips "
+            "work (layer 1's shared image product) can pass 100 % of the matmul throughput.")
