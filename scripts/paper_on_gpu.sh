@@ -13,8 +13,9 @@
 # PREFLIGHT_IDS (entries the preflight tries, default IDS or one per MNIST method), MIN_START
 # (minutes, default 1), FFREPRO_TF32=1 (float32 matmuls on TF32 units, recorded as the precision),
 # VALIDATE_TF32=ID (meanwhile run ID's cpu profile, seed 0, in fp32 and in TF32 side by side, to
-# show what TF32 changes). PROFILE (default paper) lets the whole script be tried on a CPU with
-# `smoke` first.
+# show what TF32 changes), BENCH=1 (first `make bench` on this device, about two minutes before the
+# queue starts, saved as results/bench/cuda.json: each path's seconds per epoch and achieved GFLOP/s).
+# PROFILE (default paper) lets the whole script be tried on a CPU with `smoke` first.
 set -u -o pipefail
 DATA_IN=$1 BUDGET=$2 PARALLEL=$3 OUT_DIR=$4 PROFILE=${5:-paper}
 PY=${PYTHON:-python3}
@@ -79,6 +80,10 @@ if [ "${PREFLIGHT:-1}" = 1 ] && ! preflight; then
 fi
 [ "${PREFLIGHT:-1}" = 1 ] && say "preflight passed: every method trains and evaluates on this device"
 
+if [ "${BENCH:-0}" = 1 ]; then  # while the GPU has nothing else to do, so the timings are its own
+  if timeout 600 $PY -m ffrepro bench > "$WORK/bench.log" 2>&1; then say "bench saved: $(tail -n 1 "$WORK/bench.log")"; else say "bench FAILED (bench.log in the logs); going on"; fi
+fi
+
 vpids=()
 if [ -n "${VALIDATE_TF32:-}" ]; then  # the same run in fp32 and TF32, beside the queue
   for precision in fp32 tf32; do
@@ -92,7 +97,7 @@ rc=$?
 for pid in "${vpids[@]}"; do wait $pid; done
 [ -n "${VALIDATE_TF32:-}" ] && tar czf "$OUT_DIR/validate-tf32.tgz" -C "$WORK" $(cd "$WORK" && ls -d validate-fp32 validate-tf32 validate-*.log 2>/dev/null)
 [ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && echo quit | timeout 10 nvidia-cuda-mps-control
-tar czf "$OUT_DIR/results-$PROFILE.tgz" results/*/"$PROFILE"
-tar czf "$OUT_DIR/logs-$PROFILE.tgz" -C "$WORK" logs $(cd "$WORK" && ls preflight-*.log 2>/dev/null)
+tar czf "$OUT_DIR/results-$PROFILE.tgz" results/*/"$PROFILE" $([ "${BENCH:-0}" = 1 ] && ls results/bench/*.json 2>/dev/null)
+tar czf "$OUT_DIR/logs-$PROFILE.tgz" -C "$WORK" logs $(cd "$WORK" && ls preflight-*.log bench.log 2>/dev/null)
 say "packed $(ls "$OUT_DIR")"
 exit $rc
