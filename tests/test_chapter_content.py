@@ -130,3 +130,25 @@ def test_precision_validation_uses_the_seeds_spread(tmp_path: Path, monkeypatch:
     assert verdict["speed_up"] == pytest.approx(2.0)
     assert list(table.index) == ["fp32", "bf16"]
     assert json.loads(json.dumps(verdict))  # plain values, for glue
+
+
+def test_precision_at_another_scale_compares_speed_only_on_one_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    exp = "mnist-ff-hard-negatives"
+    assert "No paper-profile run of the bf16 variant" in supervised.scale_precision_sentence(None, "paper")
+    write(tmp_path, exp, "paper", [1.5, 1.6, 1.4], seconds=6.0)
+    for seed, error in enumerate([1.45, 1.55]):
+        r = result(exp, "paper", seed, error, seconds=18.0, precision="bf16")
+        r["config"] = get_experiment(f"{exp}/bf16").config("paper").to_dict()
+        write_result(result_path(f"{exp}/bf16", "paper", seed, tmp_path), r)
+    _, verdict = supervised.precision_validation(exp, "bf16", "paper")
+    assert verdict["same_machine"] and verdict["variant_mean"] == pytest.approx(1.5) and verdict["fp32_mean"] == pytest.approx(1.5)
+    same = supervised.scale_precision_sentence(verdict, "paper")
+    assert "**within**" in same and "an epoch in bf16 was 0.3 times as fast as in fp32" in same
+    r = result(exp, "paper", 2, 1.5, seconds=18.0, precision="bf16")  # a third bf16 seed made on another machine (a GPU)
+    r["config"], r["provenance"]["device"] = get_experiment(f"{exp}/bf16").config("paper").to_dict(), "NVIDIA H100 80GB HBM3"
+    write_result(result_path(f"{exp}/bf16", "paper", 2, tmp_path), r)
+    _, verdict = supervised.precision_validation(exp, "bf16", "paper")
+    text = supervised.scale_precision_sentence(verdict, "paper")
+    assert not verdict["same_machine"] and "different machines" in text and "times as fast" not in text
+    assert text.startswith("At the paper profile, 3 bf16 seed(s) give 1.50 % against 1.50 % for 3 fp32 seed(s): +0.00 points")

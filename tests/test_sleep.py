@@ -192,3 +192,26 @@ def test_findings_read_the_sweep_table() -> None:
     assert (f["best_long"], f["best_long_k"], f["best_long_setting"], f["best_long_interleaved"]) == (20.0, 100, ("min ssq", 0.0001, 0.999), 8.0)
     assert f["best_interleaved"] == 4.7
     assert f["best_long_by_goodness"] == {"max ssq": 30.0, "min ssq": 20.0}
+
+
+def _run(seed: int, error: float, device: str = "cpu (x86_64, 2 threads)") -> dict:
+    return {"seed": seed, "final": {"test": {"last3": error}}, "provenance": {"device": device}, "epochs_done": 3, "config": {"optim": {"epochs": 3}}}
+
+
+def test_the_paper_scale_table_lists_only_variants_with_runs_beside_the_pages_profile() -> None:
+    from ffrepro.figures.sleep import scale_comparison, scale_sentence
+
+    entry = "mnist-ff-sleep-unsupervised"
+    other = {"phases-k100-lr0.01-s0.9-max_ssq": [_run(0, 72.0), _run(1, 80.0, "NVIDIA H100 80GB HBM3")],
+             "interleaved-lr0.01-s0.9-max_ssq": [_run(s, e) for s, e in enumerate((2.6, 2.8, 2.9))],
+             "positive_only-lr0.01-s0.9-max_ssq": [_run(0, 9.0)],
+             "phases-k10-lr0.01-s0.99-max_ssq": [], "phases-k1-lr0.01-s0.9-max_ssq": [_run(s, 2.5) for s in range(3)]}
+    here = {name: [_run(0, 50.0)] for name in other}
+    table = scale_comparison(other, here, "last3")
+    assert [i[3] for i in table.index] == ["interleaved", "K = 1", "K = 100", "positive only (no nights)"]  # no row for the variant without runs
+    row = table.loc[("max ssq", "0.01", "0.9", "K = 100")]
+    assert row["test error % (this scale)"] == "76.00 ± 5.66 (2 seeds)" and row["ran on"] == "NVIDIA H100 80GB HBM3, cpu (x86_64, 2 threads)"
+    assert row["test error % (page's profile)"] == 50.0 and row["epochs"] == "3/3"
+    assert scale_sentence(other, entry).startswith(f"4 of the study's 5 variants of {entry} have paper-profile runs so far (2 with three seeds)")
+    assert scale_comparison({"phases-k10-lr0.01-s0.99-max_ssq": []}, here).empty
+    assert "No variant of" in scale_sentence({"phases-k10-lr0.01-s0.99-max_ssq": []}, entry)

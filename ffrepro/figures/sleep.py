@@ -204,3 +204,44 @@ def study_provenance(results: Mapping[str, Mapping[str, Sequence[Result]]]) -> p
             "training time per run (s)": f"{min(train):.0f}-{max(train):.0f}",
         }
     return pd.DataFrame(rows)
+
+
+def scale_comparison(other: Mapping[str, Sequence[Result]], here: Mapping[str, Sequence[Result]], mode: str = "goodness") -> pd.DataFrame:
+    """A study's variants that have runs at another profile (``other``: the paper's scale, variant ->
+    runs, possibly fewer seeds or none) beside the same variants at this page's profile (``here``): per
+    variant its schedule, K and smoothing, the other profile's test error (mean ± sd over its seeds)
+    and where it ran, and this profile's mean. Rows: by goodness, learning rate and smoothing, then
+    interleaved, K ascending, positive only. Empty if no variant has such runs."""
+    from ffrepro.report import mean_std_text
+
+    order = {"interleaved": -1, "phases": 0, "positive_only": 10**9}
+    rows = []
+    for name, runs in other.items():
+        if not runs:
+            continue
+        v = parse_variant(name)
+        values = [r["final"]["test"][mode] for r in runs]
+        devices = sorted({r["provenance"]["device"] for r in runs})
+        rows.append(((v["goodness"], v["lr"], v["smoothing"], order[v["schedule"]] + v["k"]), {
+            "goodness": v["goodness"].replace("_", " "), "learning rate": f"{v['lr']:g}", "smoothing": f"{v['smoothing']:g}",
+            "schedule": "interleaved" if v["schedule"] == "interleaved" else ("positive only (no nights)" if v["schedule"] == "positive_only" else f"K = {v['k']}"),
+            "test error % (this scale)": mean_std_text(values),
+            "epochs": ", ".join(sorted({f"{r['epochs_done']}/{r['config']['optim']['epochs']}" for r in runs})),
+            "ran on": ", ".join(devices),
+            "test error % (page's profile)": round(mean_error(here[name], "test", mode), 2) if here.get(name) else float("nan"),
+        }))
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame([row for _, row in sorted(rows, key=lambda r: r[0])]).set_index(["goodness", "learning rate", "smoothing", "schedule"])
+
+
+def scale_sentence(other: Mapping[str, Sequence[Result]], entry: str, other_profile: str = "paper") -> str:
+    """What the page says above :func:`scale_comparison`: how many of the study's variants have runs at
+    ``other_profile`` (how many with three seeds), and the command that makes the rest."""
+    with_runs = [runs for runs in other.values() if runs]
+    three = sum(len({r["seed"] for r in runs}) >= 3 for runs in with_runs)
+    command = f"`python -m ffrepro run {entry} --with-variants --profile {other_profile} --seed 0 1 2`"
+    if not with_runs:
+        return f"No variant of {entry} has {other_profile}-profile runs yet; {command} makes them."
+    return (f"{len(with_runs)} of the study's {len(other)} variants of {entry} have {other_profile}-profile runs so far "
+            f"({three} with three seeds); the table shows them beside this page's profile, and {command} makes the rest.")

@@ -129,6 +129,7 @@ def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.Da
         raise FileNotFoundError(f"no results of {exp_id} and {exp_id}/{variant} at profile {profile!r}: "
                                 f"`python -m ffrepro run {exp_id} {exp_id}/{variant} --profile {profile} --seed 0 1 2`")
     rows, stats = [], {}
+    machines = {(r["provenance"]["device"], r["provenance"].get("cpu_model")) for results in runs.values() for r in results}
     for name, results in runs.items():
         values = [metric_value(r, exp.metric) for r in results]
         speed = statistics.fmean(achieved(r)["seconds_per_epoch"] for r in results)
@@ -140,8 +141,22 @@ def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.Da
     allowed = 2 * statistics.stdev(ref) if len(ref) > 1 else 0.15
     difference = statistics.fmean(low) - statistics.fmean(ref)
     verdict = {"within": abs(difference) <= allowed, "difference": difference, "allowed": allowed, "speed_up": ref_speed / low_speed,
-               "fp32_seeds": len(ref), "variant_seeds": len(low)}
+               "fp32_seeds": len(ref), "variant_seeds": len(low), "same_machine": len(machines) == 1, "fp32_mean": statistics.fmean(ref),
+               "variant_mean": statistics.fmean(low)}
     return pd.DataFrame(rows).set_index("precision"), verdict
+
+
+def scale_precision_sentence(verdict: dict[str, Any] | None, profile: str, variant: str = "bf16") -> str:
+    """What the chapter says of :func:`precision_validation` at another ``profile`` (the paper's scale,
+    beside a book built at a smaller one); speeds are compared only where every run shares a machine."""
+    if verdict is None:
+        return (f"No {profile}-profile run of the {variant} variant is on disk yet (`python -m ffrepro run "
+                f"mnist-ff-hard-negatives/{variant} --profile {profile} --seed 0 1 2`).")
+    speed = (f", and an epoch in {variant} was {verdict['speed_up']:.1f} times as fast as in fp32" if verdict["same_machine"] else
+             "; the runs were made on different machines (the device column), so their seconds per epoch are not compared")
+    return (f"At the {profile} profile, {verdict['variant_seeds']} {variant} seed(s) give {verdict['variant_mean']:.2f} % against "
+            f"{verdict['fp32_mean']:.2f} % for {verdict['fp32_seeds']} fp32 seed(s): {verdict['difference']:+.2f} points, "
+            f"**{'within' if verdict['within'] else 'outside'}** the fp32 seeds' spread ({verdict['allowed']:.2f} points){speed}.")
 
 
 def bench_table(bench: dict[str, Any]) -> pd.DataFrame:
