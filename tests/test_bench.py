@@ -101,5 +101,6 @@ def test_the_chapters_paragraph_says_what_the_run_shows_or_that_there_is_none() 
     text = bench_paragraph(_fake({"3x1000": paths, "4x2000": [("fp32 reference", "fp32", 1.0), ("bf16", "bf16", 1.9)]}))
     assert "Some CPU, 2 threads, 2026-11-28, commit `abcdef0`" in text and "200 GFLOP/s in fp32 and 800 in bf16" in text
     assert "2.30 times as fast at 3 x 1000 (bf16) and 1.90 times as fast at 4 x 2000 (bf16)" in text and "**does not halve**" in text
+    assert "most of the speed-up comes from the bf16 products" in text
     assert "**halves**" in bench_paragraph(_fake({"3x1000": paths}))
     assert "No `make bench` run is saved" in bench_paragraph(None)

@@ -202,6 +202,6 @@ def bench_paragraph(bench: dict[str, Any] | None) -> str:
             f"run. Per epoch, the fastest path is {widths} as the reference paths: on this machine it "
             f"**{'halves' if s['halved'] else 'does not halve'}** the epoch at every width measured. In float32 alone the best is "
             f"{fp32}: the reference already runs its products near the machine's fp32 peak (the share column), so float32 cannot "
-            "be halved without doing less arithmetic; the halving comes from the bf16 products validated above, and only on CPUs "
+            f"be halved without doing less arithmetic; {'the halving' if s['halved'] else 'most of the speed-up'} comes from the bf16 products validated above, and only on CPUs "
             "with bf16 units (where bf16 is emulated it is slower). GFLOP/s counts the reference's work, so a path that skips "
             "work (layer 1's shared image product) can pass 100 % of the matmul throughput.")
