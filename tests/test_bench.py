@@ -104,3 +104,9 @@ def test_the_chapters_paragraph_says_what_the_run_shows_or_that_there_is_none() 
     assert "most of the speed-up comes from the bf16 products" in text
     assert "**halves**" in bench_paragraph(_fake({"3x1000": paths}))
     assert "No `make bench` run is saved" in bench_paragraph(None)
+
+
+def test_where_bf16_is_emulated_the_paragraph_does_not_credit_it() -> None:
+    paths = [("fp32 reference", "fp32", 1.0), ("fp32", "fp32", 1.2), ("bf16", "bf16", 0.3)]
+    text = bench_paragraph(_fake({"3x1000": paths}))
+    assert "1.20 times as fast at 3 x 1000 (fp32)" in text and "bf16 products do not pay" in text and "comes from the bf16" not in text

@@ -195,6 +195,12 @@ def bench_paragraph(bench: dict[str, Any] | None) -> str:
     s = bench_summary(bench)
     widths = " and ".join(f"{x:.2f} times as fast at {net.replace('x', ' x ')} ({path})" for net, (path, x) in s["best"].items())
     fp32 = " and ".join(f"{x:.2f}x" for x in s["fp32_best"].values())
+    precision = {(r["net"], r["path"]): r["precision"] for r in bench["ff_epochs"]}
+    if all(precision[(net, path)] == "bf16" for net, (path, _) in s["best"].items()):
+        source = (f"{'the halving' if s['halved'] else 'most of the speed-up'} comes from the bf16 products validated above, and only "
+                  "on CPUs with bf16 units (where bf16 is emulated it is slower)")
+    else:
+        source = f"on this machine bf16 products do not pay everywhere (bf16 units: {s['bf16_units']}), and float32 is fastest at some width"
     return (f"The table is the latest full `make bench` run on a CPU (`results/bench/cpu.json`, written by `ffrepro.bench`): "
             f"{s['machine']}, {s['finished']}, commit `{s['commit']}`; matmul throughput {s['fp32_gflops']:,.0f} GFLOP/s in fp32 and "
             f"{s['bf16_gflops']:,.0f} in bf16 (bf16 units: {s['bf16_units']}). Every path trains the same supervised FF net on the "
@@ -202,6 +208,5 @@ def bench_paragraph(bench: dict[str, Any] | None) -> str:
             f"run. Per epoch, the fastest path is {widths} as the reference paths: on this machine it "
             f"**{'halves' if s['halved'] else 'does not halve'}** the epoch at every width measured. In float32 alone the best is "
             f"{fp32}: the reference already runs its products near the machine's fp32 peak (the share column), so float32 cannot "
-            f"be halved without doing less arithmetic; {'the halving' if s['halved'] else 'most of the speed-up'} comes from the bf16 products validated above, and only on CPUs "
-            "with bf16 units (where bf16 is emulated it is slower). GFLOP/s counts the reference's work, so a path that skips "
+            f"be halved without doing less arithmetic; {source}. GFLOP/s counts the reference's work, so a path that skips "
             "work (layer 1's shared image product) can pass 100 % of the matmul throughput.")
