@@ -215,3 +215,19 @@ def test_the_paper_scale_table_lists_only_variants_with_runs_beside_the_pages_pr
     assert scale_sentence(other, entry).startswith(f"4 of the study's 5 variants of {entry} have paper-profile runs so far (2 with three seeds)")
     assert scale_comparison({"phases-k10-lr0.01-s0.99-max_ssq": []}, here).empty
     assert "No variant of" in scale_sentence({"phases-k10-lr0.01-s0.99-max_ssq": []}, entry)
+
+
+def test_the_answers_paper_scale_sentence_reads_ffcodes_settings_only() -> None:
+    from ffrepro.figures.sleep import scale_answer
+
+    other = {"interleaved-lr0.01-s0.9-max_ssq": [_run(s, e) for s, e in enumerate((2.6, 2.8, 2.9))],
+             "phases-k1-lr0.01-s0.9-max_ssq": [_run(0, 2.5)],
+             "phases-k10-lr0.01-s0.9-max_ssq": [_run(s, 84.0) for s in range(3)],
+             "phases-k100-lr0.01-s0.9-max_ssq": [_run(0, 72.0), _run(1, 80.0)],
+             "phases-k10-lr0.01-s0.99-max_ssq": [_run(0, 5.0)],  # another smoothing: not ffcode's settings
+             "phases-k500-lr0.01-s0.9-max_ssq": []}
+    text = scale_answer(other, "last3")
+    assert "interleaved learning ends at 2.77 % (3 seeds), phases of one update 2.50 % (1 seed)" in text
+    assert "phases of 10 updates 84.00 % (3 seeds), of 100 updates 76.00 % (2 seeds)" in text and "5.00" not in text
+    assert text.endswith("is 73.2 points worse than interleaved.")
+    assert "have not both run yet" in scale_answer({"interleaved-lr0.01-s0.9-max_ssq": other["interleaved-lr0.01-s0.9-max_ssq"]}, "last3")

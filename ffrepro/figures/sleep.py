@@ -245,3 +245,26 @@ def scale_sentence(other: Mapping[str, Sequence[Result]], entry: str, other_prof
         return f"No variant of {entry} has {other_profile}-profile runs yet; {command} makes them."
     return (f"{len(with_runs)} of the study's {len(other)} variants of {entry} have {other_profile}-profile runs so far "
             f"({three} with three seeds); the table shows them beside this page's profile, and {command} makes the rest.")
+
+
+def scale_answer(other: Mapping[str, Sequence[Result]], mode: str, settings: str = "lr0.01-s0.9-max_ssq", long_k: int = 10) -> str:
+    """The answer's sentence on the paper's scale (``other``: variant -> runs at that profile): at
+    ``settings`` (ffcode's), the error of interleaved learning, of phases of one update and of every
+    phase length of at least ``long_k`` updates that has runs, with their seeds, and how much worse
+    the best of the long phases is than interleaved. Says so where those runs are not on disk yet."""
+    interleaved, k1 = other.get(f"interleaved-{settings}") or [], other.get(f"phases-k1-{settings}") or []
+    long = sorted(((parse_variant(name)["k"], runs) for name, runs in other.items()
+                   if runs and name.endswith(settings) and parse_variant(name)["schedule"] == "phases" and parse_variant(name)["k"] >= long_k),
+                  key=lambda kv: kv[0])
+    if not interleaved or not long:
+        return (f"At the paper's scale, interleaved learning and phases of {long_k} or more updates at ffcode's settings have not "
+                "both run yet.")
+
+    def err(runs: Sequence[Result]) -> str:
+        return f"{mean_error(runs, 'test', mode):.2f} % ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
+
+    phases = ", ".join(f"of {k} updates {err(runs)}" for k, runs in long)
+    ones = f", phases of one update {err(k1)}" if k1 else ""
+    gap = min(mean_error(runs, "test", mode) for _, runs in long) - mean_error(interleaved, "test", mode)
+    return (f"At the paper's scale (4 x 2000) and ffcode's settings, interleaved learning ends at {err(interleaved)}{ones}, "
+            f"phases {phases}: the best of the phases of {long_k} or more updates is {gap:.1f} points worse than interleaved.")
