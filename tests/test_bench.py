@@ -110,3 +110,12 @@ def test_where_bf16_is_emulated_the_paragraph_does_not_credit_it() -> None:
     paths = [("fp32 reference", "fp32", 1.0), ("fp32", "fp32", 1.2), ("bf16", "bf16", 0.3)]
     text = bench_paragraph(_fake({"3x1000": paths}))
     assert "1.20 times as fast at 3 x 1000 (fp32)" in text and "bf16 products do not pay" in text and "comes from the bf16" not in text
+
+
+def test_a_gpu_run_is_described_without_the_cpus_reasoning() -> None:
+    fake = _fake({"4x2000": [("fp32 reference", "fp32", 1.0), ("bf16", "bf16", 3.0)]})
+    fake["device_type"] = "cuda"
+    fake["provenance"]["gpu"] = {"name": "NVIDIA H200"}
+    text = bench_paragraph(fake)
+    assert text.startswith("The latest full `make bench` run on a GPU (`results/bench/cuda.json`): NVIDIA H200, 2026-11-28")
+    assert "3.00 times as fast at 4 x 2000 (bf16)" in text and "bf16 units" not in text
