@@ -230,4 +230,6 @@ def test_the_answers_paper_scale_sentence_reads_ffcodes_settings_only() -> None:
     assert "interleaved learning ends at 2.77 % (3 seeds), phases of one update 2.50 % (1 seed)" in text
     assert "phases of 10 updates 84.00 % (3 seeds), of 100 updates 76.00 % (2 seeds)" in text and "5.00" not in text
     assert text.endswith("is 73.2 points worse than interleaved.")
+    other["positive_only-lr0.01-s0.9-max_ssq"] = [_run(s, 19.0) for s in range(3)]
+    assert scale_answer(other, "last3").endswith("no night at all the readout reaches 19.00 % (3 seeds), so the best of the long phases is 57.0 points worse than never showing negative data.")
     assert "have not both run yet" in scale_answer({"interleaved-lr0.01-s0.9-max_ssq": other["interleaved-lr0.01-s0.9-max_ssq"]}, "last3")
