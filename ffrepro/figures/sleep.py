@@ -17,6 +17,7 @@ from pandas.io.formats.style import Styler
 from matplotlib.figure import Figure
 
 from ffrepro.figures.common import Result, mean_error, per_epoch
+from ffrepro.report import mean_std_text
 
 Variant = dict[str, Any]  # the settings a variant name encodes: schedule, k, lr, smoothing, goodness
 
@@ -212,8 +213,6 @@ def scale_comparison(other: Mapping[str, Sequence[Result]], here: Mapping[str, S
     variant its schedule, K and smoothing, the other profile's test error (mean ± sd over its seeds)
     and where it ran, and this profile's mean. Rows: by goodness, learning rate and smoothing, then
     interleaved, K ascending, positive only. Empty if no variant has such runs."""
-    from ffrepro.report import mean_std_text
-
     order = {"interleaved": -1, "phases": 0, "positive_only": 10**9}
     rows = []
     for name, runs in other.items():
@@ -253,9 +252,8 @@ def scale_answer(other: Mapping[str, Sequence[Result]], mode: str, settings: str
     phase length of at least ``long_k`` updates that has runs, with their seeds, and how much worse
     the best of the long phases is than interleaved. Says so where those runs are not on disk yet."""
     interleaved, k1 = other.get(f"interleaved-{settings}") or [], other.get(f"phases-k1-{settings}") or []
-    long = sorted(((parse_variant(name)["k"], runs) for name, runs in other.items()
-                   if runs and name.endswith(settings) and parse_variant(name)["schedule"] == "phases" and parse_variant(name)["k"] >= long_k),
-                  key=lambda kv: kv[0])
+    parsed = {name: parse_variant(name) for name, runs in other.items() if runs and name.endswith(settings)}
+    long = sorted(((v["k"], other[name]) for name, v in parsed.items() if v["schedule"] == "phases" and v["k"] >= long_k), key=lambda kv: kv[0])
     if not interleaved or not long:
         return (f"At the paper's scale, interleaved learning and phases of {long_k} or more updates at ffcode's settings have not "
                 "both run yet.")

@@ -181,8 +181,8 @@ def bench_summary(bench: dict[str, Any]) -> dict[str, Any]:
             best[r["net"]] = (r["path"], r["speed_up"])
         if r["precision"] == "fp32":
             fp32[r["net"]] = max(fp32.get(r["net"], 0.0), r["speed_up"])
-    machine = prov["cpu_model"] if bench["device_type"] == "cpu" else prov.get("gpu", {}).get("name", prov["device"])
-    return {"machine": f"{machine}, {prov['threads']} threads" if bench["device_type"] == "cpu" else machine, "finished": bench["finished"][:10], "commit": (prov.get("git_commit") or "unknown")[:7],
+    machine = f"{prov['cpu_model']}, {prov['threads']} threads" if bench["device_type"] == "cpu" else prov.get("gpu", {}).get("name", prov["device"])
+    return {"machine": machine, "finished": bench["finished"][:10], "commit": (prov.get("git_commit") or "unknown")[:7],
             "fp32_gflops": bench["matmul_gflops"]["fp32"], "bf16_gflops": bench["matmul_gflops"]["bf16"], "bf16_units": bench["bf16_units"],
             "best": best, "fp32_best": fp32, "halved": bool(best) and all(x >= 2 for _, x in best.values())}
 
@@ -193,13 +193,12 @@ def bench_paragraph(bench: dict[str, Any] | None) -> str:
         return ("No `make bench` run is saved here (`results/bench/cpu.json`); `make bench` measures this machine "
                 "and saves its run, which this section then shows.")
     s = bench_summary(bench)
+    widths = " and ".join(f"{x:.2f} times as fast at {net.replace('x', ' x ')} ({path})" for net, (path, x) in s["best"].items())
     if bench["device_type"] != "cpu":  # a GPU's run (scripts/paper_on_gpu.sh with BENCH=1): its numbers, no CPU reasoning
-        best = " and ".join(f"{x:.2f} times as fast at {net.replace('x', ' x ')} ({path})" for net, (path, x) in s["best"].items())
         return (f"The latest full `make bench` run on a GPU (`results/bench/{bench['device_type']}.json`): {s['machine']}, {s['finished']}, "
                 f"commit `{s['commit']}`; matmul throughput {s['fp32_gflops']:,.0f} GFLOP/s in fp32 and {s['bf16_gflops']:,.0f} in bf16 "
-                f"(2048-square products). Per epoch, the fastest path is {best} as the reference paths; the share column is of "
+                f"(2048-square products). Per epoch, the fastest path is {widths} as the reference paths; the share column is of "
                 "the fp32 matmul throughput of the same run.")
-    widths = " and ".join(f"{x:.2f} times as fast at {net.replace('x', ' x ')} ({path})" for net, (path, x) in s["best"].items())
     fp32 = " and ".join(f"{x:.2f}x" for x in s["fp32_best"].values())
     precision = {(r["net"], r["path"]): r["precision"] for r in bench["ff_epochs"]}
     if all(precision[(net, path)] == "bf16" for net, (path, _) in s["best"].items()):
