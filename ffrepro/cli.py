@@ -34,7 +34,7 @@ def _parse_sets(pairs: list[str]) -> dict[str, str]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ffrepro.registry import all_ids, get_experiment, variant_ids
-    from ffrepro.runner import run
+    from ffrepro.runner import run, run_seeds
 
     ids = [i for arg in args.id for i in (all_ids() if arg == "all" else [arg])]
     if args.with_variants:  # each entry named, followed by its variants
@@ -45,18 +45,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cfg = exp.config(args.profile)
         if args.set:
             cfg = override(cfg, _parse_sets(args.set))
+        options = dict(config=cfg, fresh=args.fresh, device=args.device, time_budget_s=None if args.time_budget is None else args.time_budget * 60,
+                       stop_after_epochs=args.stop_after_epochs, progress=not args.no_progress)
+        if args.stack:  # the seeds together, as one stacked model where the config allows
+            run_seeds(exp_id, args.profile, args.seed, stack=True, **options)  # type: ignore[arg-type]
+            continue
         for seed in args.seed:
-            run(
-                exp_id,
-                args.profile,
-                seed,
-                config=cfg,
-                fresh=args.fresh,
-                device=args.device,
-                time_budget_s=None if args.time_budget is None else args.time_budget * 60,
-                stop_after_epochs=args.stop_after_epochs,
-                progress=not args.no_progress,
-            )
+            run(exp_id, args.profile, seed, **options)  # type: ignore[arg-type]
     return 0
 
 
@@ -178,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stop-after-epochs", type=int, default=None, help="stop (resumably) after this epoch; 0 evaluates the last checkpoint without training")
     r.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines are still logged)")
     r.add_argument("--with-variants", action="store_true", help="also every variant of each entry named (a study's runs)")
+    r.add_argument("--stack", action="store_true", help="train the seeds together as one stacked model (ff-supervised, interleaved, dense, fp32: "
+                   "the same numbers per seed up to rounding, fewer and larger products); other configs run seed by seed")
     r.set_defaults(fn=_cmd_run)
     q = sub.add_parser("queue", help="run every missing or incomplete (experiment, seed) of a profile as parallel processes within a time budget")
     q.add_argument("ids", nargs="*", help="experiment ids (default: every entry and its variants, in the order of ffrepro.queue.PRIORITY)")

@@ -6,6 +6,7 @@ import io
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from ffrepro.results import (
     write_result,
 )
 from ffrepro.recurrent import FFRecurrentTrainer
+from ffrepro.stacked import StackedFFSupervised, stackable
 from ffrepro.supervised import FFSupervisedTrainer
 from ffrepro.trainer import Trainer
 from ffrepro.unsupervised import FFUnsupervisedTrainer
@@ -82,6 +84,29 @@ def _log(msg: str) -> None:
     print(f"[ffrepro {datetime.now().strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+@dataclass
+class _Job:
+    """One (experiment, profile, seed) being trained: its trainer and generator, where it writes, and
+    what it has done so far (resumed from its checkpoint or not)."""
+
+    exp_id: str
+    profile: str
+    seed: int
+    cfg: RunConfig
+    out_path: Path
+    old: dict[str, Any] | None
+    trainer: Trainer
+    generator: torch.Generator
+    ckpt: Path
+    origin: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def tag(self) -> str:
+        return f"{self.exp_id}/{self.profile}/seed{self.seed}"
+
+
 def run(
     exp_id: str,
     profile: str = "paper",
@@ -103,23 +128,79 @@ def run(
     run may stop early: the weights so far are evaluated and written with ``"complete": false``, and
     a later call resumes from the checkpoint.
     """
+    return run_seeds(exp_id, profile, [seed], config=config, fresh=fresh, device=device, results_dir=results_dir, checkpoint_dir=checkpoint_dir,
+                     time_budget_s=time_budget_s, stop_after_epochs=stop_after_epochs, progress=progress)[0]
+
+
+def run_seeds(
+    exp_id: str,
+    profile: str = "paper",
+    seeds: list[int] | tuple[int, ...] = (0,),
+    *,
+    config: RunConfig | None = None,
+    stack: bool = False,
+    fresh: bool = False,
+    device: torch.device | str | None = None,
+    results_dir: Path | None = None,
+    checkpoint_dir: Path | None = None,
+    time_budget_s: float | None = None,
+    stop_after_epochs: int | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """:func:`run` for each of ``seeds``, in order; returns their results.
+
+    ``stack``: the seeds that still train and stand at the same epoch train together as one stacked
+    model (:mod:`ffrepro.stacked`): one batched product per layer for all of them, the same numbers per
+    seed up to float rounding, the same checkpoints and results (their provenance lists the seeds
+    stacked). A config that cannot stack (:func:`ffrepro.stacked.stackable`) runs seed by seed, as
+    logged. The time budget counts from the call, for all the seeds.
+    """
     exp = get_experiment(exp_id)
     cfg = config or exp.config(profile)
-    out_path = result_path(exp_id, profile, seed, results_dir)
-    tag = f"{exp_id}/{profile}/seed{seed}"
-    old = _existing_result(out_path)
-    if old is not None and not fresh and completed_with(old, cfg):
-        _log(f"{tag}: reusing {out_path}")
-        return old
-
+    started = time.time()
     dev = torch.device(device) if device is not None else default_device()
+    done: dict[int, dict[str, Any]] = {}
+    dataset = None
+    jobs: list[_Job] = []
+    for seed in seeds:
+        out_path = result_path(exp_id, profile, seed, results_dir)
+        old = _existing_result(out_path)
+        if old is not None and not fresh and completed_with(old, cfg):
+            _log(f"{exp_id}/{profile}/seed{seed}: reusing {out_path}")
+            done[seed] = old
+            continue
+        if dataset is None:
+            dataset = _load_data(cfg, dev)
+        jobs.append(_start_job(exp_id, profile, seed, cfg, dataset, dev, out_path, old, fresh, checkpoint_dir))
+    reason = stackable(cfg) if stack else None
+    if stack and reason is not None:
+        _log(f"{exp_id}/{profile}: not stacking the seeds ({reason}); running them one at a time")
+    groups: list[list[_Job]] = [[job] for job in jobs]
+    if stack and reason is None:  # the seeds that resume after the same epoch train together
+        by_epoch: dict[int, list[_Job]] = {}
+        for job in jobs:
+            by_epoch.setdefault(len(job.history), []).append(job)
+        groups = list(by_epoch.values())
+    for group in groups:
+        budget = None if time_budget_s is None else time_budget_s - (time.time() - started)
+        _train(group, budget, stop_after_epochs, progress)
+        for job in group:
+            done[job.seed] = _finish_job(job, dev, results_dir)
+    return [done[seed] for seed in seeds]
+
+
+def _load_data(cfg: RunConfig, dev: torch.device) -> data_mod.Dataset:
     if os.environ.get("FFREPRO_TF32") == "1":  # float32 matmuls on a GPU's TF32 units; the provenance says so
         torch.backends.cuda.matmul.allow_tf32 = True
     elif os.environ.get("FFREPRO_TF32") == "0":
         torch.backends.cuda.matmul.allow_tf32 = False
     dataset = data_mod.load(cfg.data.dataset, dev)
-    if cfg.data.standardize:
-        dataset = data_mod.standardize(dataset)
+    return data_mod.standardize(dataset) if cfg.data.standardize else dataset
+
+
+def _start_job(exp_id: str, profile: str, seed: int, cfg: RunConfig, dataset: data_mod.Dataset, dev: torch.device, out_path: Path,
+               old: dict[str, Any] | None, fresh: bool, checkpoint_dir: Path | None) -> _Job:
+    """A freshly initialised trainer for ``seed``, resumed from its checkpoint where one fits."""
     origin = provenance(dev, dataset.hashes, getattr(cfg.model, "precision", "fp32"))  # taken now: the code that trains is the code at the start
     generator = torch.Generator(dev)
     nudge = perturbation()
@@ -135,74 +216,89 @@ def run(
             perturb_start(trainer.net, nudge, seed)
         return trainer
 
-    trainer = new_trainer()
-
     ckpt = checkpoint_path(exp_id, profile, seed, checkpoint_dir)
-    history: list[dict[str, Any]] = []
-    elapsed = 0.0
+    job = _Job(exp_id, profile, seed, cfg, out_path, old, new_trainer(), generator, ckpt, origin)
     state = None if fresh else _load_checkpoint(ckpt, dev)
     if state is not None and not same_config(state["config"], cfg):
-        _log(f"{tag}: checkpoint {ckpt} has another config; starting afresh")
+        _log(f"{job.tag}: checkpoint {ckpt} has another config; starting afresh")
     elif state is not None:
         try:
-            trainer.load_state_dict(state["trainer"])
+            job.trainer.load_state_dict(state["trainer"])
             generator.set_state(state["generator"].to(generator.get_state().device))
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-            trainer = new_trainer()  # undo a half-loaded state
+            job.trainer = new_trainer()  # undo a half-loaded state
             _log(f"warning: {ckpt} does not fit this model ({type(exc).__name__}: {str(exc)[:200]}); moved to {move_aside(ckpt)}; starting afresh")
         else:
-            history, elapsed = state["history"], state["elapsed_s"]
-            _log(f"{tag}: resuming after epoch {len(history)} from {ckpt}")
+            job.history, job.elapsed = state["history"], state["elapsed_s"]
+            _log(f"{job.tag}: resuming after epoch {len(job.history)} from {ckpt}")
+    return job
 
+
+def _train(jobs: list[_Job], time_budget_s: float | None, stop_after_epochs: int | None, progress: bool) -> None:
+    """Train ``jobs`` (all at the same epoch) to the end or until stopped; one job alone, or several
+    stacked (:class:`ffrepro.stacked.StackedFFSupervised`). Every epoch is checkpointed per job."""
+    head = jobs[0]
+    stacked = StackedFFSupervised([job.trainer for job in jobs]) if len(jobs) > 1 else None  # type: ignore[arg-type]
+    if stacked is not None:
+        for job in jobs:
+            job.origin["stacked_seeds"] = [j.seed for j in jobs]
+        _log(f"{head.exp_id}/{head.profile}: seeds {', '.join(str(j.seed) for j in jobs)} stacked into one model")
     started = time.time()
-    epochs = cfg.optim.epochs
-    start_epoch = len(history) + 1
-    for epoch in range(start_epoch, epochs + 1):
+    epochs = head.cfg.optim.epochs
+    label = head.exp_id + (f" seeds {','.join(str(j.seed) for j in jobs)}" if stacked else "")
+    for epoch in range(len(head.history) + 1, epochs + 1):
         if stop_after_epochs is not None and epoch > stop_after_epochs:  # 0: evaluate the checkpoint as it is
             _log(f"stopping before epoch {epoch} (--stop-after-epochs {stop_after_epochs}); rerun without it to resume")
             break
         t0 = time.time()
-        bar = tqdm(total=trainer.batches(), desc=f"{exp_id} {profile} epoch {epoch}/{epochs}", disable=not progress, leave=False, mininterval=2)
-        metrics = trainer.train_epoch(epoch, bar)
+        bar = tqdm(total=head.trainer.batches(), desc=f"{label} {head.profile} epoch {epoch}/{epochs}", disable=not progress, leave=False, mininterval=2)
+        per_job = stacked.train_epoch(epoch, bar) if stacked is not None else [head.trainer.train_epoch(epoch, bar)]
         bar.close()
-        metrics["epoch"] = epoch
-        metrics["seconds"] = time.time() - t0
-        history.append(metrics)
-        elapsed += metrics["seconds"]
-        _save_checkpoint(ckpt, cfg, trainer, generator, history, elapsed)
-        summary = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))
-        _log(f"{tag} epoch {epoch}/{epochs}: {summary}")
-        out_of_time = time_budget_s is not None and time.time() - started + metrics["seconds"] > time_budget_s
+        seconds = time.time() - t0
+        for job, metrics in zip(jobs, per_job):
+            metrics["epoch"] = epoch
+            metrics["seconds"] = seconds / len(jobs)  # a stacked epoch's time, shared equally
+            job.history.append(metrics)
+            job.elapsed += metrics["seconds"]
+            _save_checkpoint(job.ckpt, job.cfg, job.trainer, job.generator, job.history, job.elapsed)
+            summary = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))
+            _log(f"{job.tag} epoch {epoch}/{epochs}: {summary}")
+        out_of_time = time_budget_s is not None and time.time() - started + seconds > time_budget_s
         if epoch < epochs and out_of_time:
             _log(f"out of time after epoch {epoch}; rerun the same command to resume")
             break
 
+
+def _finish_job(job: _Job, dev: torch.device, results_dir: Path | None) -> dict[str, Any]:
+    """Evaluate the job's trainer and write its result (never a partial one over a complete one)."""
     t0 = time.time()
-    final = trainer.evaluate()
+    final = job.trainer.evaluate()
     eval_s = time.time() - t0
     if dev.type == "cuda":
-        origin["gpu"]["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(dev) / 2**30, 2)
+        job.origin["gpu"]["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(dev) / 2**30, 2)
+    epochs = job.cfg.optim.epochs
     result = {
         "schema_version": SCHEMA_VERSION,
-        "experiment": exp_id,
-        "profile": profile,
-        "seed": seed,
-        "complete": len(history) == epochs,
-        "epochs_done": len(history),
-        "config": cfg.to_dict(),
+        "experiment": job.exp_id,
+        "profile": job.profile,
+        "seed": job.seed,
+        "complete": len(job.history) == epochs,
+        "epochs_done": len(job.history),
+        "config": job.cfg.to_dict(),
         "final": final,
-        "history": history,
-        "extras": trainer.extras(),
-        "wall_time_s": {"train": elapsed, "evaluate": eval_s},
+        "history": job.history,
+        "extras": job.trainer.extras(),
+        "wall_time_s": {"train": job.elapsed, "evaluate": eval_s},
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "provenance": origin,
+        "provenance": job.origin,
     }
-    if not result["complete"] and old is not None and old["complete"]:
+    out_path = job.out_path
+    if not result["complete"] and job.old is not None and job.old["complete"]:
         # a good result is never replaced by a partial one: the partial goes beside the checkpoint
-        out_path = ckpt.with_suffix(".partial.json")
-        _log(f"{tag}: keeping the complete result already in {result_path(exp_id, profile, seed, results_dir)}; the partial one goes to {out_path}")
+        out_path = job.ckpt.with_suffix(".partial.json")
+        _log(f"{job.tag}: keeping the complete result already in {job.out_path}; the partial one goes to {out_path}")
     write_result(out_path, result)
-    _log(f"{tag}: wrote {out_path} ({'complete' if result['complete'] else 'PARTIAL'}): {final['test']}")
+    _log(f"{job.tag}: wrote {out_path} ({'complete' if result['complete'] else 'PARTIAL'}): {final['test']}")
     return result
 
 

@@ -1,0 +1,218 @@
+"""Several seeds of one supervised FF entry trained as one stacked model (issue 12, part 2).
+
+At the paper's minibatch of 100 an FF update is many small products, and a GPU spends it launching
+kernels. Here S seeds' weights are stacked into (S, H, D) tensors, so each product of an update is one
+batched matmul for all the seeds, and the gradients are written out (what autograd derives for
+:mod:`ffrepro.ff`'s fused loss and shared first layer, without building a graph): an update is a short,
+fixed sequence of kernels with no transfer to the host.
+
+Each seed keeps what makes it that seed: its initial weights (made by :class:`FFSupervisedTrainer`
+under its own ``torch.manual_seed``) and its data order, shifts and wrong labels, drawn from its own
+generator in the order the one-seed trainer draws them. So seed s of a stacked run computes what a
+run of seed s alone computes, up to float rounding (``tests/test_stacked.py`` checks it), and leaves
+the same checkpoints and results: the stacked model is made from the seeds' one-seed trainers at the
+start of every epoch and written back into them at its end, and everything else (validation,
+evaluation, extras, checkpoints) stays theirs.
+
+What it covers is :func:`stackable`'s: ``ff-supervised`` entries with the interleaved schedule, dense
+layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``), no black box. The joint and
+streaming updates give the same weights, so both are covered. Anything else is refused with the
+reason; the runner then runs those seeds one at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ffrepro.config import RunConfig
+from ffrepro.ff import NUM_CLASSES, length_normalize, wrong_labels
+from ffrepro.optim import lr_gain, set_gain
+from ffrepro.supervised import FFSupervisedTrainer, predict
+from ffrepro.trainer import FF_STATS, Trainer, error_rate, ff_stats
+
+
+def stackable(cfg: RunConfig) -> str | None:
+    """Why a config cannot train stacked, or None if it can."""
+    model = cfg.model
+    if cfg.method != "ff-supervised":
+        return f"method {cfg.method!r} (only ff-supervised entries stack)"
+    if getattr(model, "schedule", "interleaved") != "interleaved":
+        return f"schedule {model.schedule!r} (only the interleaved schedule stacks)"
+    if getattr(model, "local", ()):
+        return "locally connected layers (only dense layers stack)"
+    if getattr(model, "black_box_after", 0):
+        return "a black box between layers"
+    if getattr(model, "precision", "fp32") != "fp32":
+        return f"precision {model.precision!r} (only float32 products stack)"
+    return None
+
+
+def _t(w: torch.Tensor) -> torch.Tensor:
+    """(S, H, D) -> (S, D, H): the stacked weights as right-hand factors of a batched product."""
+    return w.transpose(1, 2)
+
+
+class StackedFFSupervised:
+    """The one-seed trainers ``trainers`` (same config, each with its own generator) trained together."""
+
+    def __init__(self, trainers: list[FFSupervisedTrainer]):
+        cfg = trainers[0].cfg
+        reason = stackable(cfg)
+        if reason is not None:
+            raise ValueError(f"cannot stack seeds of this config: {reason}")
+        if any(t.cfg != cfg for t in trainers):
+            raise ValueError("stacked seeds must share one config")
+        self.trainers, self.cfg = trainers, cfg
+        net = trainers[0].net
+        self.layers = list(net.layers)
+        self.first_scored = cfg.model.first_scored_layer
+
+    # --- the stacked state: made from the one-seed trainers, written back into them ---------------
+    def _groups(self, trainer: Trainer) -> list[list[torch.Tensor]]:
+        """A trainer's parameters in its optimiser's groups (weights, biases, readout)."""
+        return [list(group["params"]) for group in trainer.optimizer.param_groups]
+
+    def _stack(self) -> None:
+        per_seed = [self._groups(t) for t in self.trainers]
+        self.params = [[torch.stack([p[g][i].detach() for p in per_seed]) for i in range(len(per_seed[0][g]))] for g in range(len(per_seed[0]))]
+        self.smoothed = [
+            [torch.stack([self._smoothed(t, p[g][i]) for t, p in zip(self.trainers, per_seed)]) for i in range(len(per_seed[0][g]))]
+            for g in range(len(per_seed[0]))
+        ]
+        self.mean_activity = [torch.stack([t.net.layers[i].mean_activity for t in self.trainers]) for i in range(len(self.layers))]
+
+    @staticmethod
+    def _smoothed(trainer: Trainer, p: torch.Tensor) -> torch.Tensor:
+        state = trainer.optimizer.state.get(p, {})
+        return state["smoothed"] if "smoothed" in state else torch.zeros_like(p)
+
+    def _unstack(self) -> None:
+        with torch.no_grad():
+            for s, trainer in enumerate(self.trainers):
+                for g, group in enumerate(self._groups(trainer)):
+                    for i, p in enumerate(group):
+                        p.copy_(self.params[g][i][s])
+                        trainer.optimizer.state[p]["smoothed"] = self.smoothed[g][i][s].clone()
+                for i, layer in enumerate(trainer.net.layers):
+                    layer.mean_activity.copy_(self.mean_activity[i][s])
+
+    # --- one epoch ----------------------------------------------------------------------------------
+    def train_epoch(self, epoch: int, progress: Any = None) -> list[dict[str, Any]]:
+        """One epoch of every seed; returns each seed's metrics, as its one-seed trainer's ``train_epoch``
+        would (the same keys, the validation error measured by that trainer's own net)."""
+        cfg, trainers = self.cfg, self.trainers
+        gain = lr_gain(epoch, cfg.optim.epochs)
+        for t in trainers:
+            set_gain(t.optimizer, gain)  # what the step uses, and what their checkpoints record
+        self._stack()
+        groups = trainers[0].optimizer.param_groups  # learning rate, weight decay and smoothing of each group
+        plans = [t.updates() for t in trainers]  # each from its own generator
+        seeds, layers = len(trainers), len(self.layers)
+        device = trainers[0].train_split.y.device
+        stats = torch.zeros(seeds, len(FF_STATS), layers, device=device)
+        readout_loss = torch.zeros(seeds, device=device)
+        for step in range(len(plans[0])):
+            batches = [t.batch(plan[step][1]) for t, plan in zip(trainers, plans)]  # shifted first, as one seed's trainer does
+            x, y = torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
+            grads = self._update(x, y, stats, readout_loss)
+            self._step(grads, groups)
+            if progress is not None:
+                progress.update(1)
+        self._unstack()
+        val = self.data_val()
+        examples = trainers[0].epoch_examples()
+        return [
+            {
+                **ff_stats(stats[s], examples),
+                "readout_loss": readout_loss[s].item() / examples,
+                "val_error_softmax": error_rate(predict(t.net, val.x, "softmax"), val.y),
+                **Trainer.schedule_log(plan, None),
+            }
+            for s, (t, plan) in enumerate(zip(trainers, plans))
+        ]
+
+    def data_val(self) -> Any:
+        t = self.trainers[0]
+        return t.data.val.head(self.cfg.data.eval_examples)
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor, stats: torch.Tensor, readout_loss: torch.Tensor) -> list[list[torch.Tensor]]:
+        """One interleaved update of every seed: the neutral pass trains the readout (and predicts the
+        hard negatives), then positive and negative data go through together and every layer takes the
+        gradient of its own loss. x: (S, B, D), y: (S, B) -> gradients in the optimiser's groups."""
+        model = self.cfg.model
+        (weights, biases, readout) = self.params
+        seeds, n, width = x.shape
+        # layer 1's image product, once for the neutral, positive and negative labels (ffrepro.ff.LabelledBatch)
+        x0 = x.clone()
+        x0[..., :NUM_CLASSES] = 0
+        image_ss = x0.pow(2).sum(-1)  # (S, B)
+        image_product = torch.bmm(x0, _t(weights[0]))  # (S, B, H)
+        label_columns = _t(weights[0][:, :, :NUM_CLASSES]).contiguous()  # (S, 10, H)
+
+        def first(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """Layer 1's pre-activations with label pixels (S, kB, 10) written into the images, and each row's scale."""
+            k = pixels.shape[1] // n
+            scale = 1 / ((image_ss.repeat(1, k) + pixels.pow(2).sum(-1)) / width).sqrt().add_(1e-12)
+            z = (image_product.repeat(1, k, 1) + torch.bmm(pixels, label_columns)) * scale[..., None] + biases[0][:, None, :]
+            return z, scale
+
+        def upward(z1: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+            """[(layer input, pre-activation, states)] of every layer (layer 1's input is unused)."""
+            out = [(x0, z1, torch.relu(z1))]
+            for w, b in zip(weights[1:], biases[1:]):
+                a = length_normalize(out[-1][2])
+                z = torch.baddbmm(b[:, None, :], a, _t(w))
+                out.append((a, z, torch.relu(z)))
+            return out
+
+        # the neutral pass: the readout's loss and gradient, and (hard negatives) the prediction
+        neutral = torch.full((seeds, n, NUM_CLASSES), model.neutral_label, device=x.device, dtype=x.dtype)
+        feats = torch.cat([length_normalize(h) for _, _, h in upward(first(neutral)[0])[self.first_scored :]], dim=-1)  # (S, B, F)
+        logits = torch.bmm(feats, _t(readout[0]))  # (S, B, 10)
+        log_p = torch.log_softmax(logits, -1)
+        target = F.one_hot(y, NUM_CLASSES).to(x.dtype)
+        readout_loss -= (log_p * target).sum((1, 2))
+        readout_grad = torch.bmm(_t((log_p.exp() - target) / n), feats)  # (S, 10, F): cross-entropy's, averaged over B
+        hard = model.negative_labels == "hard"
+        neg = torch.stack([wrong_labels(y[s], t.gen, logits[s] if hard else None) for s, t in enumerate(self.trainers)])
+
+        # positive (true label) and negative (wrong label) data together: each layer's own loss
+        pixels = torch.cat([target, F.one_hot(neg, NUM_CLASSES).to(x.dtype)], dim=1) * model.label_strength  # (S, 2B, 10)
+        z1, scale = first(pixels)
+        sign = torch.ones(seeds, 2 * n, device=x.device, dtype=x.dtype)  # +1 on positive rows, -1 on negative ones
+        sign[:, n:] = -1
+        weight_grads, bias_grads = [], []
+        for i, (layer, (a, z, h)) in enumerate(zip(self.layers, upward(z1))):
+            g = h.pow(2).sum(-1)  # (S, 2B)
+            margin = sign * (layer.sign * (g - layer.threshold))
+            ff = F.softplus(-margin).sum(-1) * (0.5 / n)  # (S,)
+            dz = h * (-(layer.sign / n) * sign * torch.sigmoid(-margin))[..., None]  # the logistic loss's gradient
+            peer = torch.zeros(seeds, device=x.device, dtype=x.dtype)
+            if layer.peer_normalization:
+                m = layer.peer_momentum
+                self.mean_activity[i].mul_(m).add_(h[:, :n].mean(1), alpha=1 - m)
+                push = layer.peer_normalization * (self.mean_activity[i].mean(-1, keepdim=True) - self.mean_activity[i])  # (S, H)
+                peer = -(z[:, :n].sum(1) * push).sum(-1) / n
+                dz[:, :n] -= push[:, None, :] / n
+            stats[:, :, i] += torch.stack([ff * n, peer * n, g[:, :n].sum(1), g[:, n:].sum(1), (g[:, n:] > g[:, :n]).sum(1).to(g.dtype)], 1)
+            if i == 0:  # through the shared image product (ffrepro.ff._LabelledFirstLayer's backward)
+                scaled = dz * scale[..., None]
+                grad_w = torch.bmm(_t(scaled.view(seeds, 2, n, -1).sum(1)), x0)
+                grad_w[:, :, :NUM_CLASSES] += _t(torch.bmm(_t(pixels), scaled))
+            else:
+                grad_w = torch.bmm(_t(dz), a)
+            weight_grads.append(grad_w)
+            bias_grads.append(dz.sum(1))
+        return [weight_grads, bias_grads, [readout_grad]]
+
+    def _step(self, grads: list[list[torch.Tensor]], groups: list[dict[str, Any]]) -> None:
+        """:class:`ffrepro.optim.SmoothedSGD`'s fused step, group by group, on the stacked tensors."""
+        for params, smoothed, g, group in zip(self.params, self.smoothed, grads, groups):
+            lr, wd = group["lr"], group["weight_decay"]
+            torch._foreach_lerp_(smoothed, g, 1 - group["smoothing"])
+            if wd:
+                torch._foreach_mul_(params, 1 - lr * wd)
+            torch._foreach_add_(params, smoothed, alpha=-lr)
