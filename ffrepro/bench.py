@@ -1,5 +1,6 @@
 """``make bench``: this machine's fp32 and bf16 matmul throughput and the speed of a supervised FF epoch,
-by the reference paths, the fast fp32 paths and bf16 products (issue 12), in one run.
+by the reference paths, the fast fp32 paths and bf16 products, and of three seeds one by one or stacked
+into one model (issue 12), in one run.
 
 FF speed is reported as achieved GFLOP/s and as a share of the matmul throughput, so figures from
 different machines can be compared. The FLOP count is analytic: per minibatch of B images, the
@@ -110,6 +111,33 @@ def ff_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, round
     return {name: {"seconds_per_epoch": best[name], "tflop_per_epoch": flops[name] / 1e12, "gflops": flops[name] / best[name] / 1e9} for name in trainers}
 
 
+def stacked_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, seeds: int = 3, rounds: int = 3) -> dict[str, float]:
+    """Supervised FF, fast fp32 paths, ``seeds`` seeds: one after another as separate models, and together
+    as one stacked model (:mod:`ffrepro.stacked`); interleaved rounds, the fastest of ``rounds``, as
+    :func:`ff_epochs`. -> seconds per seed and 50k-image epoch each way, and the stacked speed-up."""
+    from ffrepro.stacked import StackedFFSupervised
+
+    data = load_mnist(device)
+    cfg = RunConfig(method="ff-supervised", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=FFConfig(hidden=hidden), optim=OptimConfig(epochs=1))
+    trainers = []
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        trainers.append(FFSupervisedTrainer(cfg, data, torch.Generator(device).manual_seed(seed)))
+    stacked = StackedFFSupervised(trainers)
+    ways = {"one_by_one": lambda: [t.train_epoch(1) for t in trainers], "stacked": lambda: stacked.train_epoch(1)}
+    best = {way: float("inf") for way in ways}
+    with patch.dict(os.environ, {"FFREPRO_COMPILE": "0"}):
+        for r in range(rounds + 1):  # round 0 warms up
+            for way, epoch in ways.items():
+                _sync(device)
+                start = time.perf_counter()
+                epoch()
+                _sync(device)
+                if r:
+                    best[way] = min(best[way], (time.perf_counter() - start) * 500 / batches / seeds)
+    return {"seeds": seeds, **{f"{way}_seconds_per_epoch": v for way, v in best.items()}, "speed_up": best["one_by_one"] / best["stacked"]}
+
+
 def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device) -> dict[str, float]:
     """Time ``batches`` minibatches of recurrent FF (ffrepro.recurrent) and extrapolate to a 50k-image epoch."""
     from ffrepro.config import RecurrentFFConfig
@@ -198,6 +226,7 @@ def measure(quick: bool = False, nets: Sequence[tuple[int, ...]] = NETS, recurre
         "matmul_gflops": {"fp32": peak, "bf16": matmul_gflops(device, dtype=torch.bfloat16)},
         "ff_epochs": [],
         "recurrent_epochs": [],
+        "stacked_epochs": [],
     }
     for hidden in nets:
         results = ff_epochs(hidden, batches=batches, device=device, rounds=rounds, paths=paths)
@@ -205,6 +234,7 @@ def measure(quick: bool = False, nets: Sequence[tuple[int, ...]] = NETS, recurre
         for (path, precision, fast, compiled), r in zip(paths, results.values()):
             out["ff_epochs"].append({"net": net_name(hidden), "hidden": list(hidden), "path": path, "precision": precision, "fast_paths": fast,
                                      "compiled": compiled, **r, "speed_up": base / r["seconds_per_epoch"], "share": r["gflops"] / peak})
+        out["stacked_epochs"].append({"net": net_name(hidden), "hidden": list(hidden), **stacked_epochs(hidden, batches, device, rounds=rounds)})
     for hidden in recurrent_nets:
         r = recurrent_epoch(hidden, batches=3 if quick else 10, device=device)
         out["recurrent_epochs"].append({"net": net_name(hidden), "hidden": list(hidden), **r, "share": r["gflops"] / peak})
@@ -230,6 +260,9 @@ def report(bench: dict[str, Any]) -> list[str]:
     ]
     for r in bench["ff_epochs"]:
         lines.append(f"{r['net']:12} {r['path']:16} {r['seconds_per_epoch']:8.1f} {r['speed_up']:7.2f}x {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['share']:6.0%}")
+    for r in bench.get("stacked_epochs", []):
+        lines.append(f"{r['net']:12} {r['seeds']} seeds, s per seed-epoch: one by one {r['one_by_one_seconds_per_epoch']:.1f}, "
+                     f"stacked into one model {r['stacked_seconds_per_epoch']:.1f} ({r['speed_up']:.2f}x)")
     for r in bench["recurrent_epochs"]:
         lines.append(f"{'rec ' + r['net']:12} {'fp32':16} {r['seconds_per_epoch']:8.1f} {'':>8} {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['share']:6.0%}")
     if "local_layer" in bench:

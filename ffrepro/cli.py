@@ -60,10 +60,10 @@ def _cmd_queue(args: argparse.Namespace) -> int:
 
     from ffrepro.queue import plan, run_queue, summary
 
-    jobs = plan(args.profile, args.seeds, args.ids or None, Path(args.log_dir))
-    if args.list:  # one "ID SEED" per line, for make -j or a cluster's job array
-        print("\n".join(f"{j.exp_id} {j.seed}" for j in jobs))
+    if args.list:  # one "ID SEED" per line (never stacked), for make -j or a cluster's job array
+        print("\n".join(f"{j.exp_id} {j.seeds[0]}" for j in plan(args.profile, args.seeds, args.ids or None, Path(args.log_dir))))
         return 0
+    jobs = plan(args.profile, args.seeds, args.ids or None, Path(args.log_dir), stack=args.stack)
     if args.budget is None:
         raise ConfigError("queue needs --budget MINUTES (or --list to print the jobs)")
     print(f"{len(jobs)} jobs to run: " + ", ".join(j.name for j in jobs), flush=True)
@@ -185,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--list", action="store_true", help="print the missing jobs, one 'ID SEED' per line, and run nothing")
     q.add_argument("--min-start", type=float, default=1.0, metavar="MINUTES", help="start no job with less time than this left")
     q.add_argument("--log-dir", default="logs/queue", help="one log file per job")
+    q.add_argument("--stack", action="store_true", help="one process per entry for its missing seeds, trained as one stacked model where the config allows (run --stack)")
     q.set_defaults(fn=_cmd_queue)
     c = sub.add_parser("check", help="compare committed results with the paper's numbers")
     c.add_argument("--profile", nargs="+", default=["cpu", "paper"])

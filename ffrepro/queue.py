@@ -3,7 +3,8 @@
 This is how the paper profile runs on one GPU: every entry whose results are missing or incomplete,
 for the requested seeds, in the order of :data:`PRIORITY`, at most ``parallel`` processes at a time
 (each ``python -m ffrepro run ID --profile P --seed S``, exactly what a cluster's job array would
-call). A minibatch of 100 cannot fill a GPU, so several processes share it. Every job gets the
+call; with ``stack``, an entry's missing seeds as one ``run ID --seed 0 1 2 --stack`` where its
+config stacks, :mod:`ffrepro.stacked`). A minibatch of 100 cannot fill a GPU, so several processes share it. Every job gets the
 time left before the deadline as its ``--time-budget``: it stops after an epoch that would overrun,
 evaluates and writes a result marked incomplete, and leaves its checkpoint to resume from. No job
 starts with less than ``min_start_s`` left. Each job's log goes to ``log_dir``.
@@ -22,6 +23,7 @@ from ffrepro.config import completed_with
 from ffrepro.registry import EXPERIMENTS, all_ids, get_experiment
 from ffrepro.report import metric_value
 from ffrepro.results import ResultsError, read_result, result_path
+from ffrepro.stacked import stackable
 
 # The order to run paper-scale entries in when time may run out (issue 12): the supervised family
 # first, then the unsupervised entries, then the rest in registry order.
@@ -62,7 +64,7 @@ def is_done(exp_id: str, profile: str, seed: int) -> bool:
 @dataclass
 class Job:
     exp_id: str
-    seed: int
+    seeds: tuple[int, ...]  # one seed, or several trained together as one stacked model (``run --stack``)
     profile: str
     log: Path
     process: subprocess.Popen | None = None
@@ -73,17 +75,28 @@ class Job:
 
     @property
     def name(self) -> str:
-        return f"{self.exp_id}/{self.profile}/seed{self.seed}"
+        return f"{self.exp_id}/{self.profile}/seed{','.join(map(str, self.seeds))}"
+
+    def command(self, python: str, minutes: float) -> list[str]:
+        """``python -m ffrepro run`` for this job, with ``minutes`` as its time budget."""
+        stack = ["--stack"] if len(self.seeds) > 1 else []
+        return [python, "-m", "ffrepro", "run", self.exp_id, "--profile", self.profile, "--seed", *map(str, self.seeds), *stack,
+                "--time-budget", f"{minutes:.3f}", "--no-progress", *self.extra_args]
 
 
-def plan(profile: str, seeds: list[int], ids: list[str] | None, log_dir: Path) -> list[Job]:
-    """The jobs still to run, in priority order: entry by entry, seeds in the order given."""
-    return [
-        Job(e, s, profile, log_dir / f"{e}.{profile}.seed{s}.log")
-        for e in ordered_ids(ids)
-        for s in seeds
-        if not is_done(e, profile, s)
-    ]
+def plan(profile: str, seeds: list[int], ids: list[str] | None, log_dir: Path, stack: bool = False) -> list[Job]:
+    """The jobs still to run, in priority order: entry by entry, seeds in the order given; one job per
+    seed, or (``stack``) one job for an entry's missing seeds where its config stacks
+    (:func:`ffrepro.stacked.stackable`)."""
+    jobs = []
+    for e in ordered_ids(ids):
+        missing = [s for s in seeds if not is_done(e, profile, s)]
+        if stack and len(missing) > 1 and stackable(get_experiment(e).config(profile)) is None:
+            groups = [tuple(missing)]
+        else:
+            groups = [(s,) for s in missing]
+        jobs += [Job(e, g, profile, log_dir / f"{e}.{profile}.seed{','.join(map(str, g))}.log") for g in groups]
+    return jobs
 
 
 def run_queue(
@@ -121,8 +134,7 @@ def run_queue(
         while waiting and len(running) < parallel and deadline - now >= min_start_s:
             job = waiting.pop(0)
             minutes = (deadline - now) / 60
-            cmd = [python, "-m", "ffrepro", "run", job.exp_id, "--profile", job.profile, "--seed", str(job.seed),
-                   "--time-budget", f"{minutes:.3f}", "--no-progress", *job.extra_args]
+            cmd = job.command(python, minutes)
             job.log.parent.mkdir(parents=True, exist_ok=True)
             with open(job.log, "w") as log:
                 job.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env)
@@ -138,19 +150,21 @@ def run_queue(
 
 
 def summary(jobs: list[Job]) -> str:
-    """One line per job: outcome, seconds, and the result's epochs and test error if it wrote one."""
+    """One line per job: outcome, seconds, and each seed's epochs and test error where it wrote a result."""
     lines = [f"{'job':45} {'outcome':10} {'seconds':>7}  result"]
     for job in jobs:
         outcome = "not run" if job.returncode is None else ("ok" if job.returncode == 0 else f"exit {job.returncode}")
-        text = ""
-        path = result_path(job.exp_id, job.profile, job.seed)
-        if job.returncode == 0 and path.exists():
-            try:
-                r = read_result(path)
-                metric = get_experiment(job.exp_id).metric
-                text = f"{r['epochs_done']}/{r['config']['optim']['epochs']} epochs, {metric} {metric_value(r, metric):.2f} %"
-            except (ResultsError, KeyError) as exc:
-                text = f"unreadable: {exc}"
+        texts = []
+        for seed in job.seeds:
+            path = result_path(job.exp_id, job.profile, seed)
+            if job.returncode == 0 and path.exists():
+                try:
+                    r = read_result(path)
+                    metric = get_experiment(job.exp_id).metric
+                    texts.append(f"{r['epochs_done']}/{r['config']['optim']['epochs']} epochs, {metric} {metric_value(r, metric):.2f} %")
+                except (ResultsError, KeyError) as exc:
+                    texts.append(f"unreadable: {exc}")
+        text = "; ".join(f"seed {seed}: {t}" for seed, t in zip(job.seeds, texts)) if len(job.seeds) > 1 else "".join(texts)
         secs = f"{job.ended - job.started:7.0f}" if job.returncode is not None else "      -"
         lines.append(f"{job.name:45} {outcome:10} {secs}  {text}")
     return "\n".join(lines)

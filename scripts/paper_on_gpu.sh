@@ -14,7 +14,9 @@
 # (minutes, default 1), FFREPRO_TF32=1 (float32 matmuls on TF32 units, recorded as the precision),
 # VALIDATE_TF32=ID (meanwhile run ID's cpu profile, seed 0, in fp32 and in TF32 side by side, to
 # show what TF32 changes), BENCH=1 (first `make bench` on this device, about two minutes before the
-# queue starts, saved as results/bench/cuda.json: each path's seconds per epoch and achieved GFLOP/s).
+# queue starts, saved as results/bench/cuda.json: each path's seconds per epoch and achieved GFLOP/s),
+# STACK=0 (one process per seed; by default an entry whose config stacks trains its missing seeds as
+# one stacked model in one process, `run --stack`, checked at smoke size first).
 # PROFILE (default paper) lets the whole script be tried on a CPU with `smoke` first.
 set -u -o pipefail
 DATA_IN=$1 BUDGET=$2 PARALLEL=$3 OUT_DIR=$4 PROFILE=${5:-paper}
@@ -79,6 +81,14 @@ if [ "${PREFLIGHT:-1}" = 1 ] && ! preflight; then
   fi
 fi
 [ "${PREFLIGHT:-1}" = 1 ] && say "preflight passed: every method trains and evaluates on this device"
+if [ "${STACK:-1}" = 1 ]; then  # stacked seeds (ffrepro.stacked) at smoke size; without them, seed by seed
+  if FFREPRO_RESULTS=$WORK/preflight-stack FFREPRO_CHECKPOINTS=$WORK/preflight-stack-ck \
+     $PY -m ffrepro run mnist-ff-hard-negatives --profile smoke --seed 0 1 --stack --stop-after-epochs 1 --no-progress > "$WORK/preflight-stack.log" 2>&1; then
+    say "stacked seeds train on this device"
+  else
+    say "stacked seeds FAILED here (preflight-stack.log in the logs); running the seeds one by one"; STACK=0
+  fi
+fi
 
 if [ "${BENCH:-0}" = 1 ]; then  # while the GPU has nothing else to do, so the timings are its own
   if timeout 600 $PY -m ffrepro bench > "$WORK/bench.log" 2>&1; then say "bench saved: $(tail -n 1 "$WORK/bench.log")"; else say "bench FAILED (bench.log in the logs); going on"; fi
@@ -92,7 +102,8 @@ if [ -n "${VALIDATE_TF32:-}" ]; then  # the same run in fp32 and TF32, beside th
     vpids+=($!)
   done
 fi
-$PY -m ffrepro queue ${IDS:-} --profile "$PROFILE" --seeds ${SEEDS:-0 1 2} --parallel "$PARALLEL" --budget "$BUDGET" --min-start "${MIN_START:-1}" --log-dir "$WORK/logs"
+$PY -m ffrepro queue ${IDS:-} --profile "$PROFILE" --seeds ${SEEDS:-0 1 2} --parallel "$PARALLEL" --budget "$BUDGET" --min-start "${MIN_START:-1}" --log-dir "$WORK/logs" \
+  $([ "${STACK:-1}" = 1 ] && echo --stack)
 rc=$?
 for pid in "${vpids[@]}"; do wait $pid; done
 [ -n "${VALIDATE_TF32:-}" ] && tar czf "$OUT_DIR/validate-tf32.tgz" -C "$WORK" $(cd "$WORK" && ls -d validate-fp32 validate-tf32 validate-*.log 2>/dev/null)

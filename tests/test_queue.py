@@ -41,7 +41,7 @@ def test_plan_skips_complete_results_and_keeps_the_rest(tmp_path: Path, monkeypa
 def test_queue_runs_a_job_and_starts_none_without_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path / "r"))
     monkeypatch.setenv("FFREPRO_CHECKPOINTS", str(tmp_path / "c"))
-    jobs = [Job("mnist-bp", 0, "smoke", tmp_path / "logs" / "a.log"), Job("mnist-bp", 1, "smoke", tmp_path / "logs" / "b.log")]
+    jobs = [Job("mnist-bp", (0,), "smoke", tmp_path / "logs" / "a.log"), Job("mnist-bp", (1,), "smoke", tmp_path / "logs" / "b.log")]
     out = run_queue(jobs[:1], parallel=1, budget_s=300, min_start_s=1, poll_s=0.2)
     assert out[0].returncode == 0, out[0].log.read_text()[-2000:]
     assert result_path("mnist-bp", "smoke", 0).exists()
@@ -49,3 +49,23 @@ def test_queue_runs_a_job_and_starts_none_without_time(tmp_path: Path, monkeypat
     late = run_queue(jobs[1:], parallel=1, budget_s=5, min_start_s=60, poll_s=0.2)
     assert late[0].returncode is None and "not run" in summary(late)
     assert not result_path("mnist-bp", "smoke", 1).exists()
+
+
+def test_stacking_makes_one_job_of_an_entrys_missing_seeds_where_its_config_stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path / "r"))
+    monkeypatch.setenv("FFREPRO_CHECKPOINTS", str(tmp_path / "c"))
+    done = result_path("mnist-bp", "smoke", 0)
+    done.parent.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "results" / "mnist-bp" / "smoke" / "seed0.json", done)
+    jobs = plan("smoke", [0, 1], ["mnist-bp", "mnist-ff-hard-negatives", "mnist-ff-unsupervised"], tmp_path / "logs", stack=True)
+    # bp and unsupervised FF do not stack; bp's seed 0 is done
+    assert [j.name for j in jobs] == ["mnist-ff-hard-negatives/smoke/seed0,1", "mnist-ff-unsupervised/smoke/seed0", "mnist-ff-unsupervised/smoke/seed1",
+                                      "mnist-bp/smoke/seed1"]
+    cmd = jobs[0].command("python", 5.0)
+    assert cmd[cmd.index("--seed") + 1 : cmd.index("--seed") + 4] == ["0", "1", "--stack"]
+    assert "--stack" not in jobs[1].command("python", 5.0)
+    out = run_queue(jobs[:1], parallel=1, budget_s=300, min_start_s=1, poll_s=0.2)
+    assert out[0].returncode == 0, out[0].log.read_text()[-2000:]
+    assert "stacked into one model" in out[0].log.read_text()
+    text = summary(out)
+    assert "seed 0: 3/3 epochs" in text and "seed 1: 3/3 epochs" in text
