@@ -27,9 +27,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ffrepro.compiled import Compiled
 from ffrepro.config import RunConfig
 from ffrepro.ff import NUM_CLASSES, length_normalize, wrong_labels
-from ffrepro.optim import lr_gain, set_gain
+from ffrepro.optim import _compiled_update, lr_gain, set_gain
 from ffrepro.supervised import FFSupervisedTrainer, predict
 from ffrepro.trainer import FF_STATS, Trainer, error_rate, ff_stats
 
@@ -59,12 +60,94 @@ def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``torch.bmm`` on a GPU; on a CPU one product per seed into one output, since the CPU's batched
     product splits its threads over the batch (3 seeds on 2 cores measured 25 % slower than the
     products one by one). a: (S, M, K), b: (S, K, N) -> (S, M, N)"""
-    if a.device.type != "cpu":
+    if a.device.type != "cpu" or torch.compiler.is_compiling():
         return torch.bmm(a, b)
     out = a.new_empty(a.shape[0], a.shape[1], b.shape[2])
     for s in range(a.shape[0]):
         torch.mm(a[s], b[s], out=out[s])
     return out
+
+
+def _first_layer(shared: tuple[torch.Tensor, ...], pixels: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer 1's pre-activations with label pixels (S, kB, 10) written into the images (the shared image
+    product, :class:`ffrepro.ff.LabelledBatch`), and each row's length-normalisation factor (S, kB)."""
+    _, image_ss, image_product, label_columns = shared
+    n, width = image_product.shape[1], shared[0].shape[2]
+    k = pixels.shape[1] // n
+    scale = 1 / ((image_ss.repeat(1, k) + pixels.pow(2).sum(-1)) / width).sqrt().add_(1e-12)
+    z = (image_product.repeat(1, k, 1) + _bmm(pixels, label_columns)) * scale[..., None] + bias[:, None, :]
+    return z, scale
+
+
+def _upward(x0: torch.Tensor, z1: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """[(layer input, pre-activation, states)] of every layer, from layer 1's pre-activations."""
+    out = [(x0, z1, torch.relu(z1))]
+    for w, b in zip(weights[1:], biases[1:]):
+        a = length_normalize(out[-1][2])
+        z = _bmm(a, _t(w)).add_(b[:, None, :])
+        out.append((a, z, torch.relu(z)))
+    return out
+
+
+def _neutral_pass(x: torch.Tensor, y: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], readout: torch.Tensor,
+                  neutral_label: float, first_scored: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The neutral-label pass of an update: what layer 1 shares with the labelled pass (the images with
+    their label pixels zeroed, their squared lengths, their product with layer 1's weights and its label
+    columns), the readout's logits (S, B, 10), its cross-entropy gradient (S, 10, F), averaged over the
+    batch, and its loss summed over the batch (S,)."""
+    seeds, n, _ = x.shape
+    x0 = x.clone()
+    x0[..., :NUM_CLASSES] = 0
+    shared = (x0, x0.pow(2).sum(-1), _bmm(x0, _t(weights[0])), _t(weights[0][:, :, :NUM_CLASSES]).contiguous())
+    neutral = torch.full((seeds, n, NUM_CLASSES), neutral_label, device=x.device, dtype=x.dtype)
+    states = _upward(x0, _first_layer(shared, neutral, biases[0])[0], weights, biases)
+    feats = torch.cat([length_normalize(h) for _, _, h in states[first_scored:]], dim=-1)  # (S, B, F)
+    logits = _bmm(feats, _t(readout))
+    log_p = torch.log_softmax(logits, -1)
+    target = F.one_hot(y, NUM_CLASSES).to(x.dtype)
+    readout_grad = _bmm(_t((log_p.exp() - target) / n), feats)
+    return shared, logits, readout_grad, -(log_p * target).sum((1, 2))
+
+
+def _labelled_pass(shared: tuple[torch.Tensor, ...], y: torch.Tensor, neg: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor],
+                   mean_activity: list[torch.Tensor], label_strength: float,
+                   layers: tuple[tuple[float, float, float, float], ...]) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """Positive (true label) and negative (wrong label) data together: every layer's gradient of its own
+    FF loss and peer term (:class:`ffrepro.ff._FFLoss`'s, written out), its running mean activity updated
+    in place, and the update's statistics (S, len(FF_STATS), layers), summed over the batch.
+    ``layers``: each layer's (threshold, sign, peer normalisation, peer momentum)."""
+    x0 = shared[0]
+    seeds, n, _ = x0.shape
+    pixels = torch.cat([F.one_hot(y, NUM_CLASSES), F.one_hot(neg, NUM_CLASSES)], dim=1).to(x0.dtype) * label_strength  # (S, 2B, 10)
+    z1, scale = _first_layer(shared, pixels, biases[0])
+    sign = torch.ones(seeds, 2 * n, device=x0.device, dtype=x0.dtype)  # +1 on positive rows, -1 on negative ones
+    sign[:, n:] = -1
+    weight_grads, bias_grads, stats = [], [], []
+    for i, ((threshold, layer_sign, peer_normalization, momentum), (a, z, h)) in enumerate(zip(layers, _upward(x0, z1, weights, biases))):
+        g = h.pow(2).sum(-1)  # (S, 2B)
+        margin = sign * (layer_sign * (g - threshold))
+        ff = F.softplus(-margin).sum(-1) * (0.5 / n)  # (S,)
+        dz = h * (-(layer_sign / n) * sign * torch.sigmoid(-margin))[..., None]  # the logistic loss's gradient
+        peer = torch.zeros(seeds, device=x0.device, dtype=x0.dtype)
+        if peer_normalization:
+            mean_activity[i].mul_(momentum).add_(h[:, :n].mean(1), alpha=1 - momentum)
+            push = peer_normalization * (mean_activity[i].mean(-1, keepdim=True) - mean_activity[i])  # (S, H)
+            peer = -(z[:, :n].sum(1) * push).sum(-1) / n
+            dz[:, :n] -= push[:, None, :] / n
+        stats.append(torch.stack([ff * n, peer * n, g[:, :n].sum(1), g[:, n:].sum(1), (g[:, n:] > g[:, :n]).sum(1).to(g.dtype)], 1))
+        if i == 0:  # through the shared image product (ffrepro.ff._LabelledFirstLayer's backward)
+            scaled = dz * scale[..., None]
+            grad_w = _bmm(_t(scaled.view(seeds, 2, n, -1).sum(1)), x0)
+            grad_w[:, :, :NUM_CLASSES] += _t(_bmm(_t(pixels), scaled))
+        else:
+            grad_w = _bmm(_t(dz), a)
+        weight_grads.append(grad_w)
+        bias_grads.append(dz.sum(1))
+    return weight_grads, bias_grads, torch.stack(stats, -1)
+
+
+_compiled_neutral = Compiled(_neutral_pass)
+_compiled_labelled = Compiled(_labelled_pass)
 
 
 class StackedFFSupervised:
@@ -153,77 +236,28 @@ class StackedFFSupervised:
     def _update(self, x: torch.Tensor, y: torch.Tensor, stats: torch.Tensor, readout_loss: torch.Tensor) -> list[list[torch.Tensor]]:
         """One interleaved update of every seed: the neutral pass trains the readout (and predicts the
         hard negatives), then positive and negative data go through together and every layer takes the
-        gradient of its own loss. x: (S, B, D), y: (S, B) -> gradients in the optimiser's groups."""
+        gradient of its own loss. x: (S, B, D), y: (S, B) -> gradients in the optimiser's groups.
+        The two passes are pure tensor functions, compiled with ``FFREPRO_COMPILE=1``; the wrong labels
+        between them are drawn eagerly, from each seed's own generator."""
         model = self.cfg.model
-        (weights, biases, readout) = self.params
-        seeds, n, width = x.shape
-        # layer 1's image product, once for the neutral, positive and negative labels (ffrepro.ff.LabelledBatch)
-        x0 = x.clone()
-        x0[..., :NUM_CLASSES] = 0
-        image_ss = x0.pow(2).sum(-1)  # (S, B)
-        image_product = _bmm(x0, _t(weights[0]))  # (S, B, H)
-        label_columns = _t(weights[0][:, :, :NUM_CLASSES]).contiguous()  # (S, 10, H)
-
-        def first(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            """Layer 1's pre-activations with label pixels (S, kB, 10) written into the images, and each row's scale."""
-            k = pixels.shape[1] // n
-            scale = 1 / ((image_ss.repeat(1, k) + pixels.pow(2).sum(-1)) / width).sqrt().add_(1e-12)
-            z = (image_product.repeat(1, k, 1) + _bmm(pixels, label_columns)) * scale[..., None] + biases[0][:, None, :]
-            return z, scale
-
-        def upward(z1: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-            """[(layer input, pre-activation, states)] of every layer (layer 1's input is unused)."""
-            out = [(x0, z1, torch.relu(z1))]
-            for w, b in zip(weights[1:], biases[1:]):
-                a = length_normalize(out[-1][2])
-                z = _bmm(a, _t(w)).add_(b[:, None, :])
-                out.append((a, z, torch.relu(z)))
-            return out
-
-        # the neutral pass: the readout's loss and gradient, and (hard negatives) the prediction
-        neutral = torch.full((seeds, n, NUM_CLASSES), model.neutral_label, device=x.device, dtype=x.dtype)
-        feats = torch.cat([length_normalize(h) for _, _, h in upward(first(neutral)[0])[self.first_scored :]], dim=-1)  # (S, B, F)
-        logits = _bmm(feats, _t(readout[0]))  # (S, B, 10)
-        log_p = torch.log_softmax(logits, -1)
-        target = F.one_hot(y, NUM_CLASSES).to(x.dtype)
-        readout_loss -= (log_p * target).sum((1, 2))
-        readout_grad = _bmm(_t((log_p.exp() - target) / n), feats)  # (S, 10, F): cross-entropy's, averaged over B
+        weights, biases, readout = self.params
+        neutral = _compiled_neutral(x, y, weights, biases, readout[0], model.neutral_label, self.first_scored)
+        shared, logits, readout_grad, loss = neutral
+        readout_loss += loss
         hard = model.negative_labels == "hard"
         neg = torch.stack([wrong_labels(y[s], t.gen, logits[s] if hard else None) for s, t in enumerate(self.trainers)])
-
-        # positive (true label) and negative (wrong label) data together: each layer's own loss
-        pixels = torch.cat([target, F.one_hot(neg, NUM_CLASSES).to(x.dtype)], dim=1) * model.label_strength  # (S, 2B, 10)
-        z1, scale = first(pixels)
-        sign = torch.ones(seeds, 2 * n, device=x.device, dtype=x.dtype)  # +1 on positive rows, -1 on negative ones
-        sign[:, n:] = -1
-        weight_grads, bias_grads = [], []
-        for i, (layer, (a, z, h)) in enumerate(zip(self.layers, upward(z1))):
-            g = h.pow(2).sum(-1)  # (S, 2B)
-            margin = sign * (layer.sign * (g - layer.threshold))
-            ff = F.softplus(-margin).sum(-1) * (0.5 / n)  # (S,)
-            dz = h * (-(layer.sign / n) * sign * torch.sigmoid(-margin))[..., None]  # the logistic loss's gradient
-            peer = torch.zeros(seeds, device=x.device, dtype=x.dtype)
-            if layer.peer_normalization:
-                m = layer.peer_momentum
-                self.mean_activity[i].mul_(m).add_(h[:, :n].mean(1), alpha=1 - m)
-                push = layer.peer_normalization * (self.mean_activity[i].mean(-1, keepdim=True) - self.mean_activity[i])  # (S, H)
-                peer = -(z[:, :n].sum(1) * push).sum(-1) / n
-                dz[:, :n] -= push[:, None, :] / n
-            stats[:, :, i] += torch.stack([ff * n, peer * n, g[:, :n].sum(1), g[:, n:].sum(1), (g[:, n:] > g[:, :n]).sum(1).to(g.dtype)], 1)
-            if i == 0:  # through the shared image product (ffrepro.ff._LabelledFirstLayer's backward)
-                scaled = dz * scale[..., None]
-                grad_w = _bmm(_t(scaled.view(seeds, 2, n, -1).sum(1)), x0)
-                grad_w[:, :, :NUM_CLASSES] += _t(_bmm(_t(pixels), scaled))
-            else:
-                grad_w = _bmm(_t(dz), a)
-            weight_grads.append(grad_w)
-            bias_grads.append(dz.sum(1))
+        layers = tuple((layer.threshold, layer.sign, layer.peer_normalization, layer.peer_momentum) for layer in self.layers)
+        weight_grads, bias_grads, update_stats = _compiled_labelled(shared, y, neg, weights, biases, self.mean_activity, model.label_strength, layers)
+        stats += update_stats
         return [weight_grads, bias_grads, [readout_grad]]
 
     def _step(self, grads: list[list[torch.Tensor]], groups: list[dict[str, Any]]) -> None:
         """:class:`ffrepro.optim.SmoothedSGD`'s fused step, group by group, on the stacked tensors."""
         for params, smoothed, g, group in zip(self.params, self.smoothed, grads, groups):
             lr, wd = group["lr"], group["weight_decay"]
+            if _compiled_update.enabled:  # FFREPRO_COMPILE=1: one pass over each tensor
+                _compiled_update(params, smoothed, g, torch.tensor(lr, device=params[0].device), group["smoothing"], wd)
+                continue
             torch._foreach_lerp_(smoothed, g, 1 - group["smoothing"])
             if wd:
                 torch._foreach_mul_(params, 1 - lr * wd)

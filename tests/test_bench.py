@@ -34,11 +34,12 @@ def test_a_quick_run_times_every_path_against_the_same_runs_reference(quick_run:
     assert rows[0]["speed_up"] == 1.0
     stacked = quick_run["stacked_epochs"][0]
     assert stacked["net"] == "2x24" and stacked["seeds"] == 3
-    assert stacked["speed_up"] == pytest.approx(stacked["one_by_one_seconds_per_epoch"] / stacked["stacked_seconds_per_epoch"])
+    assert stacked["stacked_speed_up"] == pytest.approx(stacked["one_by_one_seconds_per_epoch"] / stacked["stacked_seconds_per_epoch"])
+    assert "stacked_compiled_speed_up" not in stacked  # no compiled paths asked for
     assert quick_run["recurrent_epochs"][0]["seconds_per_epoch"] > 0
     assert quick_run["provenance"]["cpu_model"] and quick_run["quick"] and quick_run["rounds"] == 1
     printed = "\n".join(bench.report(quick_run))
-    assert all(name in printed for name, *_ in TINY_PATHS) and "1 interleaved round(s)" in printed and "stacked into one model" in printed
+    assert all(name in printed for name, *_ in TINY_PATHS) and "1 interleaved round(s)" in printed and "3 seeds as one model" in printed
 
 
 def test_a_quick_run_is_not_saved(quick_run: dict[str, Any], tmp_path: Path) -> None:

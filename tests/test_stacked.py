@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from ffrepro.cli import main
 from ffrepro.config import override
 from ffrepro.data import Dataset, Split
+from ffrepro.figures.common import provenance_table
 from ffrepro.registry import get_experiment
 from ffrepro.runner import checkpoint_path, run, run_seeds
 from ffrepro.stacked import StackedFFSupervised, stackable
@@ -68,6 +70,37 @@ def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: D
                     assert vb == pytest.approx(va, rel=1e-9), (s, epoch, key)
 
 
+def test_the_compiled_stacked_update_computes_the_same_in_float64(mnist: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FFREPRO_COMPILE=1 compiles the stacked update's two passes and its optimiser step (fresh wrappers:
+    nothing cached from other tests); in float64 the seeds still match their eager one-seed runs. Where
+    this machine cannot compile, the warning says so once and the eager code runs: the same check."""
+    from ffrepro import optim, stacked
+
+    for module, name, fn in ((stacked, "_compiled_neutral", stacked._neutral_pass), (stacked, "_compiled_labelled", stacked._labelled_pass),
+                             (optim, "_compiled_update", optim._one_pass_update)):
+        monkeypatch.setattr(module, name, optim.Compiled(fn))
+    monkeypatch.setattr(stacked, "_compiled_update", optim._compiled_update)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        data = Dataset(mnist.name, *(Split(s.x.double(), s.y) for s in (mnist.train, mnist.val, mnist.test)), mnist.hashes)
+        cfg = _small("mnist-ff-hard-negatives", **{"data.train_examples": "1000", "optim.epochs": "1"})
+        alone, together = _trainers(cfg, data, [0, 1]), _trainers(cfg, data, [0, 1])
+        for t in alone:
+            t.train_epoch(1)
+        monkeypatch.setenv("FFREPRO_COMPILE", "1")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            StackedFFSupervised(together).train_epoch(1)
+    finally:
+        torch.set_default_dtype(default)
+    told = [str(w.message) for w in caught if "FFREPRO_COMPILE=1" in str(w.message)]
+    assert stacked._compiled_labelled.enabled is not bool(told)  # compiled, or told why not
+    for a, b in zip(alone, together):
+        for pa, pb in zip(a.net.parameters(), b.net.parameters()):
+            assert (pa - pb).abs().max() <= 1e-9 * pa.abs().max()
+
+
 def test_a_stacked_run_writes_what_one_seed_runs_write_and_resumes_either_way(tmp_path: Path) -> None:
     """Through the runner in float32: the same result files (one per seed, the seeds listed in the
     provenance), epoch 1 within float32 rounding of the one-seed runs, checkpoints a one-seed run resumes."""
@@ -83,6 +116,8 @@ def test_a_stacked_run_writes_what_one_seed_runs_write_and_resumes_either_way(tm
         for key in ("ff_loss", "pos_goodness", "neg_goodness"):
             assert b["history"][0][key] == pytest.approx(a["history"][0][key], rel=1e-3), key
         assert b["history"][0]["readout_loss"] == pytest.approx(a["history"][0]["readout_loss"], rel=1e-3)
+    shown = provenance_table({"stacked": together, "alone": alone}).loc["trained"]
+    assert list(shown) == ["stacked with seeds 0, 1 (each epoch's time split equally)"] * 2 + ["alone"] * 2
     # stopped after epoch 1 stacked, then seed 1 resumes alone from its checkpoint
     part = run_seeds(exp_id, "smoke", [0, 1], stack=True, stop_after_epochs=1, results_dir=tmp_path / "c" / "r", checkpoint_dir=tmp_path / "c" / "c", **where)
     assert [r["epochs_done"] for r in part] == [1, 1]

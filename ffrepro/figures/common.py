@@ -117,6 +117,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
+def _trained_with(prov: Mapping[str, Any]) -> str:
+    """"alone", or the seeds a run was stacked with (:mod:`ffrepro.stacked`), whose epochs' time it shares."""
+    seeds = prov.get("stacked_seeds")
+    return f"stacked with seeds {', '.join(map(str, seeds))} (each epoch's time split equally)" if seeds else "alone"
+
+
 def provenance_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
     """Where, when, in what precision, how fast (seconds per epoch and achieved TFLOP/s,
     :func:`ffrepro.cost.achieved`) and with which code each run was made: one column per (experiment, seed)."""
@@ -132,6 +138,7 @@ def provenance_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
                 "complete": "yes" if r["complete"] else f"no ({r['epochs_done']} epochs)",
                 "device": prov["device"],
                 "precision": prov.get("precision", "fp32"),
+                "trained": _trained_with(prov),
                 "s / epoch (TFLOP/s)": f"{cost['seconds_per_epoch']:.1f} ({cost['tflops']:.3f})",
                 "cpu": prov.get("cpu_model", "not recorded"),  # recorded since the smoke references
                 "training time": _duration(r["wall_time_s"]["train"]),
