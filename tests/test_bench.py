@@ -123,3 +123,21 @@ def test_a_gpu_run_is_described_without_the_cpus_reasoning() -> None:
     text = bench_paragraph(fake)
     assert text.startswith("The latest full `make bench` run on a GPU (`results/bench/cuda.json`): NVIDIA H200, 2026-11-28")
     assert "3.00 times as fast at 4 x 2000 (bf16)" in text and "bf16 units" not in text
+
+
+def test_the_paragraph_reports_stacked_seeds_from_the_runs_numbers() -> None:
+    fake = _fake({"3x1000": [("fp32 reference", "fp32", 1.0)]})
+    assert "stacked" not in bench_paragraph(fake)  # a run from before stacking was timed
+    fake["stacked_epochs"] = [
+        {"net": "3x1000", "seeds": 3, "one_by_one_seconds_per_epoch": 9.0, "stacked_seconds_per_epoch": 8.0, "stacked_speed_up": 1.125,
+         "stacked_compiled_seconds_per_epoch": 7.5, "stacked_compiled_speed_up": 1.2},
+        {"net": "4x2000", "seeds": 3, "one_by_one_seconds_per_epoch": 40.0, "stacked_seconds_per_epoch": 44.0, "stacked_speed_up": 40 / 44},
+    ]
+    text = bench_paragraph(fake)
+    assert "at 3 x 1000, 9.0 s one by one, stacked 8.0 s (1.12x), stacked and compiled 7.5 s (1.20x); at 4 x 2000, 40.0 s one by one, stacked 44.0 s (0.91x)" in text
+    assert "stacking pays at some widths and not at others" in text
+    fake["stacked_epochs"] = fake["stacked_epochs"][1:]
+    assert "stacking pays at no width measured" in bench_paragraph(fake)
+    fake["device_type"], fake["provenance"]["gpu"] = "cuda", {"name": "NVIDIA H200"}
+    fake["stacked_epochs"][0]["stacked_speed_up"] = 2.5
+    assert "On this GPU stacking pays at every width measured" in bench_paragraph(fake)

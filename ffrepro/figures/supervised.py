@@ -187,6 +187,25 @@ def bench_summary(bench: dict[str, Any]) -> dict[str, Any]:
             "best": best, "fp32_best": fp32, "halved": bool(best) and all(x >= 2 for _, x in best.values())}
 
 
+def stacked_sentence(bench: dict[str, Any]) -> str:
+    """What a saved bench run says of seeds stacked into one model (``run --stack``, :mod:`ffrepro.stacked`),
+    from its own numbers; "" for a run made before they were timed."""
+    rows = bench.get("stacked_epochs", [])
+    if not rows:
+        return ""
+    parts = []
+    for r in rows:
+        ways = [f"{label} {r[f'{way}_seconds_per_epoch']:.1f} s ({r[f'{way}_speed_up']:.2f}x)" for way, label in (("stacked", "stacked"), ("stacked_compiled", "stacked and compiled"))
+                if f"{way}_speed_up" in r]
+        parts.append(f"at {r['net'].replace('x', ' x ')}, {r['one_by_one_seconds_per_epoch']:.1f} s one by one, " + ", ".join(ways))
+    best = [max(r.get("stacked_speed_up", 0.0), r.get("stacked_compiled_speed_up", 0.0)) for r in rows]
+    verdict = ("pays at every width measured" if min(best) >= 1.2 else "pays at no width measured" if max(best) < 1.2
+               else "pays at some widths and not at others")
+    return (f" Three seeds trained as one stacked model (`run --stack`, same numbers per seed), in seconds per seed and epoch: "
+            f"{'; '.join(parts)}. On this {'GPU' if bench['device_type'] != 'cpu' else 'machine'} stacking {verdict} "
+            "(1.2x or more counted as paying).")
+
+
 def bench_paragraph(bench: dict[str, Any] | None) -> str:
     """The chapter's paragraph (Markdown) on a saved ``make bench`` run, or on its absence."""
     if bench is None:
@@ -198,7 +217,7 @@ def bench_paragraph(bench: dict[str, Any] | None) -> str:
         return (f"The latest full `make bench` run on a GPU (`results/bench/{bench['device_type']}.json`): {s['machine']}, {s['finished']}, "
                 f"commit `{s['commit']}`; matmul throughput {s['fp32_gflops']:,.0f} GFLOP/s in fp32 and {s['bf16_gflops']:,.0f} in bf16 "
                 f"(2048-square products). Per epoch, the fastest path is {widths} as the reference paths; the share column is of "
-                "the fp32 matmul throughput of the same run.")
+                "the fp32 matmul throughput of the same run." + stacked_sentence(bench))
     fp32 = " and ".join(f"{x:.2f}x" for x in s["fp32_best"].values())
     precision = {(r["net"], r["path"]): r["precision"] for r in bench["ff_epochs"]}
     if all(precision[(net, path)] == "bf16" for net, (path, _) in s["best"].items()):
@@ -214,4 +233,4 @@ def bench_paragraph(bench: dict[str, Any] | None) -> str:
             f"**{'halves' if s['halved'] else 'does not halve'}** the epoch at every width measured. In float32 alone the best is "
             f"{fp32}: the reference already runs its products near the machine's fp32 peak (the share column), so float32 cannot "
             f"be halved without doing less arithmetic; {source}. GFLOP/s counts the reference's work, so a path that skips "
-            "work (layer 1's shared image product) can pass 100 % of the matmul throughput.")
+            "work (layer 1's shared image product) can pass 100 % of the matmul throughput." + stacked_sentence(bench))
