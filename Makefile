@@ -75,8 +75,9 @@ queue: data
 
 # The paper profile on a GPU (issue 12): every missing or incomplete (entry or variant, seed) for
 # seeds 0, 1 and 2, PARALLEL processes sharing the GPU, for BUDGET minutes; rerun to resume.
+# STACK=1: an entry's missing seeds train as one stacked model in one process where its config allows.
 paper: data
-	$(PY) -m ffrepro queue --profile paper --seeds 0 1 2 --parallel $(PARALLEL) --budget $(BUDGET)
+	$(PY) -m ffrepro queue --profile paper --seeds 0 1 2 --parallel $(PARALLEL) --budget $(BUDGET) $(if $(filter 1,$(STACK)),--stack)
 
 # The same jobs as make targets of their own, for `make -j N jobs PROFILE=paper SEEDS="0 1 2"`: one
 # process per (entry, seed), no time budget. Each target is "job/ID@SEED".
