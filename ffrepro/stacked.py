@@ -17,7 +17,8 @@ evaluation, extras, checkpoints) stays theirs.
 What it covers is :func:`stackable`'s: ``ff-supervised`` entries with the interleaved schedule, dense
 layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``), no black box. The joint and
 streaming updates give the same weights, so both are covered. Anything else is refused with the
-reason; the runner then runs those seeds one at a time.
+reason; the runner then runs those seeds one at a time. With ``FFREPRO_COMPILE=1`` (:mod:`ffrepro.compiled`)
+the update's two passes and its optimiser step are compiled.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def _first_layer(shared: tuple[torch.Tensor, ...], pixels: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Layer 1's pre-activations with label pixels (S, kB, 10) written into the images (the shared image
     product, :class:`ffrepro.ff.LabelledBatch`), and each row's length-normalisation factor (S, kB)."""
-    _, image_ss, image_product, label_columns = shared
-    n, width = image_product.shape[1], shared[0].shape[2]
+    x0, image_ss, image_product, label_columns = shared
+    n, width = image_product.shape[1], x0.shape[2]
     k = pixels.shape[1] // n
     scale = 1 / ((image_ss.repeat(1, k) + pixels.pow(2).sum(-1)) / width).sqrt().add_(1e-12)
     z = (image_product.repeat(1, k, 1) + _bmm(pixels, label_columns)) * scale[..., None] + bias[:, None, :]
@@ -161,8 +162,8 @@ class StackedFFSupervised:
         if any(t.cfg != cfg for t in trainers):
             raise ValueError("stacked seeds must share one config")
         self.trainers, self.cfg = trainers, cfg
-        net = trainers[0].net
-        self.layers = list(net.layers)
+        self.layers = list(trainers[0].net.layers)
+        self.layer_constants = tuple((layer.threshold, layer.sign, layer.peer_normalization, layer.peer_momentum) for layer in self.layers)
         self.first_scored = cfg.model.first_scored_layer
 
     # --- the stacked state: made from the one-seed trainers, written back into them ---------------
@@ -171,12 +172,11 @@ class StackedFFSupervised:
         return [list(group["params"]) for group in trainer.optimizer.param_groups]
 
     def _stack(self) -> None:
-        per_seed = [self._groups(t) for t in self.trainers]
-        self.params = [[torch.stack([p[g][i].detach() for p in per_seed]) for i in range(len(per_seed[0][g]))] for g in range(len(per_seed[0]))]
-        self.smoothed = [
-            [torch.stack([self._smoothed(t, p[g][i]) for t, p in zip(self.trainers, per_seed)]) for i in range(len(per_seed[0][g]))]
-            for g in range(len(per_seed[0]))
-        ]
+        """The seeds' parameters, smoothed gradients and running means, each stacked along a new first axis."""
+        per_seed = [self._groups(t) for t in self.trainers]  # [seed][group][parameter]
+        sizes = [len(group) for group in per_seed[0]]
+        self.params = [[torch.stack([ps[g][i].detach() for ps in per_seed]) for i in range(k)] for g, k in enumerate(sizes)]
+        self.smoothed = [[torch.stack([self._smoothed(t, ps[g][i]) for t, ps in zip(self.trainers, per_seed)]) for i in range(k)] for g, k in enumerate(sizes)]
         self.mean_activity = [torch.stack([t.net.layers[i].mean_activity for t in self.trainers]) for i in range(len(self.layers))]
 
     @staticmethod
@@ -185,6 +185,7 @@ class StackedFFSupervised:
         return state["smoothed"] if "smoothed" in state else torch.zeros_like(p)
 
     def _unstack(self) -> None:
+        """Each seed's slice of the stacked state, written back into its one-seed trainer."""
         with torch.no_grad():
             for s, trainer in enumerate(self.trainers):
                 for g, group in enumerate(self._groups(trainer)):
@@ -217,7 +218,7 @@ class StackedFFSupervised:
             if progress is not None:
                 progress.update(1)
         self._unstack()
-        val = self.data_val()
+        val = trainers[0].data.val.head(cfg.data.eval_examples)
         examples = trainers[0].epoch_examples()
         return [
             {
@@ -228,10 +229,6 @@ class StackedFFSupervised:
             }
             for s, (t, plan) in enumerate(zip(trainers, plans))
         ]
-
-    def data_val(self) -> Any:
-        t = self.trainers[0]
-        return t.data.val.head(self.cfg.data.eval_examples)
 
     def _update(self, x: torch.Tensor, y: torch.Tensor, stats: torch.Tensor, readout_loss: torch.Tensor) -> list[list[torch.Tensor]]:
         """One interleaved update of every seed: the neutral pass trains the readout (and predicts the
@@ -246,8 +243,7 @@ class StackedFFSupervised:
         readout_loss += loss
         hard = model.negative_labels == "hard"
         neg = torch.stack([wrong_labels(y[s], t.gen, logits[s] if hard else None) for s, t in enumerate(self.trainers)])
-        layers = tuple((layer.threshold, layer.sign, layer.peer_normalization, layer.peer_momentum) for layer in self.layers)
-        weight_grads, bias_grads, update_stats = _compiled_labelled(shared, y, neg, weights, biases, self.mean_activity, model.label_strength, layers)
+        weight_grads, bias_grads, update_stats = _compiled_labelled(shared, y, neg, weights, biases, self.mean_activity, model.label_strength, self.layer_constants)
         stats += update_stats
         return [weight_grads, bias_grads, [readout_grad]]
 
