@@ -30,7 +30,7 @@ from ffrepro.results import (
     write_result,
 )
 from ffrepro.recurrent import FFRecurrentTrainer
-from ffrepro.stacked import StackedFFSupervised, stackable
+from ffrepro.stacked import stackable, stacked_trainer
 from ffrepro.supervised import FFSupervisedTrainer
 from ffrepro.trainer import Trainer
 from ffrepro.unsupervised import FFUnsupervisedTrainer
@@ -236,9 +236,9 @@ def _start_job(exp_id: str, profile: str, seed: int, cfg: RunConfig, dataset: da
 
 def _train(jobs: list[_Job], time_budget_s: float | None, stop_after_epochs: int | None, progress: bool) -> None:
     """Train ``jobs`` (all at the same epoch) to the end or until stopped; one job alone, or several
-    stacked (:class:`ffrepro.stacked.StackedFFSupervised`). Every epoch is checkpointed per job."""
+    stacked (:func:`ffrepro.stacked.stacked_trainer`). Every epoch is checkpointed per job."""
     head = jobs[0]
-    stacked = StackedFFSupervised([job.trainer for job in jobs]) if len(jobs) > 1 else None  # type: ignore[arg-type]
+    stacked = stacked_trainer([job.trainer for job in jobs]) if len(jobs) > 1 else None
     if stacked is not None:
         for job in jobs:
             job.origin["stacked_seeds"] = [j.seed for j in jobs]

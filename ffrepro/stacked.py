@@ -1,4 +1,4 @@
-"""Several seeds of one supervised FF entry trained as one stacked model (issue 12, part 2).
+"""Several seeds of one FF entry trained as one stacked model (issue 12, part 2).
 
 At the paper's minibatch of 100 an FF update is many small products, and a GPU spends it launching
 kernels. Here S seeds' weights are stacked into (S, H, D) tensors, so each product of an update is one
@@ -6,19 +6,19 @@ batched matmul for all the seeds, and the gradients are written out (what autogr
 :mod:`ffrepro.ff`'s fused loss and shared first layer, without building a graph): an update is a short,
 fixed sequence of kernels with no transfer to the host.
 
-Each seed keeps what makes it that seed: its initial weights (made by :class:`FFSupervisedTrainer`
-under its own ``torch.manual_seed``) and its data order, shifts and wrong labels, drawn from its own
+Each seed keeps what makes it that seed: its initial weights (made by its one-seed trainer under its
+own ``torch.manual_seed``) and its data order, shifts, wrong labels or hybrid masks, drawn from its own
 generator in the order the one-seed trainer draws them. So seed s of a stacked run computes what a
 run of seed s alone computes, up to float rounding (``tests/test_stacked.py`` checks it), and leaves
 the same checkpoints and results: the stacked model is made from the seeds' one-seed trainers at the
 start of every epoch and written back into them at its end, and everything else (validation,
 evaluation, extras, checkpoints) stays theirs.
 
-What it covers is :func:`stackable`'s: ``ff-supervised`` entries with the interleaved schedule, dense
-layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``), no black box. The joint and
+What it covers is :func:`stackable`'s: supervised and unsupervised FF with the interleaved schedule,
+dense layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``), no black box. The joint and
 streaming updates give the same weights, so both are covered. Anything else is refused with the
 reason; the runner then runs those seeds one at a time. With ``FFREPRO_COMPILE=1`` (:mod:`ffrepro.compiled`)
-the update's two passes and its optimiser step are compiled.
+the update's passes and its optimiser step are compiled.
 """
 
 from __future__ import annotations
@@ -32,15 +32,16 @@ from ffrepro.compiled import Compiled
 from ffrepro.config import RunConfig
 from ffrepro.ff import NUM_CLASSES, length_normalize, wrong_labels
 from ffrepro.optim import _compiled_update, lr_gain, set_gain
-from ffrepro.supervised import FFSupervisedTrainer, predict
+from ffrepro.supervised import predict
 from ffrepro.trainer import FF_STATS, Trainer, error_rate, ff_stats
+from ffrepro.unsupervised import blur, hybrid_images
 
 
 def stackable(cfg: RunConfig) -> str | None:
     """Why a config cannot train stacked, or None if it can."""
     model = cfg.model
-    if cfg.method != "ff-supervised":
-        return f"method {cfg.method!r} (only ff-supervised entries stack)"
+    if cfg.method not in ("ff-supervised", "ff-unsupervised"):
+        return f"method {cfg.method!r} (only supervised and unsupervised FF stack)"
     if getattr(model, "schedule", "interleaved") != "interleaved":
         return f"schedule {model.schedule!r} (only the interleaved schedule stacks)"
     if getattr(model, "local", ()):
@@ -110,32 +111,43 @@ def _neutral_pass(x: torch.Tensor, y: torch.Tensor, weights: list[torch.Tensor],
     return shared, logits, readout_grad, -(log_p * target).sum((1, 2))
 
 
+def _layer_loss(z: torch.Tensor, h: torch.Tensor, n: int, constants: tuple[float, float, float, float],
+                mean_activity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's FF loss on rows ``[:n]`` positive and ``[n:]`` negative of each seed: the gradient of its
+    logistic loss and peer term with respect to ``z`` (:class:`ffrepro.ff._FFLoss`'s, written out), its
+    running mean activity updated in place from the positive rows, and its statistics (S, len(FF_STATS)),
+    summed over the batch. ``constants``: the layer's (threshold, sign, peer normalisation, peer momentum).
+    z, h: (S, 2B, H) -> (dz (S, 2B, H), statistics)"""
+    threshold, layer_sign, peer_normalization, momentum = constants
+    seeds = z.shape[0]
+    sign = torch.ones(seeds, 2 * n, device=z.device, dtype=z.dtype)  # +1 on positive rows, -1 on negative ones
+    sign[:, n:] = -1
+    g = h.pow(2).sum(-1)  # (S, 2B)
+    margin = sign * (layer_sign * (g - threshold))
+    ff = F.softplus(-margin).sum(-1) * (0.5 / n)  # (S,)
+    dz = h * (-(layer_sign / n) * sign * torch.sigmoid(-margin))[..., None]  # the logistic loss's gradient
+    peer = torch.zeros(seeds, device=z.device, dtype=z.dtype)
+    if peer_normalization:
+        mean_activity.mul_(momentum).add_(h[:, :n].mean(1), alpha=1 - momentum)
+        push = peer_normalization * (mean_activity.mean(-1, keepdim=True) - mean_activity)  # (S, H)
+        peer = -(z[:, :n].sum(1) * push).sum(-1) / n
+        dz[:, :n] -= push[:, None, :] / n
+    return dz, torch.stack([ff * n, peer * n, g[:, :n].sum(1), g[:, n:].sum(1), (g[:, n:] > g[:, :n]).sum(1).to(g.dtype)], 1)
+
+
 def _labelled_pass(shared: tuple[torch.Tensor, ...], y: torch.Tensor, neg: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor],
                    mean_activity: list[torch.Tensor], label_strength: float,
                    layers: tuple[tuple[float, float, float, float], ...]) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-    """Positive (true label) and negative (wrong label) data together: every layer's gradient of its own
-    FF loss and peer term (:class:`ffrepro.ff._FFLoss`'s, written out), its running mean activity updated
-    in place, and the update's statistics (S, len(FF_STATS), layers), summed over the batch.
-    ``layers``: each layer's (threshold, sign, peer normalisation, peer momentum)."""
+    """Positive (true label) and negative (wrong label) data together: every layer's weight and bias
+    gradients of its own loss (:func:`_layer_loss`), the running means updated, and the update's
+    statistics (S, len(FF_STATS), layers). ``layers``: each layer's :func:`_layer_loss` constants."""
     x0 = shared[0]
     seeds, n, _ = x0.shape
     pixels = torch.cat([F.one_hot(y, NUM_CLASSES), F.one_hot(neg, NUM_CLASSES)], dim=1).to(x0.dtype) * label_strength  # (S, 2B, 10)
     z1, scale = _first_layer(shared, pixels, biases[0])
-    sign = torch.ones(seeds, 2 * n, device=x0.device, dtype=x0.dtype)  # +1 on positive rows, -1 on negative ones
-    sign[:, n:] = -1
     weight_grads, bias_grads, stats = [], [], []
-    for i, ((threshold, layer_sign, peer_normalization, momentum), (a, z, h)) in enumerate(zip(layers, _upward(x0, z1, weights, biases))):
-        g = h.pow(2).sum(-1)  # (S, 2B)
-        margin = sign * (layer_sign * (g - threshold))
-        ff = F.softplus(-margin).sum(-1) * (0.5 / n)  # (S,)
-        dz = h * (-(layer_sign / n) * sign * torch.sigmoid(-margin))[..., None]  # the logistic loss's gradient
-        peer = torch.zeros(seeds, device=x0.device, dtype=x0.dtype)
-        if peer_normalization:
-            mean_activity[i].mul_(momentum).add_(h[:, :n].mean(1), alpha=1 - momentum)
-            push = peer_normalization * (mean_activity[i].mean(-1, keepdim=True) - mean_activity[i])  # (S, H)
-            peer = -(z[:, :n].sum(1) * push).sum(-1) / n
-            dz[:, :n] -= push[:, None, :] / n
-        stats.append(torch.stack([ff * n, peer * n, g[:, :n].sum(1), g[:, n:].sum(1), (g[:, n:] > g[:, :n]).sum(1).to(g.dtype)], 1))
+    for i, (a, z, h) in enumerate(_upward(x0, z1, weights, biases)):
+        dz, layer_stats = _layer_loss(z, h, n, layers[i], mean_activity[i])
         if i == 0:  # through the shared image product (ffrepro.ff._LabelledFirstLayer's backward)
             scaled = dz * scale[..., None]
             grad_w = _bmm(_t(scaled.view(seeds, 2, n, -1).sum(1)), x0)
@@ -144,17 +156,38 @@ def _labelled_pass(shared: tuple[torch.Tensor, ...], y: torch.Tensor, neg: torch
             grad_w = _bmm(_t(dz), a)
         weight_grads.append(grad_w)
         bias_grads.append(dz.sum(1))
+        stats.append(layer_stats)
+    return weight_grads, bias_grads, torch.stack(stats, -1)
+
+
+def _plain_pass(inputs: torch.Tensor, n: int, weights: list[torch.Tensor], biases: list[torch.Tensor], mean_activity: list[torch.Tensor],
+                layers: tuple[tuple[float, float, float, float], ...]) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """:func:`_labelled_pass` for inputs without labels (unsupervised FF): rows ``[:n]`` of each seed's
+    (S, 2B, D) inputs positive, the rest negative, each layer's input length-normalised."""
+    weight_grads, bias_grads, stats = [], [], []
+    a = inputs
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        a = length_normalize(a)
+        z = _bmm(a, _t(w)).add_(b[:, None, :])
+        h = torch.relu(z)
+        dz, layer_stats = _layer_loss(z, h, n, layers[i], mean_activity[i])
+        weight_grads.append(_bmm(_t(dz), a))
+        bias_grads.append(dz.sum(1))
+        stats.append(layer_stats)
+        a = h
     return weight_grads, bias_grads, torch.stack(stats, -1)
 
 
 _compiled_neutral = Compiled(_neutral_pass)
 _compiled_labelled = Compiled(_labelled_pass)
+_compiled_plain = Compiled(_plain_pass)
 
 
-class StackedFFSupervised:
-    """The one-seed trainers ``trainers`` (same config, each with its own generator) trained together."""
+class StackedFF:
+    """The one-seed trainers ``trainers`` (same config, each with its own generator) trained together.
+    Between epochs their state is theirs; during one it is stacked here (:meth:`train_epoch`)."""
 
-    def __init__(self, trainers: list[FFSupervisedTrainer]):
+    def __init__(self, trainers: list[Any]):
         cfg = trainers[0].cfg
         reason = stackable(cfg)
         if reason is not None:
@@ -164,11 +197,11 @@ class StackedFFSupervised:
         self.trainers, self.cfg = trainers, cfg
         self.layers = list(trainers[0].net.layers)
         self.layer_constants = tuple((layer.threshold, layer.sign, layer.peer_normalization, layer.peer_momentum) for layer in self.layers)
-        self.first_scored = cfg.model.first_scored_layer
 
     # --- the stacked state: made from the one-seed trainers, written back into them ---------------
-    def _groups(self, trainer: Trainer) -> list[list[torch.Tensor]]:
-        """A trainer's parameters in its optimiser's groups (weights, biases, readout)."""
+    @staticmethod
+    def _groups(trainer: Trainer) -> list[list[torch.Tensor]]:
+        """A trainer's parameters in its optimiser's groups (weights, biases and, supervised, the readout)."""
         return [list(group["params"]) for group in trainer.optimizer.param_groups]
 
     def _stack(self) -> None:
@@ -198,7 +231,7 @@ class StackedFFSupervised:
     # --- one epoch ----------------------------------------------------------------------------------
     def train_epoch(self, epoch: int, progress: Any = None) -> list[dict[str, Any]]:
         """One epoch of every seed; returns each seed's metrics, as its one-seed trainer's ``train_epoch``
-        would (the same keys, the validation error measured by that trainer's own net)."""
+        would (the same keys; anything measured after the epoch, by that trainer's own net)."""
         cfg, trainers = self.cfg, self.trainers
         gain = lr_gain(epoch, cfg.optim.epochs)
         for t in trainers:
@@ -206,49 +239,35 @@ class StackedFFSupervised:
         self._stack()
         groups = trainers[0].optimizer.param_groups  # learning rate, weight decay and smoothing of each group
         plans = [t.updates() for t in trainers]  # each from its own generator
-        seeds, layers = len(trainers), len(self.layers)
         device = trainers[0].train_split.y.device
-        stats = torch.zeros(seeds, len(FF_STATS), layers, device=device)
-        readout_loss = torch.zeros(seeds, device=device)
+        stats = torch.zeros(len(trainers), len(FF_STATS), len(self.layers), device=device)
+        self.start_epoch()
         for step in range(len(plans[0])):
             batches = [t.batch(plan[step][1]) for t, plan in zip(trainers, plans)]  # shifted first, as one seed's trainer does
             x, y = torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
-            grads = self._update(x, y, stats, readout_loss)
-            self._step(grads, groups)
+            stats += self._step(self._update(x, y), groups)
             if progress is not None:
                 progress.update(1)
         self._unstack()
-        val = trainers[0].data.val.head(cfg.data.eval_examples)
         examples = trainers[0].epoch_examples()
-        return [
-            {
-                **ff_stats(stats[s], examples),
-                "readout_loss": readout_loss[s].item() / examples,
-                "val_error_softmax": error_rate(predict(t.net, val.x, "softmax"), val.y),
-                **Trainer.schedule_log(plan, None),
-            }
-            for s, (t, plan) in enumerate(zip(trainers, plans))
-        ]
+        return [{**ff_stats(stats[s], examples), **self.end_epoch(s), **Trainer.schedule_log(plan, None)} for s, plan in enumerate(plans)]
 
-    def _update(self, x: torch.Tensor, y: torch.Tensor, stats: torch.Tensor, readout_loss: torch.Tensor) -> list[list[torch.Tensor]]:
-        """One interleaved update of every seed: the neutral pass trains the readout (and predicts the
-        hard negatives), then positive and negative data go through together and every layer takes the
-        gradient of its own loss. x: (S, B, D), y: (S, B) -> gradients in the optimiser's groups.
-        The two passes are pure tensor functions, compiled with ``FFREPRO_COMPILE=1``; the wrong labels
-        between them are drawn eagerly, from each seed's own generator."""
-        model = self.cfg.model
-        weights, biases, readout = self.params
-        neutral = _compiled_neutral(x, y, weights, biases, readout[0], model.neutral_label, self.first_scored)
-        shared, logits, readout_grad, loss = neutral
-        readout_loss += loss
-        hard = model.negative_labels == "hard"
-        neg = torch.stack([wrong_labels(y[s], t.gen, logits[s] if hard else None) for s, t in enumerate(self.trainers)])
-        weight_grads, bias_grads, update_stats = _compiled_labelled(shared, y, neg, weights, biases, self.mean_activity, model.label_strength, self.layer_constants)
-        stats += update_stats
-        return [weight_grads, bias_grads, [readout_grad]]
+    def start_epoch(self) -> None:
+        """Reset what :meth:`_update` accumulates over an epoch besides the FF statistics."""
 
-    def _step(self, grads: list[list[torch.Tensor]], groups: list[dict[str, Any]]) -> None:
-        """:class:`ffrepro.optim.SmoothedSGD`'s fused step, group by group, on the stacked tensors."""
+    def end_epoch(self, seed_index: int) -> dict[str, Any]:
+        """The method's own metrics of one seed after an epoch (its trainer holds the new weights)."""
+        return {}
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
+        """One interleaved update of every seed: gradients in the optimiser's groups, and the FF statistics
+        (S, len(FF_STATS), layers). x: (S, B, D), y: (S, B)"""
+        raise NotImplementedError
+
+    def _step(self, update: tuple[list[list[torch.Tensor]], torch.Tensor], groups: list[dict[str, Any]]) -> torch.Tensor:
+        """:class:`ffrepro.optim.SmoothedSGD`'s fused step, group by group, on the stacked tensors; passes
+        the update's statistics on."""
+        grads, stats = update
         for params, smoothed, g, group in zip(self.params, self.smoothed, grads, groups):
             lr, wd = group["lr"], group["weight_decay"]
             if _compiled_update.enabled:  # FFREPRO_COMPILE=1: one pass over each tensor
@@ -258,3 +277,61 @@ class StackedFFSupervised:
             if wd:
                 torch._foreach_mul_(params, 1 - lr * wd)
             torch._foreach_add_(params, smoothed, alpha=-lr)
+        return stats
+
+
+class StackedFFSupervised(StackedFF):
+    """Supervised FF (:class:`ffrepro.supervised.FFSupervisedTrainer`), stacked."""
+
+    def start_epoch(self) -> None:
+        self.readout_loss = torch.zeros(len(self.trainers), device=self.trainers[0].train_split.y.device)
+
+    def end_epoch(self, seed_index: int) -> dict[str, Any]:
+        t = self.trainers[seed_index]
+        val = t.data.val.head(self.cfg.data.eval_examples)
+        return {"readout_loss": self.readout_loss[seed_index].item() / t.epoch_examples(), "val_error_softmax": error_rate(predict(t.net, val.x, "softmax"), val.y)}
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
+        """The neutral pass trains the readout (and predicts the hard negatives), then positive and
+        negative data go through together and every layer takes the gradient of its own loss. The two
+        passes are pure tensor functions, compiled with ``FFREPRO_COMPILE=1``; the wrong labels between
+        them are drawn eagerly, from each seed's own generator."""
+        model = self.cfg.model
+        weights, biases, readout = self.params
+        shared, logits, readout_grad, loss = _compiled_neutral(x, y, weights, biases, readout[0], model.neutral_label, model.first_scored_layer)
+        self.readout_loss += loss
+        hard = model.negative_labels == "hard"
+        neg = torch.stack([wrong_labels(y[s], t.gen, logits[s] if hard else None) for s, t in enumerate(self.trainers)])
+        weight_grads, bias_grads, stats = _compiled_labelled(shared, y, neg, weights, biases, self.mean_activity, model.label_strength, self.layer_constants)
+        return [weight_grads, bias_grads, [readout_grad]], stats
+
+
+class StackedFFUnsupervised(StackedFF):
+    """Unsupervised FF (:class:`ffrepro.unsupervised.FFUnsupervisedTrainer`): real images positive, hybrids
+    of two images of the same batch negative, stacked."""
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
+        """Each seed's hybrids from its own generator (:func:`ffrepro.unsupervised.make_negatives`: the
+        partner shift, then the mask bits), the masks of all seeds blurred together; then positive and
+        negative images go through together (:func:`_plain_pass`)."""
+        seeds, n, width = x.shape
+        side = int(round(width**0.5))
+        bits, partners = [], []
+        for s, t in enumerate(self.trainers):
+            shift = torch.randint(1, n, (1,), generator=t.gen, device=x.device) if n > 1 else torch.zeros(1, dtype=torch.long, device=x.device)
+            partners.append((torch.arange(n, device=x.device) + shift) % n)
+            bits.append(torch.randint(0, 2, (n, side, side), generator=t.gen, device=x.device).float())
+        masks = (blur(torch.cat(bits), self.cfg.model.blur_steps) > 0.5).float().view(seeds, n, width)
+        partner = torch.stack(partners)
+        neg = hybrid_images(x, torch.gather(x, 1, partner[..., None].expand(-1, -1, width)), masks)
+        weights, biases = self.params
+        weight_grads, bias_grads, stats = _compiled_plain(torch.cat([x, neg], 1), n, weights, biases, self.mean_activity, self.layer_constants)
+        return [weight_grads, bias_grads], stats
+
+
+STACKED = {"ff-supervised": StackedFFSupervised, "ff-unsupervised": StackedFFUnsupervised}  # method -> its stacked trainer
+
+
+def stacked_trainer(trainers: list[Any]) -> StackedFF:
+    """The stacked trainer of one-seed ``trainers``' method."""
+    return STACKED[trainers[0].cfg.method](trainers)

@@ -13,9 +13,9 @@ from ffrepro.config import override
 from ffrepro.data import Dataset, Split
 from ffrepro.figures.common import provenance_table
 from ffrepro.registry import get_experiment
-from ffrepro.runner import checkpoint_path, run, run_seeds
-from ffrepro.stacked import StackedFFSupervised, stackable
-from ffrepro.supervised import FFSupervisedTrainer
+from ffrepro.runner import TRAINERS, checkpoint_path, run, run_seeds
+from ffrepro.stacked import StackedFFSupervised, stackable, stacked_trainer
+from ffrepro.trainer import Trainer
 
 
 def _small(exp_id: str, **sets: str):
@@ -23,29 +23,30 @@ def _small(exp_id: str, **sets: str):
     return override(get_experiment(exp_id).config("smoke"), {"data.train_examples": "2000", "data.eval_examples": "1000", "optim.epochs": "2", **sets})
 
 
-def _trainers(cfg, data: Dataset, seeds: list[int]) -> list[FFSupervisedTrainer]:
+def _trainers(cfg, data: Dataset, seeds: list[int]) -> list[Trainer]:
     """One-seed trainers initialised as the runner does: the seed fixes the weights and the generator."""
     out = []
     for seed in seeds:
         torch.manual_seed(seed)
-        out.append(FFSupervisedTrainer(cfg, data, torch.Generator().manual_seed(seed)))
+        out.append(TRAINERS[cfg.method](cfg, data, torch.Generator().manual_seed(seed)))
     return out
 
 
-@pytest.mark.parametrize("exp_id", ["mnist-ff-hard-negatives", "mnist-ff-jitter", "mnist-ff-supervised"])
-def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: Dataset, exp_id: str) -> None:
+@pytest.mark.parametrize("exp_id, sets", [("mnist-ff-hard-negatives", {}), ("mnist-ff-jitter", {}), ("mnist-ff-supervised", {}),
+                                          ("mnist-ff-unsupervised", {}), ("mnist-ff-unsupervised", {"model.peer_normalization": "0.03"})])
+def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: Dataset, exp_id: str, sets: dict[str, str]) -> None:
     """In float64 the only difference is the order of the sums inside the products, so after two epochs
-    of hard or uniform negatives, shifted or not, the weights, optimiser states, running means and
-    every logged statistic agree to ~1e-9 of their size; a wrong gradient, a missed peer push, a random
-    draw out of order or a learning rate off by the schedule would show at 1e-3 or more."""
+    of hard or uniform negatives, shifted or not, or of hybrid images, the weights, optimiser states,
+    running means and every logged statistic agree to ~1e-9 of their size; a wrong gradient, a missed
+    peer push, a random draw out of order or a learning rate off by the schedule would show at 1e-3 or more."""
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
         data = Dataset(mnist.name, *(Split(s.x.double(), s.y) for s in (mnist.train, mnist.val, mnist.test)), mnist.hashes)
-        cfg = _small(exp_id)
+        cfg = _small(exp_id, **sets)
         alone, together = _trainers(cfg, data, [0, 1]), _trainers(cfg, data, [0, 1])
         logs_alone = [[t.train_epoch(e) for e in (1, 2)] for t in alone]
-        stacked = StackedFFSupervised(together)
+        stacked = stacked_trainer(together)
         logs_together = [stacked.train_epoch(e) for e in (1, 2)]
     finally:
         torch.set_default_dtype(default)
@@ -131,12 +132,24 @@ def test_a_stacked_run_writes_what_one_seed_runs_write_and_resumes_either_way(tm
     assert "stacked_seeds" not in mixed[2]["provenance"] and mixed[1]["finished"] == resumed["finished"]
 
 
+def test_unsupervised_seeds_stack_through_the_runner_too(tmp_path: Path) -> None:
+    exp_id = "mnist-ff-unsupervised"
+    cfg = _small(exp_id, **{"optim.epochs": "1", "model.readout_epochs": "1"})
+    out = run_seeds(exp_id, "smoke", [0, 1], stack=True, config=cfg, device="cpu", progress=False, results_dir=tmp_path / "r", checkpoint_dir=tmp_path / "c")
+    for seed, r in enumerate(out):
+        assert r["seed"] == seed and r["complete"] and r["provenance"]["stacked_seeds"] == [0, 1]
+        assert set(r["final"]["test"]) == {"layer1", "layer2", "layer3", "layer4", "last3", "all"}
+    assert out[0]["history"][0]["ff_loss"] != out[1]["history"][0]["ff_loss"]  # two seeds, not one twice
+
+
 def test_configs_that_cannot_stack_say_why_and_run_seed_by_seed(mnist: Dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     assert stackable(get_experiment("mnist-ff-supervised").config("paper")) is None
     assert "schedule 'phases'" in stackable(get_experiment("mnist-ff-sleep/phases-k10-lr0.01-s0.9-max_ssq").config("smoke"))
     assert "precision 'bf16'" in stackable(get_experiment("mnist-ff-hard-negatives/bf16").config("smoke"))
-    assert "ff-unsupervised" in stackable(get_experiment("mnist-ff-unsupervised").config("smoke"))
+    assert stackable(get_experiment("mnist-ff-unsupervised").config("paper")) is None
+    assert "locally connected" in stackable(get_experiment("mnist-ff-unsupervised-local").config("smoke"))
+    assert "ff-recurrent" in stackable(get_experiment("mnist-ff-recurrent").config("smoke"))
     assert "bp" in stackable(get_experiment("mnist-bp").config("smoke"))
     with pytest.raises(ValueError, match="precision 'bf16'"):
         StackedFFSupervised(_trainers(_small("mnist-ff-hard-negatives/bf16"), mnist, [0, 1]))
