@@ -14,8 +14,8 @@ the same checkpoints and results: the stacked model is made from the seeds' one-
 start of every epoch and written back into them at its end, and everything else (validation,
 evaluation, extras, checkpoints) stays theirs.
 
-What it covers is :func:`stackable`'s: supervised and unsupervised FF with the interleaved schedule,
-dense layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``), no black box. The joint and
+What it covers is :func:`stackable`'s: supervised and unsupervised FF with any schedule (interleaved,
+day and night phases, days only), dense layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``), no black box. The joint and
 streaming updates give the same weights, so both are covered. Anything else is refused with the
 reason; the runner then runs those seeds one at a time. With ``FFREPRO_COMPILE=1`` (:mod:`ffrepro.compiled`)
 the update's passes and its optimiser step are compiled.
@@ -42,8 +42,6 @@ def stackable(cfg: RunConfig) -> str | None:
     model = cfg.model
     if cfg.method not in ("ff-supervised", "ff-unsupervised"):
         return f"method {cfg.method!r} (only supervised and unsupervised FF stack)"
-    if getattr(model, "schedule", "interleaved") != "interleaved":
-        return f"schedule {model.schedule!r} (only the interleaved schedule stacks)"
     if getattr(model, "local", ()):
         return "locally connected layers (only dense layers stack)"
     if getattr(model, "black_box_after", 0):
@@ -91,66 +89,76 @@ def _upward(x0: torch.Tensor, z1: torch.Tensor, weights: list[torch.Tensor], bia
     return out
 
 
-def _neutral_pass(x: torch.Tensor, y: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], readout: torch.Tensor,
-                  neutral_label: float, first_scored: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The neutral-label pass of an update: what layer 1 shares with the labelled pass (the images with
-    their label pixels zeroed, their squared lengths, their product with layer 1's weights and its label
-    columns), the readout's logits (S, B, 10), its cross-entropy gradient (S, 10, F), averaged over the
-    batch, and its loss summed over the batch (S,)."""
-    seeds, n, _ = x.shape
+def _shared_first(x: torch.Tensor, weights: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """What every labelled pass of an update shares in layer 1 (:class:`ffrepro.ff.LabelledBatch`): the
+    images with their label pixels zeroed (S, B, D), their squared lengths (S, B), their product with
+    layer 1's weights (S, B, H) and layer 1's label columns (S, 10, H)."""
     x0 = x.clone()
     x0[..., :NUM_CLASSES] = 0
-    shared = (x0, x0.pow(2).sum(-1), _bmm(x0, _t(weights[0])), _t(weights[0][:, :, :NUM_CLASSES]).contiguous())
-    neutral = torch.full((seeds, n, NUM_CLASSES), neutral_label, device=x.device, dtype=x.dtype)
+    return (x0, x0.pow(2).sum(-1), _bmm(x0, _t(weights[0])), _t(weights[0][:, :, :NUM_CLASSES]).contiguous())
+
+
+def _neutral_pass(shared: tuple[torch.Tensor, ...], y: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], readout: torch.Tensor,
+                  neutral_label: float, first_scored: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The neutral-label pass of an update: the readout's logits (S, B, 10), its cross-entropy gradient
+    (S, 10, F), averaged over the batch, and its loss summed over the batch (S,)."""
+    x0 = shared[0]
+    seeds, n, _ = x0.shape
+    neutral = torch.full((seeds, n, NUM_CLASSES), neutral_label, device=x0.device, dtype=x0.dtype)
     states = _upward(x0, _first_layer(shared, neutral, biases[0])[0], weights, biases)
     feats = torch.cat([length_normalize(h) for _, _, h in states[first_scored:]], dim=-1)  # (S, B, F)
     logits = _bmm(feats, _t(readout))
     log_p = torch.log_softmax(logits, -1)
-    target = F.one_hot(y, NUM_CLASSES).to(x.dtype)
+    target = F.one_hot(y, NUM_CLASSES).to(x0.dtype)
     readout_grad = _bmm(_t((log_p.exp() - target) / n), feats)
-    return shared, logits, readout_grad, -(log_p * target).sum((1, 2))
+    return logits, readout_grad, -(log_p * target).sum((1, 2))
 
 
-def _layer_loss(z: torch.Tensor, h: torch.Tensor, n: int, constants: tuple[float, float, float, float],
+def _layer_loss(z: torch.Tensor, h: torch.Tensor, n_pos: int, n: int, constants: tuple[float, float, float, float],
                 mean_activity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One layer's FF loss on rows ``[:n]`` positive and ``[n:]`` negative of each seed: the gradient of its
-    logistic loss and peer term with respect to ``z`` (:class:`ffrepro.ff._FFLoss`'s, written out), its
-    running mean activity updated in place from the positive rows, and its statistics (S, len(FF_STATS)),
-    summed over the batch. ``constants``: the layer's (threshold, sign, peer normalisation, peer momentum).
-    z, h: (S, 2B, H) -> (dz (S, 2B, H), statistics)"""
+    """One layer's FF loss on each seed's rows ``[:n_pos]`` positive and the rest negative, averaged over the
+    batch size ``n`` (an interleaved update: ``n_pos = n`` and 2n rows; a day: n rows, all positive; a
+    night: ``n_pos = 0``): the gradient of its logistic loss and peer term with respect to ``z``
+    (:class:`ffrepro.ff._FFLoss`'s, written out), its running mean activity updated in place from the
+    positive rows, and its statistics (S, len(FF_STATS)) as :func:`ffrepro.trainer.ff_layer_loss` keeps
+    them. ``constants``: the layer's (threshold, sign, peer normalisation, peer momentum).
+    z, h: (S, rows, H) -> (dz (S, rows, H), statistics)"""
     threshold, layer_sign, peer_normalization, momentum = constants
-    seeds = z.shape[0]
-    sign = torch.ones(seeds, 2 * n, device=z.device, dtype=z.dtype)  # +1 on positive rows, -1 on negative ones
-    sign[:, n:] = -1
-    g = h.pow(2).sum(-1)  # (S, 2B)
+    seeds, rows, _ = z.shape
+    sign = torch.ones(seeds, rows, device=z.device, dtype=z.dtype)  # +1 on positive rows, -1 on negative ones
+    sign[:, n_pos:] = -1
+    g = h.pow(2).sum(-1)  # (S, rows)
     margin = sign * (layer_sign * (g - threshold))
     ff = F.softplus(-margin).sum(-1) * (0.5 / n)  # (S,)
     dz = h * (-(layer_sign / n) * sign * torch.sigmoid(-margin))[..., None]  # the logistic loss's gradient
-    peer = torch.zeros(seeds, device=z.device, dtype=z.dtype)
-    if peer_normalization:
-        mean_activity.mul_(momentum).add_(h[:, :n].mean(1), alpha=1 - momentum)
+    zero = torch.zeros(seeds, device=z.device, dtype=z.dtype)
+    peer = zero
+    if peer_normalization and n_pos:
+        mean_activity.mul_(momentum).add_(h[:, :n_pos].mean(1), alpha=1 - momentum)
         push = peer_normalization * (mean_activity.mean(-1, keepdim=True) - mean_activity)  # (S, H)
-        peer = -(z[:, :n].sum(1) * push).sum(-1) / n
-        dz[:, :n] -= push[:, None, :] / n
-    return dz, torch.stack([ff * n, peer * n, g[:, :n].sum(1), g[:, n:].sum(1), (g[:, n:] > g[:, :n]).sum(1).to(g.dtype)], 1)
+        peer = -(z[:, :n_pos].sum(1) * push).sum(-1) / n
+        dz[:, :n_pos] -= push[:, None, :] / n
+    beats = (g[:, n:] > g[:, :n]).sum(1).to(g.dtype) if n_pos and rows > n_pos else zero  # only where an update sees both
+    return dz, torch.stack([ff * n, peer * n, g[:, :n_pos].sum(1), g[:, n_pos:].sum(1), beats], 1)
 
 
-def _labelled_pass(shared: tuple[torch.Tensor, ...], y: torch.Tensor, neg: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor],
+def _labelled_pass(shared: tuple[torch.Tensor, ...], labels: list[torch.Tensor], n_pos: int, weights: list[torch.Tensor], biases: list[torch.Tensor],
                    mean_activity: list[torch.Tensor], label_strength: float,
                    layers: tuple[tuple[float, float, float, float], ...]) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-    """Positive (true label) and negative (wrong label) data together: every layer's weight and bias
-    gradients of its own loss (:func:`_layer_loss`), the running means updated, and the update's
-    statistics (S, len(FF_STATS), layers). ``layers``: each layer's :func:`_layer_loss` constants."""
+    """The images with each of ``labels`` (S, B) written in (the true labels, wrong ones, or both, the
+    first ``n_pos`` rows positive): every layer's weight and bias gradients of its own loss
+    (:func:`_layer_loss`), the running means updated, and the update's statistics (S, len(FF_STATS),
+    layers). ``layers``: each layer's :func:`_layer_loss` constants."""
     x0 = shared[0]
     seeds, n, _ = x0.shape
-    pixels = torch.cat([F.one_hot(y, NUM_CLASSES), F.one_hot(neg, NUM_CLASSES)], dim=1).to(x0.dtype) * label_strength  # (S, 2B, 10)
+    pixels = torch.cat([F.one_hot(label, NUM_CLASSES) for label in labels], dim=1).to(x0.dtype) * label_strength  # (S, kB, 10)
     z1, scale = _first_layer(shared, pixels, biases[0])
     weight_grads, bias_grads, stats = [], [], []
     for i, (a, z, h) in enumerate(_upward(x0, z1, weights, biases)):
-        dz, layer_stats = _layer_loss(z, h, n, layers[i], mean_activity[i])
+        dz, layer_stats = _layer_loss(z, h, n_pos, n, layers[i], mean_activity[i])
         if i == 0:  # through the shared image product (ffrepro.ff._LabelledFirstLayer's backward)
             scaled = dz * scale[..., None]
-            grad_w = _bmm(_t(scaled.view(seeds, 2, n, -1).sum(1)), x0)
+            grad_w = _bmm(_t(scaled.view(seeds, len(labels), n, -1).sum(1)), x0)
             grad_w[:, :, :NUM_CLASSES] += _t(_bmm(_t(pixels), scaled))
         else:
             grad_w = _bmm(_t(dz), a)
@@ -160,17 +168,17 @@ def _labelled_pass(shared: tuple[torch.Tensor, ...], y: torch.Tensor, neg: torch
     return weight_grads, bias_grads, torch.stack(stats, -1)
 
 
-def _plain_pass(inputs: torch.Tensor, n: int, weights: list[torch.Tensor], biases: list[torch.Tensor], mean_activity: list[torch.Tensor],
+def _plain_pass(inputs: torch.Tensor, n_pos: int, n: int, weights: list[torch.Tensor], biases: list[torch.Tensor], mean_activity: list[torch.Tensor],
                 layers: tuple[tuple[float, float, float, float], ...]) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-    """:func:`_labelled_pass` for inputs without labels (unsupervised FF): rows ``[:n]`` of each seed's
-    (S, 2B, D) inputs positive, the rest negative, each layer's input length-normalised."""
+    """:func:`_labelled_pass` for inputs without labels (unsupervised FF): each seed's (S, rows, D) inputs,
+    the first ``n_pos`` rows positive, each layer's input length-normalised."""
     weight_grads, bias_grads, stats = [], [], []
     a = inputs
     for i, (w, b) in enumerate(zip(weights, biases)):
         a = length_normalize(a)
         z = _bmm(a, _t(w)).add_(b[:, None, :])
         h = torch.relu(z)
-        dz, layer_stats = _layer_loss(z, h, n, layers[i], mean_activity[i])
+        dz, layer_stats = _layer_loss(z, h, n_pos, n, layers[i], mean_activity[i])
         weight_grads.append(_bmm(_t(dz), a))
         bias_grads.append(dz.sum(1))
         stats.append(layer_stats)
@@ -178,6 +186,7 @@ def _plain_pass(inputs: torch.Tensor, n: int, weights: list[torch.Tensor], biase
     return weight_grads, bias_grads, torch.stack(stats, -1)
 
 
+_compiled_shared = Compiled(_shared_first)
 _compiled_neutral = Compiled(_neutral_pass)
 _compiled_labelled = Compiled(_labelled_pass)
 _compiled_plain = Compiled(_plain_pass)
@@ -241,16 +250,23 @@ class StackedFF:
         plans = [t.updates() for t in trainers]  # each from its own generator
         device = trainers[0].train_split.y.device
         stats = torch.zeros(len(trainers), len(FF_STATS), len(self.layers), device=device)
+        tracers = [t.phase_tracer(epoch, plan) for t, plan in zip(trainers, plans)]  # phased schedules' first epoch
         self.start_epoch()
         for step in range(len(plans[0])):
+            phase = plans[0][step][0]  # the same schedule for every seed
             batches = [t.batch(plan[step][1]) for t, plan in zip(trainers, plans)]  # shifted first, as one seed's trainer does
             x, y = torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
-            stats += self._step(self._update(x, y), groups)
+            stats += self._step(self._update(x, y, phase), groups)
+            if tracers[0] is not None and tracers[0].records_after(step):  # the tracer reads each seed's own net
+                self._unstack()
+                for tracer in tracers:
+                    tracer.after(step)
             if progress is not None:
                 progress.update(1)
         self._unstack()
         examples = trainers[0].epoch_examples()
-        return [{**ff_stats(stats[s], examples), **self.end_epoch(s), **Trainer.schedule_log(plan, None)} for s, plan in enumerate(plans)]
+        return [{**ff_stats(stats[s], examples), **self.end_epoch(s), **Trainer.schedule_log(plan, tracer)}
+                for s, (plan, tracer) in enumerate(zip(plans, tracers))]
 
     def start_epoch(self) -> None:
         """Reset what :meth:`_update` accumulates over an epoch besides the FF statistics."""
@@ -259,16 +275,20 @@ class StackedFF:
         """The method's own metrics of one seed after an epoch (its trainer holds the new weights)."""
         return {}
 
-    def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
-        """One interleaved update of every seed: gradients in the optimiser's groups, and the FF statistics
-        (S, len(FF_STATS), layers). x: (S, B, D), y: (S, B)"""
+    def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
+        """One update of every seed in ``phase`` ("both", "positive" or "negative": :func:`ffrepro.trainer.phase_plan`):
+        gradients in the optimiser's groups (None: a group this update does not train), and the FF
+        statistics (S, len(FF_STATS), layers). x: (S, B, D), y: (S, B)"""
         raise NotImplementedError
 
-    def _step(self, update: tuple[list[list[torch.Tensor]], torch.Tensor], groups: list[dict[str, Any]]) -> torch.Tensor:
-        """:class:`ffrepro.optim.SmoothedSGD`'s fused step, group by group, on the stacked tensors; passes
-        the update's statistics on."""
+    def _step(self, update: tuple[list[list[torch.Tensor] | None], torch.Tensor], groups: list[dict[str, Any]]) -> torch.Tensor:
+        """:class:`ffrepro.optim.SmoothedSGD`'s fused step, group by group, on the stacked tensors (a group
+        without gradients is left alone, as SmoothedSGD leaves parameters without one); passes the
+        update's statistics on."""
         grads, stats = update
         for params, smoothed, g, group in zip(self.params, self.smoothed, grads, groups):
+            if g is None:
+                continue
             lr, wd = group["lr"], group["weight_decay"]
             if _compiled_update.enabled:  # FFREPRO_COMPILE=1: one pass over each tensor
                 _compiled_update(params, smoothed, g, torch.tensor(lr, device=params[0].device), group["smoothing"], wd)
@@ -291,41 +311,55 @@ class StackedFFSupervised(StackedFF):
         val = t.data.val.head(self.cfg.data.eval_examples)
         return {"readout_loss": self.readout_loss[seed_index].item() / t.epoch_examples(), "val_error_softmax": error_rate(predict(t.net, val.x, "softmax"), val.y)}
 
-    def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
-        """The neutral pass trains the readout (and predicts the hard negatives), then positive and
-        negative data go through together and every layer takes the gradient of its own loss. The two
-        passes are pure tensor functions, compiled with ``FFREPRO_COMPILE=1``; the wrong labels between
-        them are drawn eagerly, from each seed's own generator."""
+    def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
+        """As :meth:`ffrepro.supervised.FFSupervisedTrainer.train_epoch`: where the labels are shown (not at
+        night) the neutral pass trains the readout; its prediction also gives the hard negatives; then the
+        images with the true labels, the wrong ones, or both, go through, and every layer takes the
+        gradient of its own loss. The passes are pure tensor functions, compiled with
+        ``FFREPRO_COMPILE=1``; the wrong labels between them are drawn eagerly, from each seed's own generator."""
         model = self.cfg.model
         weights, biases, readout = self.params
-        shared, logits, readout_grad, loss = _compiled_neutral(x, y, weights, biases, readout[0], model.neutral_label, model.first_scored_layer)
-        self.readout_loss += loss
+        shared = _compiled_shared(x, weights)
         hard = model.negative_labels == "hard"
-        neg = torch.stack([wrong_labels(y[s], t.gen, logits[s] if hard else None) for s, t in enumerate(self.trainers)])
-        weight_grads, bias_grads, stats = _compiled_labelled(shared, y, neg, weights, biases, self.mean_activity, model.label_strength, self.layer_constants)
-        return [weight_grads, bias_grads, [readout_grad]], stats
+        readout_grads, logits = None, None
+        if phase != "negative" or hard:
+            logits, readout_grad, loss = _compiled_neutral(shared, y, weights, biases, readout[0], model.neutral_label, model.first_scored_layer)
+            if phase != "negative":  # the readout learns where the labels are shown
+                self.readout_loss += loss
+                readout_grads = [readout_grad]
+        labels = []
+        if phase != "negative":
+            labels.append(y)
+        if phase != "positive":
+            labels.append(torch.stack([wrong_labels(y[s], t.gen, logits[s] if hard else None) for s, t in enumerate(self.trainers)]))  # type: ignore[index]
+        n_pos = x.shape[1] if phase != "negative" else 0
+        weight_grads, bias_grads, stats = _compiled_labelled(shared, labels, n_pos, weights, biases, self.mean_activity, model.label_strength, self.layer_constants)
+        return [weight_grads, bias_grads, readout_grads], stats
 
 
 class StackedFFUnsupervised(StackedFF):
     """Unsupervised FF (:class:`ffrepro.unsupervised.FFUnsupervisedTrainer`): real images positive, hybrids
     of two images of the same batch negative, stacked."""
 
-    def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
-        """Each seed's hybrids from its own generator (:func:`ffrepro.unsupervised.make_negatives`: the
-        partner shift, then the mask bits), the masks of all seeds blurred together; then positive and
-        negative images go through together (:func:`_plain_pass`)."""
+    def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
+        """Where negative data are shown, each seed's hybrids from its own generator
+        (:func:`ffrepro.unsupervised.make_negatives`: the partner shift, then the mask bits), the masks of
+        all seeds blurred together; then the real images, the hybrids, or both go through (:func:`_plain_pass`)."""
         seeds, n, width = x.shape
-        side = int(round(width**0.5))
-        bits, partners = [], []
-        for s, t in enumerate(self.trainers):
-            shift = torch.randint(1, n, (1,), generator=t.gen, device=x.device) if n > 1 else torch.zeros(1, dtype=torch.long, device=x.device)
-            partners.append((torch.arange(n, device=x.device) + shift) % n)
-            bits.append(torch.randint(0, 2, (n, side, side), generator=t.gen, device=x.device).float())
-        masks = (blur(torch.cat(bits), self.cfg.model.blur_steps) > 0.5).float().view(seeds, n, width)
-        partner = torch.stack(partners)
-        neg = hybrid_images(x, torch.gather(x, 1, partner[..., None].expand(-1, -1, width)), masks)
+        inputs, n_pos = x, n
+        if phase != "positive":
+            side = int(round(width**0.5))
+            bits, partners = [], []
+            for t in self.trainers:
+                shift = torch.randint(1, n, (1,), generator=t.gen, device=x.device) if n > 1 else torch.zeros(1, dtype=torch.long, device=x.device)
+                partners.append((torch.arange(n, device=x.device) + shift) % n)
+                bits.append(torch.randint(0, 2, (n, side, side), generator=t.gen, device=x.device).float())
+            masks = (blur(torch.cat(bits), self.cfg.model.blur_steps) > 0.5).float().view(seeds, n, width)
+            partner = torch.stack(partners)
+            neg = hybrid_images(x, torch.gather(x, 1, partner[..., None].expand(-1, -1, width)), masks)
+            inputs, n_pos = (neg, 0) if phase == "negative" else (torch.cat([x, neg], 1), n)
         weights, biases = self.params
-        weight_grads, bias_grads, stats = _compiled_plain(torch.cat([x, neg], 1), n, weights, biases, self.mean_activity, self.layer_constants)
+        weight_grads, bias_grads, stats = _compiled_plain(inputs, n_pos, n, weights, biases, self.mean_activity, self.layer_constants)
         return [weight_grads, bias_grads], stats
 
 

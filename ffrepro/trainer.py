@@ -154,10 +154,14 @@ class PhaseTracer:
         self.trace: dict[str, list[Any]] = {"update": [], "phase": [], "positive": [], "negative": []}
         self._record(0, "start")
 
+    def records_after(self, step: int) -> bool:
+        """Whether :meth:`after` records after update ``step``: it ended one of the first ``max_phases`` phases."""
+        ended = step + 1 == len(self.phases) or self.phases[step + 1] != self.phases[step]
+        return ended and len(self.trace["update"]) <= self.max_phases
+
     def after(self, step: int) -> None:
         """Call after update ``step`` (0-based); records if it ended a phase."""
-        ended = step + 1 == len(self.phases) or self.phases[step + 1] != self.phases[step]
-        if ended and len(self.trace["update"]) <= self.max_phases:
+        if self.records_after(step):
             self._record(step + 1, self.phases[step])
 
     def _record(self, updates: int, phase: str) -> None:
