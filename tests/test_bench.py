@@ -137,7 +137,7 @@ def test_the_paragraph_reports_stacked_seeds_from_the_runs_numbers() -> None:
     assert "at 3 x 1000, 9.0 s one by one, stacked 8.0 s (1.12x), stacked and compiled 7.5 s (1.20x); at 4 x 2000, 40.0 s one by one, stacked 44.0 s (0.91x)" in text
     assert "stacking pays at some widths and not at others" in text
     fake["stacked_epochs"] = fake["stacked_epochs"][1:]
-    assert "stacking pays at no width measured" in bench_paragraph(fake)
+    assert "stacking pays at no width measured" in bench_paragraph(fake) and "meant for a GPU" in bench_paragraph(fake)
     fake["device_type"], fake["provenance"]["gpu"] = "cuda", {"name": "NVIDIA H200"}
     fake["stacked_epochs"][0]["stacked_speed_up"] = 2.5
-    assert "On this GPU stacking pays at every width measured" in bench_paragraph(fake)
+    assert "On this GPU stacking pays at every width measured" in bench_paragraph(fake) and "meant for a GPU" not in bench_paragraph(fake)

@@ -201,9 +201,12 @@ def stacked_sentence(bench: dict[str, Any]) -> str:
     best = [max(r.get("stacked_speed_up", 0.0), r.get("stacked_compiled_speed_up", 0.0)) for r in rows]
     verdict = ("pays at every width measured" if min(best) >= 1.2 else "pays at no width measured" if max(best) < 1.2
                else "pays at some widths and not at others")
+    why = (" A CPU's products at these widths are bound by its arithmetic, not by starting them, so fewer and larger products save "
+           "little; stacking is meant for a GPU, where an update of a 100-image minibatch is bound by launching kernels."
+           if bench["device_type"] == "cpu" and max(best) < 1.2 else "")
     return (f" Three seeds trained as one stacked model (`run --stack`, same numbers per seed), in seconds per seed and epoch: "
             f"{'; '.join(parts)}. On this {'GPU' if bench['device_type'] != 'cpu' else 'machine'} stacking {verdict} "
-            "(1.2x or more counted as paying).")
+            f"(1.2x or more counted as paying).{why}")
 
 
 def bench_paragraph(bench: dict[str, Any] | None) -> str:
