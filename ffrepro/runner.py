@@ -107,29 +107,17 @@ class _Job:
         return f"{self.exp_id}/{self.profile}/seed{self.seed}"
 
 
-def run(
-    exp_id: str,
-    profile: str = "paper",
-    seed: int = 0,
-    *,
-    config: RunConfig | None = None,
-    fresh: bool = False,
-    device: torch.device | str | None = None,
-    results_dir: Path | None = None,
-    checkpoint_dir: Path | None = None,
-    time_budget_s: float | None = None,
-    stop_after_epochs: int | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
+def run(exp_id: str, profile: str = "paper", seed: int = 0, **options: Any) -> dict[str, Any]:
     """Train and evaluate; return the result (also written to ``results/ID/PROFILE/seedS.json``).
 
     A complete result already on disk for the same config is returned as is (unless ``fresh``).
     A checkpoint for the same config is resumed. With ``time_budget_s`` or ``stop_after_epochs`` the
     run may stop early: the weights so far are evaluated and written with ``"complete": false``, and
-    a later call resumes from the checkpoint.
+    a later call resumes from the checkpoint. ``options``: :func:`run_seeds`' keywords (``config``,
+    ``fresh``, ``device``, ``results_dir``, ``checkpoint_dir``, ``time_budget_s``, ``stop_after_epochs``,
+    ``progress``).
     """
-    return run_seeds(exp_id, profile, [seed], config=config, fresh=fresh, device=device, results_dir=results_dir, checkpoint_dir=checkpoint_dir,
-                     time_budget_s=time_budget_s, stop_after_epochs=stop_after_epochs, progress=progress)[0]
+    return run_seeds(exp_id, profile, [seed], **options)[0]
 
 
 def run_seeds(
