@@ -154,17 +154,17 @@ def summary(jobs: list[Job]) -> str:
     lines = [f"{'job':45} {'outcome':10} {'seconds':>7}  result"]
     for job in jobs:
         outcome = "not run" if job.returncode is None else ("ok" if job.returncode == 0 else f"exit {job.returncode}")
-        texts = []
+        texts = {}  # seed -> what its result says
         for seed in job.seeds:
             path = result_path(job.exp_id, job.profile, seed)
             if job.returncode == 0 and path.exists():
                 try:
                     r = read_result(path)
                     metric = get_experiment(job.exp_id).metric
-                    texts.append(f"{r['epochs_done']}/{r['config']['optim']['epochs']} epochs, {metric} {metric_value(r, metric):.2f} %")
+                    texts[seed] = f"{r['epochs_done']}/{r['config']['optim']['epochs']} epochs, {metric} {metric_value(r, metric):.2f} %"
                 except (ResultsError, KeyError) as exc:
-                    texts.append(f"unreadable: {exc}")
-        text = "; ".join(f"seed {seed}: {t}" for seed, t in zip(job.seeds, texts)) if len(job.seeds) > 1 else "".join(texts)
+                    texts[seed] = f"unreadable: {exc}"
+        text = "; ".join(f"seed {seed}: {t}" for seed, t in texts.items()) if len(job.seeds) > 1 else "".join(texts.values())
         secs = f"{job.ended - job.started:7.0f}" if job.returncode is not None else "      -"
         lines.append(f"{job.name:45} {outcome:10} {secs}  {text}")
     return "\n".join(lines)
