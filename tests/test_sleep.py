@@ -215,6 +215,9 @@ def test_the_paper_scale_table_lists_only_variants_with_runs_beside_the_pages_pr
     assert scale_sentence(other, entry).startswith(f"4 of the study's 5 variants of {entry} have paper-profile runs so far (2 with three seeds)")
     assert scale_comparison({"phases-k10-lr0.01-s0.99-max_ssq": []}, here).empty
     assert "No variant of" in scale_sentence({"phases-k10-lr0.01-s0.99-max_ssq": []}, entry)
+    complete = {name: runs for name, runs in other.items() if len({r["seed"] for r in runs}) >= 3}
+    assert scale_sentence(complete, entry) == (f"All {len(complete)} variants of {entry} have paper-profile runs with three seeds; "
+                                               "the table shows them beside this page's profile.")
 
 
 def test_the_answers_paper_scale_sentence_reads_ffcodes_settings_only() -> None:

@@ -236,12 +236,14 @@ def scale_comparison(other: Mapping[str, Sequence[Result]], here: Mapping[str, S
 
 def scale_sentence(other: Mapping[str, Sequence[Result]], entry: str, other_profile: str = "paper") -> str:
     """What the page says above :func:`scale_comparison`: how many of the study's variants have runs at
-    ``other_profile`` (how many with three seeds), and the command that makes the rest."""
+    ``other_profile`` (how many with three seeds), and the command that makes the rest, if any is missing."""
     with_runs = [runs for runs in other.values() if runs]
     three = sum(len({r["seed"] for r in runs}) >= 3 for runs in with_runs)
     command = f"`python -m ffrepro run {entry} --with-variants --profile {other_profile} --seed 0 1 2`"
     if not with_runs:
         return f"No variant of {entry} has {other_profile}-profile runs yet; {command} makes them."
+    if three == len(other):
+        return f"All {len(other)} variants of {entry} have {other_profile}-profile runs with three seeds; the table shows them beside this page's profile."
     return (f"{len(with_runs)} of the study's {len(other)} variants of {entry} have {other_profile}-profile runs so far "
             f"({three} with three seeds); the table shows them beside this page's profile, and {command} makes the rest.")
 
