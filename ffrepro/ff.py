@@ -186,14 +186,24 @@ class LabelledBatch:
         return _LabelledFirstLayer.apply(self.image_product, self.x0, pixels, scale, self.linear.weight, self.linear.bias, self.linear)
 
 
-def _ff_loss_rows(h: torch.Tensor, n_pos: int, n: int, threshold: float, sign: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Goodness, logistic loss and ``2 dL/dg`` per row of states ``h`` (:class:`_FFLoss`)."""
+def ff_loss_rows(h: torch.Tensor, n_pos: int, n: int, threshold: float, sign: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Goodness, logistic loss and ``2 dL/dg`` per row of states ``h`` (:class:`_FFLoss`): rows ``[:n_pos]``
+    positive, the rest negative, the loss averaged over ``n``. h: (..., rows, H) -> (goodness (..., rows),
+    loss (...), ``2 dL/dg`` (..., rows)); leading axes (stacked seeds, :mod:`ffrepro.stacked`) are kept."""
     g = FFLayer.goodness(h)
     # t = +1 on positive rows, -1 on negative ones: each row's loss is softplus(-t * logit)
     t = torch.ones_like(g)
-    t[n_pos:] = -1.0
+    t[..., n_pos:] = -1.0
     margin = t * (sign * (g - threshold))  # t * logit
-    return g, F.softplus(-margin).sum() * (0.5 / n), -(sign / n) * t * torch.sigmoid(-margin)
+    return g, F.softplus(-margin).sum(-1) * (0.5 / n), -(sign / n) * t * torch.sigmoid(-margin)
+
+
+def peer_push(mean_activity: torch.Tensor, h_pos: torch.Tensor, strength: float, momentum: float) -> torch.Tensor:
+    """Peer normalisation (ffcode's): update each unit's running mean activity in place from the positive
+    states ``h_pos`` (..., rows, H), and return the push towards the layer's mean activity, ``strength x
+    (mean of the means - each unit's mean)`` (..., H), that the peer term adds to every positive case."""
+    mean_activity.mul_(momentum).add_(h_pos.mean(-2), alpha=1 - momentum)
+    return strength * (mean_activity.mean(-1, keepdim=True) - mean_activity)
 
 
 class _FFLoss(torch.autograd.Function):
@@ -209,7 +219,7 @@ class _FFLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, z: torch.Tensor, h: torch.Tensor, push: torch.Tensor | None, n_pos: int, n: int, threshold: float,
                 sign: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        g, ff, coef = _ff_loss_rows(h, n_pos, n, threshold, sign)
+        g, ff, coef = ff_loss_rows(h, n_pos, n, threshold, sign)
         ctx.save_for_backward(h, coef, push)
         ctx.n_pos, ctx.n = n_pos, n
         peer = torch.zeros((), device=z.device, dtype=z.dtype) if push is None else -(z[:n_pos].sum(0) @ push) / n
@@ -258,8 +268,8 @@ class FFLayer(nn.Module):
 
     @staticmethod
     def goodness(h: torch.Tensor) -> torch.Tensor:
-        """Sum of squared activities. h: (N, n_out) -> (N,)"""
-        return h.pow(2).sum(dim=1)
+        """Sum of squared activities. h: (..., N, n_out) -> (..., N)"""
+        return h.pow(2).sum(dim=-1)
 
     def logit(self, g: torch.Tensor) -> torch.Tensor:
         """Log-odds that the input is positive: goodness above ("max ssq") or below ("min ssq") threshold."""
@@ -289,8 +299,7 @@ class FFLayer(nn.Module):
         if not self.peer_normalization or z_pos is None or h_pos is None:
             return ff, zero
         with torch.no_grad():
-            self.mean_activity.mul_(self.peer_momentum).add_(h_pos.mean(0), alpha=1 - self.peer_momentum)
-            push = self.peer_normalization * (self.mean_activity.mean() - self.mean_activity)  # (n_out,)
+            push = peer_push(self.mean_activity, h_pos, self.peer_normalization, self.peer_momentum)  # (n_out,)
         # gradient descent on this term adds `push` to the ascent direction of every case's input
         return ff, -(z_pos * push).sum() / n
 
@@ -303,8 +312,7 @@ class FFLayer(nn.Module):
         push = None
         if self.peer_normalization and n_pos:
             with torch.no_grad():
-                self.mean_activity.mul_(self.peer_momentum).add_(h[:n_pos].mean(0), alpha=1 - self.peer_momentum)
-                push = self.peer_normalization * (self.mean_activity.mean() - self.mean_activity)
+                push = peer_push(self.mean_activity, h[:n_pos], self.peer_normalization, self.peer_momentum)
         return _FFLoss.apply(z, h.detach(), push, n_pos, n, self.threshold, self.sign)
 
     def loss(self, z_pos: torch.Tensor, h_pos: torch.Tensor, h_neg: torch.Tensor) -> torch.Tensor:

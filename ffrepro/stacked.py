@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ffrepro.compiled import Compiled
 from ffrepro.config import RunConfig
-from ffrepro.ff import NUM_CLASSES, length_normalize, wrong_labels
+from ffrepro.ff import NUM_CLASSES, ff_loss_rows, length_normalize, peer_push, wrong_labels
 from ffrepro.optim import _compiled_update, lr_gain, set_gain
 from ffrepro.supervised import predict
 from ffrepro.trainer import FF_STATS, Trainer, error_rate, ff_stats
@@ -80,7 +80,7 @@ def _first_layer(shared: tuple[torch.Tensor, ...], pixels: torch.Tensor, bias: t
 
 
 def _upward(x0: torch.Tensor, z1: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """[(layer input, pre-activation, states)] of every layer, from layer 1's pre-activations."""
+    """[(layer input, pre-activation, states)] of every layer, from layer 1's input ``x0`` and pre-activations ``z1``."""
     out = [(x0, z1, torch.relu(z1))]
     for w, b in zip(weights[1:], biases[1:]):
         a = length_normalize(out[-1][2])
@@ -125,17 +125,12 @@ def _layer_loss(z: torch.Tensor, h: torch.Tensor, n_pos: int, n: int, constants:
     z, h: (S, rows, H) -> (dz (S, rows, H), statistics)"""
     threshold, layer_sign, peer_normalization, momentum = constants
     seeds, rows, _ = z.shape
-    sign = torch.ones(seeds, rows, device=z.device, dtype=z.dtype)  # +1 on positive rows, -1 on negative ones
-    sign[:, n_pos:] = -1
-    g = h.pow(2).sum(-1)  # (S, rows)
-    margin = sign * (layer_sign * (g - threshold))
-    ff = F.softplus(-margin).sum(-1) * (0.5 / n)  # (S,)
-    dz = h * (-(layer_sign / n) * sign * torch.sigmoid(-margin))[..., None]  # the logistic loss's gradient
+    g, ff, coef = ff_loss_rows(h, n_pos, n, threshold, layer_sign)  # (S, rows), (S,), (S, rows)
+    dz = h * coef[..., None]  # the logistic loss's gradient
     zero = torch.zeros(seeds, device=z.device, dtype=z.dtype)
     peer = zero
     if peer_normalization and n_pos:
-        mean_activity.mul_(momentum).add_(h[:, :n_pos].mean(1), alpha=1 - momentum)
-        push = peer_normalization * (mean_activity.mean(-1, keepdim=True) - mean_activity)  # (S, H)
+        push = peer_push(mean_activity, h[:, :n_pos], peer_normalization, momentum)  # (S, H)
         peer = -(z[:, :n_pos].sum(1) * push).sum(-1) / n
         dz[:, :n_pos] -= push[:, None, :] / n
     beats = (g[:, n:] > g[:, :n]).sum(1).to(g.dtype) if n_pos and rows > n_pos else zero  # only where an update sees both
@@ -172,17 +167,13 @@ def _plain_pass(inputs: torch.Tensor, n_pos: int, n: int, weights: list[torch.Te
                 layers: tuple[tuple[float, float, float, float], ...]) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
     """:func:`_labelled_pass` for inputs without labels (unsupervised FF): each seed's (S, rows, D) inputs,
     the first ``n_pos`` rows positive, each layer's input length-normalised."""
+    a0 = length_normalize(inputs)
     weight_grads, bias_grads, stats = [], [], []
-    a = inputs
-    for i, (w, b) in enumerate(zip(weights, biases)):
-        a = length_normalize(a)
-        z = _bmm(a, _t(w)).add_(b[:, None, :])
-        h = torch.relu(z)
+    for i, (a, z, h) in enumerate(_upward(a0, _bmm(a0, _t(weights[0])).add_(biases[0][:, None, :]), weights, biases)):
         dz, layer_stats = _layer_loss(z, h, n_pos, n, layers[i], mean_activity[i])
         weight_grads.append(_bmm(_t(dz), a))
         bias_grads.append(dz.sum(1))
         stats.append(layer_stats)
-        a = h
     return weight_grads, bias_grads, torch.stack(stats, -1)
 
 
