@@ -22,7 +22,7 @@ BOX_SEED = 12345  # the box is part of the net, the same for every run and seed
 
 
 class BlackBox(nn.Module):
-    """A fixed random quantiser of ``units`` activities, computed in numpy. (N, units) -> (N, units)."""
+    """A fixed random quantiser of ``units`` activities, computed in numpy, row by row. (..., units) -> (..., units)"""
 
     step: torch.Tensor
 
@@ -36,7 +36,7 @@ class BlackBox(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         x = h.detach().cpu().numpy()
-        rms = np.sqrt((x * x).mean(axis=1, keepdims=True)) + 1e-8
+        rms = np.sqrt((x * x).mean(axis=-1, keepdims=True)) + 1e-8
         step = self.step.cpu().numpy() * rms
         out = torch.from_numpy(np.floor(x / step) * step).to(h.device, h.dtype)  # no grad_fn: a dead end for autograd
         return h + (out - h).detach() if self.gradient == "straight_through" else out

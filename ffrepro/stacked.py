@@ -15,14 +15,17 @@ start of every epoch and written back into them at its end, and everything else 
 evaluation, extras, checkpoints) stays theirs.
 
 What it covers is :func:`stackable`'s: supervised and unsupervised FF with any schedule (interleaved,
-day and night phases, days only), dense layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``), no black box. The joint and
-streaming updates give the same weights, so both are covered. Anything else is refused with the
-reason; the runner then runs those seeds one at a time. With ``FFREPRO_COMPILE=1`` (:mod:`ffrepro.compiled`)
-the update's passes and its optimiser step are compiled.
+day and night phases, days only), dense layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
+with or without a black box (:mod:`ffrepro.blackbox`, which then quantises all the seeds' rows in one
+call: one trip to the host per pass instead of one per seed). The joint and streaming updates give
+the same weights, so both are covered. Anything else is refused with the reason; the runner then runs
+those seeds one at a time. With ``FFREPRO_COMPILE=1`` (:mod:`ffrepro.compiled`) the update's passes
+(not those with a black box: numpy cannot be compiled) and its optimiser step are compiled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -44,8 +47,6 @@ def stackable(cfg: RunConfig) -> str | None:
         return f"method {cfg.method!r} (only supervised and unsupervised FF stack)"
     if getattr(model, "local", ()):
         return "locally connected layers (only dense layers stack)"
-    if getattr(model, "black_box_after", 0):
-        return "a black box between layers"
     if getattr(model, "precision", "fp32") != "fp32":
         return f"precision {model.precision!r} (only float32 products stack)"
     return None
@@ -79,11 +80,18 @@ def _first_layer(shared: tuple[torch.Tensor, ...], pixels: torch.Tensor, bias: t
     return z, scale
 
 
-def _upward(x0: torch.Tensor, z1: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """[(layer input, pre-activation, states)] of every layer, from layer 1's input ``x0`` and pre-activations ``z1``."""
+Box = tuple[int, Callable[[torch.Tensor], torch.Tensor]]  # a black box (ffrepro.blackbox): the layer it follows (1-based), and the box
+
+
+def _upward(x0: torch.Tensor, z1: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor],
+            box: Box | None = None) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """[(layer input, pre-activation, states)] of every layer, from layer 1's input ``x0`` and pre-activations
+    ``z1``; the layer after a black box gets the box's output (all seeds' rows at once), as
+    :meth:`ffrepro.ff.FFNet.passed_on` hands it on."""
     out = [(x0, z1, torch.relu(z1))]
-    for w, b in zip(weights[1:], biases[1:]):
-        a = length_normalize(out[-1][2])
+    for i, (w, b) in enumerate(zip(weights[1:], biases[1:]), start=1):
+        h = out[-1][2]
+        a = length_normalize(box[1](h) if box is not None and box[0] == i else h)
         z = _bmm(a, _t(w)).add_(b[:, None, :])
         out.append((a, z, torch.relu(z)))
     return out
@@ -99,13 +107,13 @@ def _shared_first(x: torch.Tensor, weights: list[torch.Tensor]) -> tuple[torch.T
 
 
 def _neutral_pass(shared: tuple[torch.Tensor, ...], y: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], readout: torch.Tensor,
-                  neutral_label: float, first_scored: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  neutral_label: float, first_scored: int, box: Box | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The neutral-label pass of an update: the readout's logits (S, B, 10), its cross-entropy gradient
     (S, 10, F), averaged over the batch, and its loss summed over the batch (S,)."""
     x0 = shared[0]
     seeds, n, _ = x0.shape
     neutral = torch.full((seeds, n, NUM_CLASSES), neutral_label, device=x0.device, dtype=x0.dtype)
-    states = _upward(x0, _first_layer(shared, neutral, biases[0])[0], weights, biases)
+    states = _upward(x0, _first_layer(shared, neutral, biases[0])[0], weights, biases, box)
     feats = torch.cat([length_normalize(h) for _, _, h in states[first_scored:]], dim=-1)  # (S, B, F)
     logits = _bmm(feats, _t(readout))
     log_p = torch.log_softmax(logits, -1)
@@ -138,8 +146,8 @@ def _layer_loss(z: torch.Tensor, h: torch.Tensor, n_pos: int, n: int, constants:
 
 
 def _labelled_pass(shared: tuple[torch.Tensor, ...], labels: list[torch.Tensor], n_pos: int, weights: list[torch.Tensor], biases: list[torch.Tensor],
-                   mean_activity: list[torch.Tensor], label_strength: float,
-                   layers: tuple[tuple[float, float, float, float], ...]) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+                   mean_activity: list[torch.Tensor], label_strength: float, layers: tuple[tuple[float, float, float, float], ...],
+                   box: Box | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
     """The images with each of ``labels`` (S, B) written in (the true labels, wrong ones, or both, the
     first ``n_pos`` rows positive): every layer's weight and bias gradients of its own loss
     (:func:`_layer_loss`), the running means updated, and the update's statistics (S, len(FF_STATS),
@@ -149,7 +157,7 @@ def _labelled_pass(shared: tuple[torch.Tensor, ...], labels: list[torch.Tensor],
     pixels = torch.cat([F.one_hot(label, NUM_CLASSES) for label in labels], dim=1).to(x0.dtype) * label_strength  # (S, kB, 10)
     z1, scale = _first_layer(shared, pixels, biases[0])
     weight_grads, bias_grads, stats = [], [], []
-    for i, (a, z, h) in enumerate(_upward(x0, z1, weights, biases)):
+    for i, (a, z, h) in enumerate(_upward(x0, z1, weights, biases, box)):
         dz, layer_stats = _layer_loss(z, h, n_pos, n, layers[i], mean_activity[i])
         if i == 0:  # through the shared image product (ffrepro.ff._LabelledFirstLayer's backward)
             scaled = dz * scale[..., None]
@@ -164,12 +172,12 @@ def _labelled_pass(shared: tuple[torch.Tensor, ...], labels: list[torch.Tensor],
 
 
 def _plain_pass(inputs: torch.Tensor, n_pos: int, n: int, weights: list[torch.Tensor], biases: list[torch.Tensor], mean_activity: list[torch.Tensor],
-                layers: tuple[tuple[float, float, float, float], ...]) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+                layers: tuple[tuple[float, float, float, float], ...], box: Box | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
     """:func:`_labelled_pass` for inputs without labels (unsupervised FF): each seed's (S, rows, D) inputs,
     the first ``n_pos`` rows positive, each layer's input length-normalised."""
     a0 = length_normalize(inputs)
     weight_grads, bias_grads, stats = [], [], []
-    for i, (a, z, h) in enumerate(_upward(a0, _bmm(a0, _t(weights[0])).add_(biases[0][:, None, :]), weights, biases)):
+    for i, (a, z, h) in enumerate(_upward(a0, _bmm(a0, _t(weights[0])).add_(biases[0][:, None, :]), weights, biases, box)):
         dz, layer_stats = _layer_loss(z, h, n_pos, n, layers[i], mean_activity[i])
         weight_grads.append(_bmm(_t(dz), a))
         bias_grads.append(dz.sum(1))
@@ -197,6 +205,15 @@ class StackedFF:
         self.trainers, self.cfg = trainers, cfg
         self.layers = list(trainers[0].net.layers)
         self.layer_constants = tuple((layer.threshold, layer.sign, layer.peer_normalization, layer.peer_momentum) for layer in self.layers)
+        box_after, box = getattr(cfg.model, "black_box_after", 0), getattr(trainers[0].net, "box", None)
+        if box is not None and any(not torch.equal(t.net.box.step, box.step) for t in trainers):
+            raise ValueError("stacked seeds must share one black box")
+        self.box: Box | None = (box_after, box) if box is not None else None  # applied to all the seeds' rows at once
+        # the passes, compiled with FFREPRO_COMPILE=1; a black box runs numpy between layers, which a
+        # compiled graph cannot hold, so with one they run as they are
+        self.neutral_pass = _neutral_pass if box else _compiled_neutral
+        self.labelled_pass = _labelled_pass if box else _compiled_labelled
+        self.plain_pass = _plain_pass if box else _compiled_plain
 
     # --- the stacked state: made from the one-seed trainers, written back into them ---------------
     @staticmethod
@@ -314,7 +331,7 @@ class StackedFFSupervised(StackedFF):
         hard = model.negative_labels == "hard"
         readout_grads, logits = None, None
         if phase != "negative" or hard:
-            logits, readout_grad, loss = _compiled_neutral(shared, y, weights, biases, readout[0], model.neutral_label, model.first_scored_layer)
+            logits, readout_grad, loss = self.neutral_pass(shared, y, weights, biases, readout[0], model.neutral_label, model.first_scored_layer, self.box)
             if phase != "negative":  # the readout learns where the labels are shown
                 self.readout_loss += loss
                 readout_grads = [readout_grad]
@@ -324,7 +341,7 @@ class StackedFFSupervised(StackedFF):
         if phase != "positive":
             labels.append(torch.stack([wrong_labels(y[s], t.gen, logits[s] if hard else None) for s, t in enumerate(self.trainers)]))  # type: ignore[index]
         n_pos = x.shape[1] if phase != "negative" else 0
-        weight_grads, bias_grads, stats = _compiled_labelled(shared, labels, n_pos, weights, biases, self.mean_activity, model.label_strength, self.layer_constants)
+        weight_grads, bias_grads, stats = self.labelled_pass(shared, labels, n_pos, weights, biases, self.mean_activity, model.label_strength, self.layer_constants, self.box)
         return [weight_grads, bias_grads, readout_grads], stats
 
 
@@ -350,7 +367,7 @@ class StackedFFUnsupervised(StackedFF):
             neg = hybrid_images(x, torch.gather(x, 1, partner[..., None].expand(-1, -1, width)), masks)
             inputs, n_pos = (neg, 0) if phase == "negative" else (torch.cat([x, neg], 1), n)
         weights, biases = self.params
-        weight_grads, bias_grads, stats = _compiled_plain(inputs, n_pos, n, weights, biases, self.mean_activity, self.layer_constants)
+        weight_grads, bias_grads, stats = self.plain_pass(inputs, n_pos, n, weights, biases, self.mean_activity, self.layer_constants, self.box)
         return [weight_grads, bias_grads], stats
 
 

@@ -38,11 +38,12 @@ def _trainers(cfg, data: Dataset, seeds: list[int]) -> list[Trainer]:
                                           ("mnist-ff-sleep/phases-k10-lr0.01-s0.9-max_ssq", {"model.negative_labels": "uniform"}),
                                           ("mnist-ff-sleep/phases-k10-lr0.01-s0.9-max_ssq", {"model.schedule": "positive_only"}),
                                           ("mnist-ff-sleep-unsupervised/phases-k10-lr0.01-s0.9-max_ssq", {"model.peer_normalization": "0.03"}),
-                                          ("mnist-ff-sleep-unsupervised/positive_only-lr0.01-s0.9-max_ssq", {})])
+                                          ("mnist-ff-sleep-unsupervised/positive_only-lr0.01-s0.9-max_ssq", {}),
+                                          ("mnist-ff-blackbox", {}), ("mnist-ff-unsupervised", {"model.black_box_after": "2"})])
 def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: Dataset, exp_id: str, sets: dict[str, str]) -> None:
     """In float64 the only difference is the order of the sums inside the products, so after two epochs
     of hard or uniform negatives, shifted or not, or of hybrid images, interleaved, in day and night
-    phases (the phase trace included) or days only, the weights, optimiser states,
+    phases (the phase trace included) or days only, with a black box between layers or not, the weights, optimiser states,
     running means and every logged statistic agree to ~1e-9 of their size; a wrong gradient, a missed
     peer push, a random draw out of order or a learning rate off by the schedule would show at 1e-3 or more."""
     default = torch.get_default_dtype()
@@ -73,6 +74,11 @@ def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: D
                 vb = lb[key]
                 if key == "phase_trace":  # goodness rounded to 2 decimals, after each of the first phases
                     assert vb == va, (s, epoch)
+                elif key == "neg_beats_pos" and cfg.model.black_box_after:
+                    # behind the box's coarse steps a negative row can tie its positive row to within 1e-16
+                    # (measured: 113.68146417717765 against ...66 alone, ...62 against ...59 stacked), and which
+                    # side wins such a tie is rounding: allow one example in 1,000 of the epoch's 2,000
+                    assert vb == pytest.approx(va, abs=1e-3), (s, epoch, key)
                 elif isinstance(va, list):
                     assert vb == pytest.approx(va, rel=1e-9, abs=1e-12), (s, epoch, key)
                 else:
@@ -156,6 +162,7 @@ def test_configs_that_cannot_stack_say_why_and_run_seed_by_seed(mnist: Dataset, 
     assert stackable(get_experiment("mnist-ff-sleep/phases-k10-lr0.01-s0.9-max_ssq").config("paper")) is None
     assert "precision 'bf16'" in stackable(get_experiment("mnist-ff-hard-negatives/bf16").config("smoke"))
     assert stackable(get_experiment("mnist-ff-unsupervised").config("paper")) is None
+    assert stackable(get_experiment("mnist-ff-blackbox").config("paper")) is None  # the box quantises all the seeds' rows at once
     assert "locally connected" in stackable(get_experiment("mnist-ff-unsupervised-local").config("smoke"))
     assert "ff-recurrent" in stackable(get_experiment("mnist-ff-recurrent").config("smoke"))
     assert "bp" in stackable(get_experiment("mnist-bp").config("smoke"))
