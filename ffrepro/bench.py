@@ -152,10 +152,13 @@ def stacked_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, 
     return out
 
 
-def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device) -> dict[str, float]:
-    """Time ``batches`` minibatches of recurrent FF (ffrepro.recurrent) and extrapolate to a 50k-image epoch."""
+def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device, seeds: int = 3) -> dict[str, float]:
+    """Time ``batches`` minibatches of recurrent FF (ffrepro.recurrent) and extrapolate to a 50k-image
+    epoch; then the same minibatches of ``seeds`` seeds stacked (:class:`ffrepro.stacked.StackedFFRecurrent`),
+    per seed, and the stacked speed-up. Training only, no validation."""
     from ffrepro.config import RecurrentFFConfig
     from ffrepro.recurrent import FFRecurrentTrainer, flops
+    from ffrepro.stacked import StackedFFRecurrent
 
     model = RecurrentFFConfig(hidden=hidden)
     cfg = RunConfig(method="ff-recurrent", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=model, optim=OptimConfig(epochs=1))
@@ -174,8 +177,21 @@ def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device)
         trainer.optimizer.step()
     _sync(device)
     seconds = (time.perf_counter() - t) * 500 / batches  # training only, no validation
+    stacked = StackedFFRecurrent([FFRecurrentTrainer(cfg, data, torch.Generator(device).manual_seed(seed)) for seed in range(seeds)])
+    stacked._stack()
+    groups = stacked.trainers[0].optimizer.param_groups
+    plans = [t.minibatches() for t in stacked.trainers]
+    for step in range(-1, batches):  # step -1 warms up
+        idx = torch.stack([plan[max(step, 0)] for plan in plans])
+        stacked._step(stacked._update(data.train.x[idx], data.train.y[idx], "both"), groups)
+        if step == -1:
+            _sync(device)
+            t = time.perf_counter()
+    _sync(device)
+    stacked_seconds = (time.perf_counter() - t) * 500 / batches / seeds
     total = flops(784, model)["train"] * 50_000
-    return {"seconds_per_epoch": seconds, "tflop_per_epoch": total / 1e12, "gflops": total / seconds / 1e9}
+    return {"seconds_per_epoch": seconds, "tflop_per_epoch": total / 1e12, "gflops": total / seconds / 1e9,
+            "stacked_seeds": seeds, "stacked_seconds_per_epoch": stacked_seconds, "stacked_speed_up": seconds / stacked_seconds}
 
 
 def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None = None) -> dict[str, float]:
@@ -280,6 +296,8 @@ def report(bench: dict[str, Any]) -> list[str]:
         lines.append(f"{r['net']:12} {r['seeds']} seeds as one model, s per seed-epoch: one by one {r['one_by_one_seconds_per_epoch']:.1f}, " + ", ".join(ways))
     for r in bench["recurrent_epochs"]:
         lines.append(f"{'rec ' + r['net']:12} {'fp32':16} {r['seconds_per_epoch']:8.1f} {'':>8} {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['share']:6.0%}")
+        if "stacked_seconds_per_epoch" in r:
+            lines.append(f"{'rec ' + r['net']:12} {r['stacked_seeds']} seeds as one model, s per seed-epoch: {r['stacked_seconds_per_epoch']:.1f} ({r['stacked_speed_up']:.2f}x)")
     if "local_layer" in bench:
         r = bench["local_layer"]
         lines.append(f"locally connected 32x32x3, 11x11 fields, batch 100 (CIFAR-10), in necessary GFLOP/s; a dense matmul with as many weights: {r['dense_gflops']:,.0f}")

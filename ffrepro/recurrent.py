@@ -297,8 +297,14 @@ class FFRecurrentTrainer(Trainer):
             self.optimizer.step()
             if progress is not None:
                 progress.update(1)
-        val = self.data.val.head(min(VAL_EPOCH, cfg.data.eval_examples or VAL_EPOCH))
-        log = {**ff_stats(stats, self.epoch_examples()), "val_error_goodness": error_rate(self.predict(val.x), val.y)}
+        return {**ff_stats(stats, self.epoch_examples()), **self.validation_log(readout_loss)}
+
+    def validation_log(self, readout_loss: torch.Tensor) -> dict[str, Any]:
+        """What an epoch logs besides the FF statistics: the validation error of the goodness test on
+        the first :data:`VAL_EPOCH` images and, with the readout, its training loss per example (from the
+        epoch's summed ``readout_loss``) and its validation error."""
+        val = self.data.val.head(min(VAL_EPOCH, self.cfg.data.eval_examples or VAL_EPOCH))
+        log = {"val_error_goodness": error_rate(self.predict(val.x), val.y)}
         if self.net.readout is not None:
             log |= {"readout_loss": readout_loss.item() / self.epoch_examples(), "val_error_softmax": error_rate(self.predict_softmax(val.x), val.y)}
         return log

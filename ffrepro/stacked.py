@@ -15,12 +15,13 @@ start of every epoch and written back into them at its end, and everything else 
 evaluation, extras, checkpoints) stays theirs.
 
 What it covers is :func:`stackable`'s: supervised and unsupervised FF with any schedule (interleaved,
-day and night phases, days only), dense layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
+day and night phases, days only), and recurrent FF with top-down connections (:class:`StackedFFRecurrent`), with dense layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
 with or without a black box (:mod:`ffrepro.blackbox`, which then quantises all the seeds' rows in one
 call: one trip to the host per pass instead of one per seed). The joint and streaming updates give
 the same weights, so both are covered. Anything else is refused with the reason; the runner then runs
-those seeds one at a time. With ``FFREPRO_COMPILE=1`` (:mod:`ffrepro.compiled`) the update's passes
-(not those with a black box: numpy cannot be compiled) and its optimiser step are compiled.
+those seeds one at a time. With ``FFREPRO_COMPILE=1`` (:mod:`ffrepro.compiled`) the optimiser step
+and the feed-forward update's passes are compiled (not those with a black box: numpy cannot be
+compiled; the recurrent update runs eagerly).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 
 from ffrepro.compiled import Compiled
 from ffrepro.config import RunConfig
-from ffrepro.ff import NUM_CLASSES, ff_loss_rows, length_normalize, peer_push, wrong_labels
+from ffrepro.ff import NUM_CLASSES, FFLayer, ff_loss_rows, length_normalize, peer_push, wrong_labels
 from ffrepro.optim import _compiled_update, lr_gain, set_gain
 from ffrepro.supervised import predict
 from ffrepro.trainer import FF_STATS, Trainer, error_rate, ff_stats
@@ -43,8 +44,8 @@ from ffrepro.unsupervised import blur, hybrid_images
 def stackable(cfg: RunConfig) -> str | None:
     """Why a config cannot train stacked, or None if it can."""
     model = cfg.model
-    if cfg.method not in ("ff-supervised", "ff-unsupervised"):
-        return f"method {cfg.method!r} (only supervised and unsupervised FF stack)"
+    if cfg.method not in STACKED:
+        return f"method {cfg.method!r} (only supervised, unsupervised and recurrent FF stack)"
     if getattr(model, "local", ()):
         return "locally connected layers (only dense layers stack)"
     if getattr(model, "precision", "fp32") != "fp32":
@@ -273,8 +274,10 @@ class StackedFF:
                 progress.update(1)
         self._unstack()
         examples = trainers[0].epoch_examples()
-        return [{**ff_stats(stats[s], examples), **self.end_epoch(s), **Trainer.schedule_log(plan, tracer)}
+        return [{**ff_stats(stats[s], examples), **self.end_epoch(s), **(Trainer.schedule_log(plan, tracer) if self.logs_schedule else {})}
                 for s, (plan, tracer) in enumerate(zip(plans, tracers))]
+
+    logs_schedule = True  # whether the one-seed trainer's epochs log their schedule (Trainer.schedule_log)
 
     def start_epoch(self) -> None:
         """Reset what :meth:`_update` accumulates over an epoch besides the FF statistics."""
@@ -371,7 +374,135 @@ class StackedFFUnsupervised(StackedFF):
         return [weight_grads, bias_grads], stats
 
 
-STACKED = {"ff-supervised": StackedFFSupervised, "ff-unsupervised": StackedFFUnsupervised}  # method -> its stacked trainer
+def _video_product(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """States times stacked weights, over the label axis too. a: (S, K, N, D), w: (S, H, D) -> (S, K, N, H)"""
+    s, k, n, d = a.shape
+    return _bmm(a.reshape(s, k * n, d), _t(w)).view(s, k, n, -1)
+
+
+def _video_grad(dz: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The weight gradient of :func:`_video_product` from its output's gradient; an input without its own
+    label axis (K = 1, broadcast to every label) meets the gradient summed over that axis.
+    dz: (S, K, N, H), a: (S, 1 or K, N, D) -> (S, H, D)"""
+    if a.shape[1] == 1 and dz.shape[1] != 1:
+        dz = dz.sum(1, keepdim=True)
+    s = dz.shape[0]
+    return _bmm(_t(dz.reshape(s, -1, dz.shape[-1])), a.reshape(s, -1, a.shape[-1]))
+
+
+class StackedFFRecurrent(StackedFF):
+    """Recurrent FF with top-down connections (:class:`ffrepro.recurrent.FFRecurrentTrainer`), stacked: the
+    states carry a seeds axis before the label axis, (S, K, N, units), and every layer's gradient of
+    its own loss at every loss iteration is written out (its inputs are detached, so the gradient of a
+    step reaches only that step's bottom-up and top-down weights and bias, through the damped ReLU)."""
+
+    logs_schedule = False  # the one-seed recurrent trainer's epochs log no schedule
+
+    def start_epoch(self) -> None:
+        self.readout_loss = torch.zeros(len(self.trainers), device=self.trainers[0].train_split.y.device)
+
+    def end_epoch(self, seed_index: int) -> dict[str, Any]:
+        return self.trainers[seed_index].validation_log(self.readout_loss[seed_index])
+
+    def _label_state(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
+        """:meth:`ffrepro.recurrent.RecurrentFFNet.label_state` with a seeds axis. labels: (S, K, N) -> (S, K, N, 10);
+        None: the neutral label -> (S, 1, n, 10)"""
+        weights = self.params[0]
+        if labels is None:
+            return torch.ones(len(self.trainers), 1, n, NUM_CLASSES, dtype=weights[0].dtype, device=weights[0].device)
+        return length_normalize(F.one_hot(labels, NUM_CLASSES).to(weights[0].dtype) * self.cfg.model.label_strength)
+
+    def _states(self, image_term: torch.Tensor, label: torch.Tensor, iterations: int) -> Any:
+        """:meth:`ffrepro.recurrent.RecurrentFFNet.states_over_time`, stacked: yields each step's states
+        [(z, h)] and the normalised inputs [(from below or None for layer 1, from above)] that made them
+        (None for the initial pass). image_term: (S, 1, N, units_1), label: (S, K, N, 10)"""
+        weights, biases = self.params[0], self.params[1]
+        layers = len(self.layers)
+        ups, downs, damping = weights[:layers], weights[layers:], self.cfg.model.damping
+        states: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for i in range(layers):
+            z = image_term if i == 0 else _video_product(length_normalize(states[-1][1]), ups[i]) + biases[i][:, None, None, :]
+            states.append((z, torch.relu(z)))
+        yield states, None
+        for _ in range(iterations):
+            h_old = [h for _, h in states]
+            inputs = [(None if i == 0 else length_normalize(h_old[i - 1]), label if i == layers - 1 else length_normalize(h_old[i + 1])) for i in range(layers)]
+            states = []
+            for i, (below, above) in enumerate(inputs):
+                up = image_term if i == 0 else _video_product(below, ups[i]) + biases[i][:, None, None, :]
+                z = up + _video_product(above, downs[i])
+                states.append((z, damping * h_old[i] + (1 - damping) * torch.relu(z)))
+            yield states, inputs
+
+    def _scored_goodness(self, states: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Goodness summed over the scored layers, signed. -> (S, K, N)"""
+        return self.layers[0].sign * sum(FFLayer.goodness(h) for _, h in states[self.cfg.model.first_scored_layer :])
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
+        """As :meth:`ffrepro.recurrent.FFRecurrentTrainer.train_epoch`: the wrong labels (hard: sampled from
+        each seed's goodness of all 10 labels after ``negative_iterations``, from its own generator),
+        the positive and negative videos with every layer's loss at every loss iteration, then the
+        readout on the neutral-label run's window of states."""
+        m, weights, biases = self.cfg.model, self.params[0], self.params[1]
+        layers, (seeds, n, _) = len(self.layers), x.shape
+        a0 = length_normalize(x)
+        image_term = _video_product(a0[:, None], weights[0]) + biases[0][:, None, None, :]  # (S, 1, N, units_1)
+        if m.negative_labels == "hard":
+            ten = torch.arange(NUM_CLASSES, device=x.device)[None, :, None].expand(seeds, NUM_CLASSES, n)
+            for states, _ in self._states(image_term, self._label_state(ten, n), m.negative_iterations):
+                pass
+            goodness = self._scored_goodness(states).expand(seeds, NUM_CLASSES, n).transpose(1, 2)  # (S, N, 10) after the last step
+            neg = torch.stack([wrong_labels(y[s], t.gen, goodness[s]) for s, t in enumerate(self.trainers)])
+        else:
+            neg = torch.stack([wrong_labels(y[s], t.gen) for s, t in enumerate(self.trainers)])
+        first, last = m.loss_iterations
+        grad_up = [torch.zeros_like(w) for w in weights[:layers]]
+        grad_down = [torch.zeros_like(w) for w in weights[layers:]]
+        grad_b = [torch.zeros_like(b) for b in biases]
+        image_grad = torch.zeros_like(image_term[:, 0])
+        sums = torch.zeros(seeds, len(FF_STATS), layers, device=x.device, dtype=x.dtype)
+        counts = torch.zeros(layers, device=x.device, dtype=x.dtype)
+        for t, (states, inputs) in enumerate(self._states(image_term, self._label_state(torch.stack([y, neg], 1), n), last)):
+            if t < first:
+                continue
+            for i, ((z, h), (below, above)) in enumerate(zip(states, inputs)):
+                if h.shape[1] == 1:
+                    continue  # label-free: the positive and negative videos are the same here
+                threshold, sign, peer_normalization, momentum = self.layer_constants[i]
+                rows = h.reshape(seeds, 2 * n, -1)
+                g, ff, coef = ff_loss_rows(rows, n, n, threshold, sign)
+                dz = (rows * coef[..., None]).mul_(z.reshape(seeds, 2 * n, -1) > 0).mul_(1 - m.damping)  # through the damped ReLU
+                peer = torch.zeros(seeds, device=x.device, dtype=x.dtype)
+                if peer_normalization:  # the peer term acts on z itself
+                    push = peer_push(self.mean_activity[i], h[:, 0], peer_normalization, momentum)  # (S, units)
+                    peer = -(z[:, 0].sum(1) * push).sum(-1) / n
+                    dz[:, :n] -= push[:, None, :] / n
+                dz = dz.div_(last - first + 1).view(seeds, 2, n, -1)  # the loss is averaged over its iterations
+                if i == 0:
+                    image_grad += dz.sum(1)
+                else:
+                    grad_up[i] += _video_grad(dz, below)
+                grad_down[i] += _video_grad(dz, above)
+                grad_b[i] += dz.sum((1, 2))
+                counts[i] += 1
+                sums[:, :, i] += torch.stack([ff * n, peer * n, g[:, :n].sum(1), g[:, n:].sum(1), (g[:, n:] > g[:, :n]).sum(1).to(x.dtype)], 1)
+        grad_up[0] = _bmm(_t(image_grad), a0)
+        grads: list[list[torch.Tensor] | None] = [grad_up + grad_down, grad_b]
+        if len(self.params) > 2:  # the readout: on the neutral-label run's window of states (detached)
+            window_first, window_last = m.test_window
+            window = [[length_normalize(states[i][1][:, 0]) for i in range(m.first_scored_layer, layers)]
+                      for t, (states, _) in enumerate(self._states(image_term, self._label_state(None, n), window_last)) if t >= window_first]
+            feats = torch.cat([torch.stack([step[j] for step in window]).mean(0) for j in range(len(window[0]))], -1)  # (S, N, F)
+            readout_w, readout_b = self.params[2]
+            log_p = torch.log_softmax(_bmm(feats, _t(readout_w)) + readout_b[:, None, :], -1)
+            target = F.one_hot(y, NUM_CLASSES).to(x.dtype)
+            self.readout_loss += -(log_p * target).sum((1, 2))
+            d_logits = (log_p.exp() - target) / n
+            grads.append([_bmm(_t(d_logits), feats), d_logits.sum(1)])
+        return grads, sums / counts.clamp(min=1)
+
+
+STACKED = {"ff-supervised": StackedFFSupervised, "ff-unsupervised": StackedFFUnsupervised, "ff-recurrent": StackedFFRecurrent}  # method -> its stacked trainer
 
 
 def stacked_trainer(trainers: list[Any]) -> StackedFF:

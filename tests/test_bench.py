@@ -37,6 +37,7 @@ def test_a_quick_run_times_every_path_against_the_same_runs_reference(quick_run:
     assert stacked["stacked_speed_up"] == pytest.approx(stacked["one_by_one_seconds_per_epoch"] / stacked["stacked_seconds_per_epoch"])
     assert "stacked_compiled_speed_up" not in stacked  # no compiled paths asked for
     assert quick_run["recurrent_epochs"][0]["seconds_per_epoch"] > 0
+    assert quick_run["recurrent_epochs"][0]["stacked_seconds_per_epoch"] > 0 and quick_run["recurrent_epochs"][0]["stacked_speed_up"] > 0
     assert quick_run["provenance"]["cpu_model"] and quick_run["quick"] and quick_run["rounds"] == 1
     printed = "\n".join(bench.report(quick_run))
     assert all(name in printed for name, *_ in TINY_PATHS) and "1 interleaved round(s)" in printed and "3 seeds as one model" in printed

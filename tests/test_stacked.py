@@ -39,11 +39,14 @@ def _trainers(cfg, data: Dataset, seeds: list[int]) -> list[Trainer]:
                                           ("mnist-ff-sleep/phases-k10-lr0.01-s0.9-max_ssq", {"model.schedule": "positive_only"}),
                                           ("mnist-ff-sleep-unsupervised/phases-k10-lr0.01-s0.9-max_ssq", {"model.peer_normalization": "0.03"}),
                                           ("mnist-ff-sleep-unsupervised/positive_only-lr0.01-s0.9-max_ssq", {}),
-                                          ("mnist-ff-blackbox", {}), ("mnist-ff-unsupervised", {"model.black_box_after": "2"})])
+                                          ("mnist-ff-blackbox", {}), ("mnist-ff-unsupervised", {"model.black_box_after": "2"}),
+                                          ("mnist-ff-recurrent", {}), ("mnist-ff-recurrent-2layers", {"model.negative_labels": "uniform"}),
+                                          ("mnist-ff-recurrent", {"model.softmax_readout": "true", "model.peer_normalization": "0"})])
 def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: Dataset, exp_id: str, sets: dict[str, str]) -> None:
     """In float64 the only difference is the order of the sums inside the products, so after two epochs
     of hard or uniform negatives, shifted or not, or of hybrid images, interleaved, in day and night
-    phases (the phase trace included) or days only, with a black box between layers or not, the weights, optimiser states,
+    phases (the phase trace included) or days only, with a black box between layers or not, or of
+    recurrent videos (hard or uniform negatives, with the softmax readout or without), the weights, optimiser states,
     running means and every logged statistic agree to ~1e-9 of their size; a wrong gradient, a missed
     peer push, a random draw out of order or a learning rate off by the schedule would show at 1e-3 or more."""
     default = torch.get_default_dtype()
@@ -57,15 +60,20 @@ def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: D
         logs_together = [stacked.train_epoch(e) for e in (1, 2)]
     finally:
         torch.set_default_dtype(default)
+    # The one-seed recurrent trainer differentiates its loss with autograd, and softplus's backward
+    # takes the gradient as exactly 1 where the margin passes 20, not sigmoid = 1 - 2e-9; the stacked
+    # gradient is the sigmoid everywhere. With that cut-off lifted the first update's gradients agree
+    # to 3e-16; with it, rows beyond the margin differ by 2e-9 and two epochs drift apart by 1e-9 (measured).
+    tol = 1e-7 if cfg.method == "ff-recurrent" else 1e-9
     for s, (a, b) in enumerate(zip(alone, together)):
         assert not torch.equal(a.net.layers[0].linear.weight, alone[1 - s].net.layers[0].linear.weight)  # the seeds differ
         for (name, pa), pb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
-            assert (pa - pb).abs().max() <= 1e-9 * pa.abs().max(), (s, name)
+            assert (pa - pb).abs().max() <= tol * pa.abs().max(), (s, name)
         sa, sb = a.optimizer.state_dict(), b.optimizer.state_dict()
         assert sa["param_groups"] == sb["param_groups"]  # the same learning rates (schedule) recorded
         for k in sa["state"]:
             ga, gb = sa["state"][k]["smoothed"], sb["state"][k]["smoothed"]
-            assert (ga - gb).abs().max() <= 1e-9 * ga.abs().max(), (s, k)
+            assert (ga - gb).abs().max() <= tol * ga.abs().max(), (s, k)
         assert torch.equal(a.gen.get_state(), b.gen.get_state())  # the same draws, in the same order
         for epoch in range(2):
             la, lb = logs_alone[s][epoch], logs_together[epoch][s]
@@ -80,9 +88,9 @@ def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: D
                     # side wins such a tie is rounding: allow one example in 1,000 of the epoch's 2,000
                     assert vb == pytest.approx(va, abs=1e-3), (s, epoch, key)
                 elif isinstance(va, list):
-                    assert vb == pytest.approx(va, rel=1e-9, abs=1e-12), (s, epoch, key)
+                    assert vb == pytest.approx(va, rel=tol, abs=1e-12), (s, epoch, key)
                 else:
-                    assert vb == pytest.approx(va, rel=1e-9), (s, epoch, key)
+                    assert vb == pytest.approx(va, rel=tol), (s, epoch, key)
 
 
 def test_the_compiled_stacked_update_computes_the_same_in_float64(mnist: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,7 +172,8 @@ def test_configs_that_cannot_stack_say_why_and_run_seed_by_seed(mnist: Dataset, 
     assert stackable(get_experiment("mnist-ff-unsupervised").config("paper")) is None
     assert stackable(get_experiment("mnist-ff-blackbox").config("paper")) is None  # the box quantises all the seeds' rows at once
     assert "locally connected" in stackable(get_experiment("mnist-ff-unsupervised-local").config("smoke"))
-    assert "ff-recurrent" in stackable(get_experiment("mnist-ff-recurrent").config("smoke"))
+    assert stackable(get_experiment("mnist-ff-recurrent").config("paper")) is None
+    assert "locally connected" in stackable(get_experiment("cifar10-ff-min-ssq-2layers").config("smoke"))  # recurrent, but local
     assert "bp" in stackable(get_experiment("mnist-bp").config("smoke"))
     with pytest.raises(ValueError, match="precision 'bf16'"):
         StackedFFSupervised(_trainers(_small("mnist-ff-hard-negatives/bf16"), mnist, [0, 1]))
