@@ -152,10 +152,11 @@ def stacked_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, 
     return out
 
 
-def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device, seeds: int = 3) -> dict[str, float]:
+def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device, seeds: int = 3, compiled: bool = False) -> dict[str, Any]:
     """Time ``batches`` minibatches of recurrent FF (ffrepro.recurrent) and extrapolate to a 50k-image
     epoch; then the same minibatches of ``seeds`` seeds stacked (:class:`ffrepro.stacked.StackedFFRecurrent`),
-    per seed, and the stacked speed-up. Training only, no validation."""
+    eager and (``compiled``) with ``FFREPRO_COMPILE=1``, per seed, and each stacked way's speed-up.
+    Training only, no validation."""
     from ffrepro.config import RecurrentFFConfig
     from ffrepro.recurrent import FFRecurrentTrainer, flops
     from ffrepro.stacked import StackedFFRecurrent
@@ -177,21 +178,24 @@ def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device,
         trainer.optimizer.step()
     _sync(device)
     seconds = (time.perf_counter() - t) * 500 / batches  # training only, no validation
-    stacked = StackedFFRecurrent([FFRecurrentTrainer(cfg, data, torch.Generator(device).manual_seed(seed)) for seed in range(seeds)])
-    stacked._stack()
-    groups = stacked.trainers[0].optimizer.param_groups
-    plans = [t.minibatches() for t in stacked.trainers]
-    for step in range(-1, batches):  # step -1 warms up
-        idx = torch.stack([plan[max(step, 0)] for plan in plans])
-        stacked._step(stacked._update(data.train.x[idx], data.train.y[idx], "both"), groups)
-        if step == -1:
-            _sync(device)
-            t = time.perf_counter()
-    _sync(device)
-    stacked_seconds = (time.perf_counter() - t) * 500 / batches / seeds
     total = flops(784, model)["train"] * 50_000
-    return {"seconds_per_epoch": seconds, "tflop_per_epoch": total / 1e12, "gflops": total / seconds / 1e9,
-            "stacked_seeds": seeds, "stacked_seconds_per_epoch": stacked_seconds, "stacked_speed_up": seconds / stacked_seconds}
+    out: dict[str, Any] = {"seconds_per_epoch": seconds, "tflop_per_epoch": total / 1e12, "gflops": total / seconds / 1e9, "stacked_seeds": seeds}
+    for way, compile_it in (("stacked", False), ("stacked_compiled", True))[: 2 if compiled else 1]:
+        stacked = StackedFFRecurrent([FFRecurrentTrainer(cfg, data, torch.Generator(device).manual_seed(seed)) for seed in range(seeds)])
+        stacked._stack()
+        groups = stacked.trainers[0].optimizer.param_groups
+        plans = [t.minibatches() for t in stacked.trainers]
+        with patch.dict(os.environ, {"FFREPRO_COMPILE": "1" if compile_it else "0"}):
+            for step in range(-1, batches):  # step -1 warms up (and compiles)
+                idx = torch.stack([plan[max(step, 0)] for plan in plans])
+                stacked._step(stacked._update(data.train.x[idx], data.train.y[idx], "both"), groups)
+                if step == -1:
+                    _sync(device)
+                    t = time.perf_counter()
+            _sync(device)
+        out[f"{way}_seconds_per_epoch"] = (time.perf_counter() - t) * 500 / batches / seeds
+        out[f"{way}_speed_up"] = seconds / out[f"{way}_seconds_per_epoch"]
+    return out
 
 
 def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None = None) -> dict[str, float]:
@@ -267,7 +271,7 @@ def measure(quick: bool = False, nets: Sequence[tuple[int, ...]] = NETS, recurre
         compiled = any(p[3] for p in paths)  # the compiled stacked way only where compiled paths are timed too
         out["stacked_epochs"].append({"net": net_name(hidden), "hidden": list(hidden), **stacked_epochs(hidden, batches, device, rounds=rounds, compiled=compiled)})
     for hidden in recurrent_nets:
-        r = recurrent_epoch(hidden, batches=3 if quick else 10, device=device)
+        r = recurrent_epoch(hidden, batches=3 if quick else 10, device=device, compiled=any(p[3] for p in paths))
         out["recurrent_epochs"].append({"net": net_name(hidden), "hidden": list(hidden), **r, "share": r["gflops"] / peak})
     if local:
         out["local_layer"] = local_layer(device=device, repeats=2 if quick else 5)
@@ -296,8 +300,9 @@ def report(bench: dict[str, Any]) -> list[str]:
         lines.append(f"{r['net']:12} {r['seeds']} seeds as one model, s per seed-epoch: one by one {r['one_by_one_seconds_per_epoch']:.1f}, " + ", ".join(ways))
     for r in bench["recurrent_epochs"]:
         lines.append(f"{'rec ' + r['net']:12} {'fp32':16} {r['seconds_per_epoch']:8.1f} {'':>8} {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['share']:6.0%}")
-        if "stacked_seconds_per_epoch" in r:
-            lines.append(f"{'rec ' + r['net']:12} {r['stacked_seeds']} seeds as one model, s per seed-epoch: {r['stacked_seconds_per_epoch']:.1f} ({r['stacked_speed_up']:.2f}x)")
+        ways = [f"{way.replace('_', ' ')} {r[f'{way}_seconds_per_epoch']:.1f} ({r[f'{way}_speed_up']:.2f}x)" for way in ("stacked", "stacked_compiled") if f"{way}_speed_up" in r]
+        if ways:
+            lines.append(f"{'rec ' + r['net']:12} {r['stacked_seeds']} seeds as one model, s per seed-epoch: " + ", ".join(ways))
     if "local_layer" in bench:
         r = bench["local_layer"]
         lines.append(f"locally connected 32x32x3, 11x11 fields, batch 100 (CIFAR-10), in necessary GFLOP/s; a dense matmul with as many weights: {r['dense_gflops']:,.0f}")

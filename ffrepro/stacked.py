@@ -21,7 +21,7 @@ call: one trip to the host per pass instead of one per seed). The joint and stre
 the same weights, so both are covered. Anything else is refused with the reason; the runner then runs
 those seeds one at a time. With ``FFREPRO_COMPILE=1`` (:mod:`ffrepro.compiled`) the optimiser step
 and the feed-forward update's passes are compiled (not those with a black box: numpy cannot be
-compiled; the recurrent update runs eagerly).
+compiled; in the recurrent update, each layer's loss and gradient at each step).
 """
 
 from __future__ import annotations
@@ -390,6 +390,30 @@ def _video_grad(dz: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return _bmm(_t(dz.reshape(s, -1, dz.shape[-1])), a.reshape(s, -1, a.shape[-1]))
 
 
+def _video_loss(z: torch.Tensor, h: torch.Tensor, constants: tuple[float, float, float, float], damping: float, iterations: int,
+                mean_activity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's loss at one step of the positive and negative videos (label axis K = 2): its gradient with
+    respect to ``z`` (through the damped ReLU, h = damping x h_old + (1 - damping) x relu(z); the peer term
+    on z itself), divided by the ``iterations`` the loss is averaged over, the running mean activity updated
+    in place from the positive video, and the statistics (S, len(FF_STATS)) that
+    :meth:`ffrepro.recurrent.FFRecurrentTrainer.video_loss` keeps. z, h: (S, 2, N, H) -> (dz (S, 2, N, H), statistics)"""
+    threshold, sign, peer_normalization, momentum = constants
+    seeds, _, n, width = h.shape
+    rows = h.reshape(seeds, 2 * n, width)
+    g, ff, coef = ff_loss_rows(rows, n, n, threshold, sign)
+    dz = (rows * coef[..., None]).mul_(z.reshape(seeds, 2 * n, width) > 0).mul_(1 - damping)
+    peer = torch.zeros(seeds, device=z.device, dtype=z.dtype)
+    if peer_normalization:
+        push = peer_push(mean_activity, h[:, 0], peer_normalization, momentum)  # (S, H)
+        peer = -(z[:, 0].sum(1) * push).sum(-1) / n
+        dz[:, :n] -= push[:, None, :] / n
+    stats = torch.stack([ff * n, peer * n, g[:, :n].sum(1), g[:, n:].sum(1), (g[:, n:] > g[:, :n]).sum(1).to(z.dtype)], 1)
+    return dz.div_(iterations).view(seeds, 2, n, width), stats
+
+
+_compiled_video_loss = Compiled(_video_loss)
+
+
 class StackedFFRecurrent(StackedFF):
     """Recurrent FF with top-down connections (:class:`ffrepro.recurrent.FFRecurrentTrainer`), stacked: the
     states carry a seeds axis before the label axis, (S, K, N, units), and every layer's gradient of
@@ -468,16 +492,7 @@ class StackedFFRecurrent(StackedFF):
             for i, ((z, h), (below, above)) in enumerate(zip(states, inputs)):
                 if h.shape[1] == 1:
                     continue  # label-free: the positive and negative videos are the same here
-                threshold, sign, peer_normalization, momentum = self.layer_constants[i]
-                rows = h.reshape(seeds, 2 * n, -1)
-                g, ff, coef = ff_loss_rows(rows, n, n, threshold, sign)
-                dz = (rows * coef[..., None]).mul_(z.reshape(seeds, 2 * n, -1) > 0).mul_(1 - m.damping)  # through the damped ReLU
-                peer = torch.zeros(seeds, device=x.device, dtype=x.dtype)
-                if peer_normalization:  # the peer term acts on z itself
-                    push = peer_push(self.mean_activity[i], h[:, 0], peer_normalization, momentum)  # (S, units)
-                    peer = -(z[:, 0].sum(1) * push).sum(-1) / n
-                    dz[:, :n] -= push[:, None, :] / n
-                dz = dz.div_(last - first + 1).view(seeds, 2, n, -1)  # the loss is averaged over its iterations
+                dz, layer_stats = _compiled_video_loss(z, h, self.layer_constants[i], m.damping, last - first + 1, self.mean_activity[i])
                 if i == 0:
                     image_grad += dz.sum(1)
                 else:
@@ -485,7 +500,7 @@ class StackedFFRecurrent(StackedFF):
                 grad_down[i] += _video_grad(dz, above)
                 grad_b[i] += dz.sum((1, 2))
                 counts[i] += 1
-                sums[:, :, i] += torch.stack([ff * n, peer * n, g[:, :n].sum(1), g[:, n:].sum(1), (g[:, n:] > g[:, :n]).sum(1).to(x.dtype)], 1)
+                sums[:, :, i] += layer_stats
         grad_up[0] = _bmm(_t(image_grad), a0)
         grads: list[list[torch.Tensor] | None] = [grad_up + grad_down, grad_b]
         if len(self.params) > 2:  # the readout: on the neutral-label run's window of states (detached)

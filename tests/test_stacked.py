@@ -124,6 +124,34 @@ def test_the_compiled_stacked_update_computes_the_same_in_float64(mnist: Dataset
             assert (pa - pb).abs().max() <= 1e-9 * pa.abs().max()
 
 
+def test_the_compiled_stacked_recurrent_update_computes_the_same_in_float64(mnist: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FFREPRO_COMPILE=1 compiles each layer's loss and gradient of the stacked recurrent update (a fresh
+    wrapper); in float64 the seeds still match their one-seed runs (to 1e-7: autograd's softplus cut-off,
+    as in the eager test), or this machine cannot compile and says so."""
+    from ffrepro import optim, stacked
+
+    monkeypatch.setattr(stacked, "_compiled_video_loss", optim.Compiled(stacked._video_loss))
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        data = Dataset(mnist.name, *(Split(s.x.double(), s.y) for s in (mnist.train, mnist.val, mnist.test)), mnist.hashes)
+        cfg = _small("mnist-ff-recurrent", **{"data.train_examples": "500", "optim.epochs": "1"})
+        alone, together = _trainers(cfg, data, [0, 1]), _trainers(cfg, data, [0, 1])
+        for t in alone:
+            t.train_epoch(1)
+        monkeypatch.setenv("FFREPRO_COMPILE", "1")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stacked_trainer(together).train_epoch(1)
+    finally:
+        torch.set_default_dtype(default)
+    told = [str(w.message) for w in caught if "FFREPRO_COMPILE=1" in str(w.message)]
+    assert stacked._compiled_video_loss.enabled is not bool(told)  # compiled, or told why not
+    for a, b in zip(alone, together):
+        for (name, pa), pb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
+            assert (pa - pb).abs().max() <= 1e-7 * pa.abs().max(), name
+
+
 def test_a_stacked_run_writes_what_one_seed_runs_write_and_resumes_either_way(tmp_path: Path) -> None:
     """Through the runner in float32: the same result files (one per seed, the seeds listed in the
     provenance), epoch 1 within float32 rounding of the one-seed runs, checkpoints a one-seed run resumes."""
