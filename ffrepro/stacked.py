@@ -1,4 +1,4 @@
-"""Several seeds of one FF entry trained as one stacked model (issue 12, part 2).
+"""Several seeds of one entry trained as one stacked model (issue 12, part 2).
 
 At the paper's minibatch of 100 an FF update is many small products, and a GPU spends it launching
 kernels. Here S seeds' weights are stacked into (S, H, D) tensors, so each product of an update is one
@@ -15,7 +15,8 @@ start of every epoch and written back into them at its end, and everything else 
 evaluation, extras, checkpoints) stays theirs.
 
 What it covers is :func:`stackable`'s: supervised and unsupervised FF with any schedule (interleaved,
-day and night phases, days only), and recurrent FF with top-down connections (:class:`StackedFFRecurrent`), with dense layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
+day and night phases, days only), recurrent FF with top-down connections (:class:`StackedFFRecurrent`)
+and backprop with Adam (:class:`StackedBP`), with dense layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
 with or without a black box (:mod:`ffrepro.blackbox`, which then quantises all the seeds' rows in one
 call: one trip to the host per pass instead of one per seed). The joint and streaming updates give
 the same weights, so both are covered. Anything else is refused with the reason; the runner then runs
@@ -45,7 +46,9 @@ def stackable(cfg: RunConfig) -> str | None:
     """Why a config cannot train stacked, or None if it can."""
     model = cfg.model
     if cfg.method not in STACKED:
-        return f"method {cfg.method!r} (only supervised, unsupervised and recurrent FF stack)"
+        return f"method {cfg.method!r} (only supervised, unsupervised and recurrent FF and backprop stack)"
+    if cfg.method == "bp" and cfg.optim.algorithm != "adam":
+        return f"backprop with {cfg.optim.algorithm!r} (only backprop with Adam stacks)"
     if getattr(model, "local", ()):
         return "locally connected layers (only dense layers stack)"
     if getattr(model, "precision", "fp32") != "fp32":
@@ -517,9 +520,84 @@ class StackedFFRecurrent(StackedFF):
         return grads, sums / counts.clamp(min=1)
 
 
-STACKED = {"ff-supervised": StackedFFSupervised, "ff-unsupervised": StackedFFUnsupervised, "ff-recurrent": StackedFFRecurrent}  # method -> its stacked trainer
+class StackedBP:
+    """The backprop baseline (:class:`ffrepro.bp.BPTrainer`), stacked: each linear layer's weights of all
+    seeds in one (S, out, in) tensor, the seeds' losses summed (each seed's parameters get exactly its own
+    gradient), and one Adam over the stacked tensors, whose update is element by element, so each seed's
+    is the one its own Adam makes. Between epochs the parameters and Adam's moments are the one-seed
+    trainers', as in :class:`StackedFF`."""
+
+    def __init__(self, trainers: list[Any]):
+        cfg = trainers[0].cfg
+        reason = stackable(cfg)
+        if reason is not None:
+            raise ValueError(f"cannot stack seeds of this config: {reason}")
+        if any(t.cfg != cfg for t in trainers):
+            raise ValueError("stacked seeds must share one config")
+        self.trainers, self.cfg = trainers, cfg
+        self.modules = list(trainers[0].net)  # the layers in order; the ReLUs and the black box are used as they are
+
+    def _stack(self) -> None:
+        per_seed = [list(t.net.parameters()) for t in self.trainers]
+        self.params = [torch.stack([ps[i].detach() for ps in per_seed]).requires_grad_(True) for i in range(len(per_seed[0]))]
+        group = {k: v for k, v in self.trainers[0].optimizer.param_groups[0].items() if k != "params"}  # lr after the epoch's gain
+        self.optimizer = torch.optim.Adam([{**group, "params": self.params}])
+        states = [[t.optimizer.state.get(p, {}) for p in ps] for t, ps in zip(self.trainers, per_seed)]
+        for i, p in enumerate(self.params):
+            if states[0][i]:  # after the first step: stacked moments, and the step count all seeds share
+                self.optimizer.state[p] = {k: v.clone() if k == "step" else torch.stack([st[i][k] for st in states]) for k, v in states[0][i].items()}
+
+    def _unstack(self) -> None:
+        with torch.no_grad():
+            for s, t in enumerate(self.trainers):
+                for p, stacked in zip(t.net.parameters(), self.params):
+                    p.copy_(stacked[s])
+                    state = self.optimizer.state.get(stacked, {})
+                    if state:
+                        t.optimizer.state[p] = {k: v.clone() if k == "step" else v[s].clone() for k, v in state.items()}
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """:func:`ffrepro.bp.mlp`'s forward pass for every seed. x: (S, B, D) -> logits (S, B, 10)"""
+        params = iter(self.params)
+        h = x
+        for module in self.modules:
+            if isinstance(module, torch.nn.Linear):
+                w, b = next(params), next(params)
+                h = torch.baddbmm(b[:, None, :], h, _t(w))
+            else:
+                h = module(h)
+        return h
+
+    def train_epoch(self, epoch: int, progress: Any = None) -> list[dict[str, Any]]:
+        """One epoch of every seed, as :meth:`ffrepro.bp.BPTrainer.train_epoch`; each seed's metrics."""
+        trainers, gain = self.trainers, lr_gain(epoch, self.cfg.optim.epochs)
+        for t in trainers:
+            set_gain(t.optimizer, gain)
+        self._stack()
+        plans = [t.minibatches() for t in trainers]
+        total = torch.zeros(len(trainers), device=trainers[0].train_split.y.device)
+        for step in range(len(plans[0])):
+            batches = [t.batch(plan[step]) for t, plan in zip(trainers, plans)]
+            x, y = torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
+            logits = self._forward(x)
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).mean(1)  # (S,): each seed's mean
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            self.optimizer.step()
+            total += loss.detach() * y.shape[1]
+            if progress is not None:
+                progress.update(1)
+        self._unstack()
+        out = []
+        for s, t in enumerate(trainers):
+            val = t.data.val.head(self.cfg.data.eval_examples)
+            out.append({"train_loss": total[s].item() / t.epoch_examples(), "val_error": t._error(val.x, val.y)})
+        return out
 
 
-def stacked_trainer(trainers: list[Any]) -> StackedFF:
+STACKED = {"ff-supervised": StackedFFSupervised, "ff-unsupervised": StackedFFUnsupervised, "ff-recurrent": StackedFFRecurrent, "bp": StackedBP}  # method -> its stacked trainer
+
+
+def stacked_trainer(trainers: list[Any]) -> StackedFF | StackedBP:
     """The stacked trainer of one-seed ``trainers``' method."""
     return STACKED[trainers[0].cfg.method](trainers)
