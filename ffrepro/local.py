@@ -53,6 +53,13 @@ class LocalSpec:
         return self.grid * self.grid * in_channels * self.window * self.window * self.channels
 
 
+def computed_dense(in_shape: tuple[int, int, int], spec: LocalSpec) -> bool:
+    """Whether a :class:`LocallyConnected` map of ``spec`` over ``in_shape`` (C, H, W) multiplies by its dense
+    matrix: at most :data:`DENSE_MAX_RATIO` times the necessary multiply-adds (input units per fan-in)."""
+    _, h, w = in_shape
+    return h * w / (spec.window * spec.window) <= DENSE_MAX_RATIO
+
+
 def map_shapes(in_shape: tuple[int, int, int], specs: tuple[LocalSpec, ...]) -> list[tuple[int, int, int]]:
     """The input's (C, H, W), then the (C, H, W) of each locally connected layer of ``specs`` in turn."""
     return [in_shape] + [(s.channels, s.grid, s.grid) for s in specs]
@@ -79,8 +86,7 @@ class LocallyConnected(nn.Module):
             self.bias = nn.Parameter(torch.zeros(locations, spec.channels))
         else:
             self.register_buffer("bias", torch.zeros(locations, spec.channels))
-        in_units = c * h * w
-        self.dense = in_units / fan_in <= DENSE_MAX_RATIO
+        self.dense = computed_dense(in_shape, spec)
         if self.dense:  # where each compact weight goes in the dense matrix; padding goes to a spare column
             self.register_buffer("dense_index", self._dense_index(), persistent=False)
         self._dense_cache: tuple[tuple[int, int, bool], torch.Tensor] | None = None

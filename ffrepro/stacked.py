@@ -16,7 +16,8 @@ evaluation, extras, checkpoints) stays theirs.
 
 What it covers is :func:`stackable`'s: supervised and unsupervised FF with any schedule (interleaved,
 day and night phases, days only), recurrent FF with top-down connections (:class:`StackedFFRecurrent`)
-and backprop with Adam (:class:`StackedBP`), with dense layers, float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
+and backprop with Adam (:class:`StackedBP`), with dense layers (and, in unsupervised and recurrent FF,
+locally connected maps computed as dense matrices: :meth:`StackedFF._dense_params`), float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
 with or without a black box (:mod:`ffrepro.blackbox`, which then quantises all the seeds' rows in one
 call: one trip to the host per pass instead of one per seed). The joint and streaming updates give
 the same weights, so both are covered. Anything else is refused with the reason; the runner then runs
@@ -34,8 +35,10 @@ import torch
 import torch.nn.functional as F
 
 from ffrepro.compiled import Compiled
+from ffrepro.cost import INPUTS
 from ffrepro.config import RunConfig
-from ffrepro.ff import NUM_CLASSES, FFLayer, ff_loss_rows, length_normalize, peer_push, wrong_labels
+from ffrepro.ff import NUM_CLASSES, FFLayer, ff_loss_rows, image_shape, length_normalize, peer_push, wrong_labels
+from ffrepro.local import LocallyConnected, computed_dense, map_shapes
 from ffrepro.optim import _compiled_update, lr_gain, set_gain
 from ffrepro.supervised import predict
 from ffrepro.trainer import FF_STATS, Trainer, error_rate, ff_stats
@@ -49,8 +52,16 @@ def stackable(cfg: RunConfig) -> str | None:
         return f"method {cfg.method!r} (only supervised, unsupervised and recurrent FF and backprop stack)"
     if cfg.method == "bp" and cfg.optim.algorithm != "adam":
         return f"backprop with {cfg.optim.algorithm!r} (only backprop with Adam stacks)"
-    if getattr(model, "local", ()):
-        return "locally connected layers (only dense layers stack)"
+    local = getattr(model, "local", ())
+    if local:
+        if cfg.method not in ("ff-unsupervised", "ff-recurrent"):
+            return "locally connected layers (they stack in unsupervised and recurrent FF only)"
+        shapes = map_shapes(image_shape(INPUTS[cfg.data.dataset]), local)
+        maps = [(shapes[i], spec) for i, spec in enumerate(local)]
+        if cfg.method == "ff-recurrent":  # the top-down maps into each layer from the map above it
+            maps += [(shapes[i + 2], spec) for i, spec in enumerate(local[:-1])]
+        if not all(computed_dense(shape, spec) for shape, spec in maps):
+            return "locally connected layers computed from copied windows (only those computed as dense matrices stack)"
     if getattr(model, "precision", "fp32") != "fp32":
         return f"precision {model.precision!r} (only float32 products stack)"
     return None
@@ -208,6 +219,10 @@ class StackedFF:
             raise ValueError("stacked seeds must share one config")
         self.trainers, self.cfg = trainers, cfg
         self.layers = list(trainers[0].net.layers)
+        # each optimiser parameter that is a locally connected map's compact weight or bias: (map, "weight" or "bias")
+        owner = {id(getattr(m, name)): (m, name) for m in trainers[0].net.modules() if isinstance(m, LocallyConnected) for name in ("weight", "bias")}
+        self.local = [[owner.get(id(p)) for p in group] for group in self._groups(trainers[0])]
+        self.dense: list[list[torch.Tensor]] = []  # the parameters as the passes use them (_dense_params), made before each update
         self.layer_constants = tuple((layer.threshold, layer.sign, layer.peer_normalization, layer.peer_momentum) for layer in self.layers)
         box_after, box = getattr(cfg.model, "black_box_after", 0), getattr(trainers[0].net, "box", None)
         if box is not None and any(not torch.equal(t.net.box.step, box.step) for t in trainers):
@@ -232,6 +247,48 @@ class StackedFF:
         self.params = [[torch.stack([ps[g][i].detach() for ps in per_seed]) for i in range(k)] for g, k in enumerate(sizes)]
         self.smoothed = [[torch.stack([self._smoothed(t, ps[g][i]) for t, ps in zip(self.trainers, per_seed)]) for i in range(k)] for g, k in enumerate(sizes)]
         self.mean_activity = [torch.stack([t.net.layers[i].mean_activity for t in self.trainers]) for i in range(len(self.layers))]
+
+    # --- locally connected maps: compact parameters, dense products ------------------------------
+    def _dense_params(self) -> list[list[torch.Tensor]]:
+        """The stacked parameters as the passes use them: a locally connected map's compact weight (S, L, F, C)
+        scattered into its dense (S, out, in) matrix and its bias (S, L, C) flattened channel-major to
+        (S, out), as :meth:`ffrepro.local.LocallyConnected.forward` multiplies; every other parameter as it is."""
+        out = []
+        for params, local in zip(self.params, self.local):
+            group = []
+            for p, owner in zip(params, local):
+                if owner is None:
+                    group.append(p)
+                elif owner[1] == "bias":
+                    group.append(p.transpose(1, 2).flatten(1))
+                else:
+                    m = owner[0]
+                    c, h, w = m.in_shape
+                    flat = p.new_zeros(p.shape[0], m.spec.units * (c * h * w + 1))
+                    flat[:, m.dense_index.flatten()] = p.flatten(1)
+                    group.append(flat.view(p.shape[0], m.spec.units, -1)[:, :, :-1])
+            out.append(group)
+        return out
+
+    def _compact_grads(self, grads: list[list[torch.Tensor] | None]) -> list[list[torch.Tensor] | None]:
+        """The gradients of :meth:`_dense_params`' matrices and biases, taken back to the compact
+        parameters (a weight that sees the zero padding gets none, as through ``index_put``)."""
+        out: list[list[torch.Tensor] | None] = []
+        for g, params, local in zip(grads, self.params, self.local):
+            if g is None or not any(local):
+                out.append(g)
+                continue
+            group = []
+            for grad, p, owner in zip(g, params, local):
+                if owner is None:
+                    group.append(grad)
+                elif owner[1] == "bias":
+                    group.append(grad.view(p.shape[0], p.shape[2], p.shape[1]).transpose(1, 2).contiguous())
+                else:
+                    padded = F.pad(grad, (0, 1))  # the padding's column: no gradient
+                    group.append(padded.flatten(1)[:, owner[0].dense_index.flatten()].view_as(p))
+            out.append(group)
+        return out
 
     @staticmethod
     def _smoothed(trainer: Trainer, p: torch.Tensor) -> torch.Tensor:
@@ -268,6 +325,7 @@ class StackedFF:
             phase = plans[0][step][0]  # the same schedule for every seed
             batches = [t.batch(plan[step][1]) for t, plan in zip(trainers, plans)]  # shifted first, as one seed's trainer does
             x, y = torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
+            self.dense = self._dense_params()
             stats += self._step(self._update(x, y, phase), groups)
             if tracers[0] is not None and tracers[0].records_after(step):  # the tracer reads each seed's own net
                 self._unstack()
@@ -300,6 +358,7 @@ class StackedFF:
         without gradients is left alone, as SmoothedSGD leaves parameters without one); passes the
         update's statistics on."""
         grads, stats = update
+        grads = self._compact_grads(grads)
         for params, smoothed, g, group in zip(self.params, self.smoothed, grads, groups):
             if g is None:
                 continue
@@ -332,7 +391,7 @@ class StackedFFSupervised(StackedFF):
         gradient of its own loss. The passes are pure tensor functions, compiled with
         ``FFREPRO_COMPILE=1``; the wrong labels between them are drawn eagerly, from each seed's own generator."""
         model = self.cfg.model
-        weights, biases, readout = self.params
+        weights, biases, readout = self.dense
         shared = _compiled_shared(x, weights)
         hard = model.negative_labels == "hard"
         readout_grads, logits = None, None
@@ -372,7 +431,7 @@ class StackedFFUnsupervised(StackedFF):
             partner = torch.stack(partners)
             neg = hybrid_images(x, torch.gather(x, 1, partner[..., None].expand(-1, -1, width)), masks)
             inputs, n_pos = (neg, 0) if phase == "negative" else (torch.cat([x, neg], 1), n)
-        weights, biases = self.params
+        weights, biases = self.dense
         weight_grads, bias_grads, stats = self.plain_pass(inputs, n_pos, n, weights, biases, self.mean_activity, self.layer_constants, self.box)
         return [weight_grads, bias_grads], stats
 
@@ -434,7 +493,7 @@ class StackedFFRecurrent(StackedFF):
     def _label_state(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
         """:meth:`ffrepro.recurrent.RecurrentFFNet.label_state` with a seeds axis. labels: (S, K, N) -> (S, K, N, 10);
         None: the neutral label -> (S, 1, n, 10)"""
-        weights = self.params[0]
+        weights = self.dense[0]
         if labels is None:
             return torch.ones(len(self.trainers), 1, n, NUM_CLASSES, dtype=weights[0].dtype, device=weights[0].device)
         return length_normalize(F.one_hot(labels, NUM_CLASSES).to(weights[0].dtype) * self.cfg.model.label_strength)
@@ -443,7 +502,7 @@ class StackedFFRecurrent(StackedFF):
         """:meth:`ffrepro.recurrent.RecurrentFFNet.states_over_time`, stacked: yields each step's states
         [(z, h)] and the normalised inputs [(from below or None for layer 1, from above)] that made them
         (None for the initial pass). image_term: (S, 1, N, units_1), label: (S, K, N, 10)"""
-        weights, biases = self.params[0], self.params[1]
+        weights, biases = self.dense[0], self.dense[1]
         layers = len(self.layers)
         ups, downs, damping = weights[:layers], weights[layers:], self.cfg.model.damping
         states: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -470,7 +529,7 @@ class StackedFFRecurrent(StackedFF):
         each seed's goodness of all 10 labels after ``negative_iterations``, from its own generator),
         the positive and negative videos with every layer's loss at every loss iteration, then the
         readout on the neutral-label run's window of states."""
-        m, weights, biases = self.cfg.model, self.params[0], self.params[1]
+        m, weights, biases = self.cfg.model, self.dense[0], self.dense[1]
         layers, (seeds, n, _) = len(self.layers), x.shape
         a0 = length_normalize(x)
         image_term = _video_product(a0[:, None], weights[0]) + biases[0][:, None, None, :]  # (S, 1, N, units_1)
@@ -506,12 +565,12 @@ class StackedFFRecurrent(StackedFF):
                 sums[:, :, i] += layer_stats
         grad_up[0] = _bmm(_t(image_grad), a0)
         grads: list[list[torch.Tensor] | None] = [grad_up + grad_down, grad_b]
-        if len(self.params) > 2:  # the readout: on the neutral-label run's window of states (detached)
+        if len(self.dense) > 2:  # the readout: on the neutral-label run's window of states (detached)
             window_first, window_last = m.test_window
             window = [[length_normalize(states[i][1][:, 0]) for i in range(m.first_scored_layer, layers)]
                       for t, (states, _) in enumerate(self._states(image_term, self._label_state(None, n), window_last)) if t >= window_first]
             feats = torch.cat([torch.stack([step[j] for step in window]).mean(0) for j in range(len(window[0]))], -1)  # (S, N, F)
-            readout_w, readout_b = self.params[2]
+            readout_w, readout_b = self.dense[2]
             log_p = torch.log_softmax(_bmm(feats, _t(readout_w)) + readout_b[:, None, :], -1)
             target = F.one_hot(y, NUM_CLASSES).to(x.dtype)
             self.readout_loss += -(log_p * target).sum((1, 2))

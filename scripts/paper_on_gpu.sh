@@ -83,7 +83,7 @@ fi
 [ "${PREFLIGHT:-1}" = 1 ] && say "preflight passed: every method trains and evaluates on this device"
 if [ "${STACK:-1}" = 1 ]; then  # stacked seeds (ffrepro.stacked) at smoke size; without them, seed by seed
   if FFREPRO_RESULTS=$WORK/preflight-stack FFREPRO_CHECKPOINTS=$WORK/preflight-stack-ck \
-     $PY -m ffrepro run mnist-ff-hard-negatives mnist-ff-unsupervised mnist-ff-sleep/phases-k10-lr0.01-s0.9-max_ssq mnist-ff-blackbox mnist-ff-recurrent mnist-bp-blackbox --profile smoke --seed 0 1 --stack \
+     $PY -m ffrepro run mnist-ff-hard-negatives mnist-ff-unsupervised mnist-ff-sleep/phases-k10-lr0.01-s0.9-max_ssq mnist-ff-blackbox mnist-ff-recurrent mnist-bp-blackbox mnist-ff-unsupervised-local --profile smoke --seed 0 1 --stack \
        --stop-after-epochs 1 --no-progress > "$WORK/preflight-stack.log" 2>&1; then
     say "stacked seeds train on this device"
   else
