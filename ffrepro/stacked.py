@@ -206,25 +206,30 @@ _compiled_labelled = Compiled(_labelled_pass)
 _compiled_plain = Compiled(_plain_pass)
 
 
+def _shared_config(trainers: list[Any]) -> RunConfig:
+    """The one config of one-seed ``trainers`` that can stack, or a ValueError naming why not."""
+    cfg = trainers[0].cfg
+    reason = stackable(cfg)
+    if reason is not None:
+        raise ValueError(f"cannot stack seeds of this config: {reason}")
+    if any(t.cfg != cfg for t in trainers):
+        raise ValueError("stacked seeds must share one config")
+    return cfg
+
+
 class StackedFF:
     """The one-seed trainers ``trainers`` (same config, each with its own generator) trained together.
     Between epochs their state is theirs; during one it is stacked here (:meth:`train_epoch`)."""
 
     def __init__(self, trainers: list[Any]):
-        cfg = trainers[0].cfg
-        reason = stackable(cfg)
-        if reason is not None:
-            raise ValueError(f"cannot stack seeds of this config: {reason}")
-        if any(t.cfg != cfg for t in trainers):
-            raise ValueError("stacked seeds must share one config")
-        self.trainers, self.cfg = trainers, cfg
+        self.trainers, self.cfg = trainers, _shared_config(trainers)
         self.layers = list(trainers[0].net.layers)
         # each optimiser parameter that is a locally connected map's compact weight or bias: (map, "weight" or "bias")
         owner = {id(getattr(m, name)): (m, name) for m in trainers[0].net.modules() if isinstance(m, LocallyConnected) for name in ("weight", "bias")}
         self.local = [[owner.get(id(p)) for p in group] for group in self._groups(trainers[0])]
         self.dense: list[list[torch.Tensor]] = []  # the parameters as the passes use them (_dense_params), made before each update
         self.layer_constants = tuple((layer.threshold, layer.sign, layer.peer_normalization, layer.peer_momentum) for layer in self.layers)
-        box_after, box = getattr(cfg.model, "black_box_after", 0), getattr(trainers[0].net, "box", None)
+        box_after, box = getattr(self.cfg.model, "black_box_after", 0), getattr(trainers[0].net, "box", None)
         if box is not None and any(not torch.equal(t.net.box.step, box.step) for t in trainers):
             raise ValueError("stacked seeds must share one black box")
         self.box: Box | None = (box_after, box) if box is not None else None  # applied to all the seeds' rows at once
@@ -587,13 +592,7 @@ class StackedBP:
     trainers', as in :class:`StackedFF`."""
 
     def __init__(self, trainers: list[Any]):
-        cfg = trainers[0].cfg
-        reason = stackable(cfg)
-        if reason is not None:
-            raise ValueError(f"cannot stack seeds of this config: {reason}")
-        if any(t.cfg != cfg for t in trainers):
-            raise ValueError("stacked seeds must share one config")
-        self.trainers, self.cfg = trainers, cfg
+        self.trainers, self.cfg = trainers, _shared_config(trainers)
         self.modules = list(trainers[0].net)  # the layers in order; the ReLUs and the black box are used as they are
 
     def _stack(self) -> None:

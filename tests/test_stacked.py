@@ -35,6 +35,25 @@ def _trainers(cfg, data: Dataset, seeds: list[int]) -> list[Trainer]:
     return out
 
 
+def _double(mnist: Dataset) -> Dataset:
+    return Dataset(mnist.name, *(Split(s.x.double(), s.y) for s in (mnist.train, mnist.val, mnist.test)), mnist.hashes)
+
+
+def _alone_and_stacked(cfg, data: Dataset) -> tuple[list[Trainer], list[Trainer], list[list[dict]], list[list[dict]]]:
+    """Seeds 0 and 1 of ``cfg`` trained for two epochs in float64, each alone and both stacked:
+    (trainers alone, trainers stacked, logs alone [seed][epoch], logs stacked [epoch][seed])."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        alone, together = _trainers(cfg, data, [0, 1]), _trainers(cfg, data, [0, 1])
+        logs_alone = [[t.train_epoch(e) for e in (1, 2)] for t in alone]
+        stacked = stacked_trainer(together)
+        logs_together = [stacked.train_epoch(e) for e in (1, 2)]
+    finally:
+        torch.set_default_dtype(default)
+    return alone, together, logs_alone, logs_together
+
+
 @pytest.mark.parametrize("exp_id, sets", [("mnist-ff-hard-negatives", {}), ("mnist-ff-jitter", {}), ("mnist-ff-supervised", {}),
                                           ("mnist-ff-unsupervised", {}), ("mnist-ff-unsupervised", {"model.peer_normalization": "0.03"}),
                                           ("mnist-ff-sleep/phases-k10-lr0.01-s0.9-max_ssq", {}),
@@ -52,17 +71,8 @@ def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: D
     recurrent videos (hard or uniform negatives, with the softmax readout or without), the weights, optimiser states,
     running means and every logged statistic agree to ~1e-9 of their size; a wrong gradient, a missed
     peer push, a random draw out of order or a learning rate off by the schedule would show at 1e-3 or more."""
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        data = Dataset(mnist.name, *(Split(s.x.double(), s.y) for s in (mnist.train, mnist.val, mnist.test)), mnist.hashes)
-        cfg = _small(exp_id, **sets)
-        alone, together = _trainers(cfg, data, [0, 1]), _trainers(cfg, data, [0, 1])
-        logs_alone = [[t.train_epoch(e) for e in (1, 2)] for t in alone]
-        stacked = stacked_trainer(together)
-        logs_together = [stacked.train_epoch(e) for e in (1, 2)]
-    finally:
-        torch.set_default_dtype(default)
+    cfg = _small(exp_id, **sets)
+    alone, together, logs_alone, logs_together = _alone_and_stacked(cfg, _double(mnist))
     # The one-seed recurrent trainer differentiates its loss with autograd, and softplus's backward
     # takes the gradient as exactly 1 where the margin passes 20, not sigmoid = 1 - 2e-9; the stacked
     # gradient is the sigmoid everywhere. With that cut-off lifted the first update's gradients agree
@@ -117,20 +127,12 @@ def test_stacked_locally_connected_seeds_compute_what_each_computes_alone_in_flo
     of its shape: the arithmetic, not the learning, is under test)."""
     cfg, width = _small_local(exp_id)
     assert stackable(cfg) is None
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        if width == 784:
-            data = Dataset(mnist.name, *(Split(s.x.double(), s.y) for s in (mnist.train, mnist.val, mnist.test)), mnist.hashes)
-        else:
-            gen = torch.Generator().manual_seed(0)
-            data = Dataset("cifar10", *(Split(torch.rand(n, width, generator=gen), torch.randint(0, 10, (n,), generator=gen)) for n in (300, 100, 100)), {})
-        alone, together = _trainers(cfg, data, [0, 1]), _trainers(cfg, data, [0, 1])
-        logs_alone = [[t.train_epoch(e) for e in (1, 2)] for t in alone]
-        stacked = stacked_trainer(together)
-        logs_together = [stacked.train_epoch(e) for e in (1, 2)]
-    finally:
-        torch.set_default_dtype(default)
+    if width == 784:
+        data = _double(mnist)
+    else:
+        gen = torch.Generator().manual_seed(0)
+        data = Dataset("cifar10", *(Split(torch.rand(n, width, generator=gen, dtype=torch.float64), torch.randint(0, 10, (n,), generator=gen)) for n in (300, 100, 100)), {})
+    alone, together, logs_alone, logs_together = _alone_and_stacked(cfg, data)
     tol = 1e-7 if cfg.method == "ff-recurrent" else 1e-9  # autograd's softplus cut-off, as above
     for s, (a, b) in enumerate(zip(alone, together)):
         for (name, pa), pb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
@@ -151,17 +153,7 @@ def test_stacked_backprop_seeds_compute_what_each_computes_alone_in_float64(mnis
     """Backprop with Adam, stacked: after two epochs (the second at a lower learning rate) every weight and
     Adam moment of each seed agrees with its one-seed run to 1e-12 of its size, the step counts and the
     generators' states are equal, and so are the logged losses and validation errors."""
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        data = Dataset(mnist.name, *(Split(s.x.double(), s.y) for s in (mnist.train, mnist.val, mnist.test)), mnist.hashes)
-        cfg = _small(exp_id)
-        alone, together = _trainers(cfg, data, [0, 1]), _trainers(cfg, data, [0, 1])
-        logs_alone = [[t.train_epoch(e) for e in (1, 2)] for t in alone]
-        stacked = stacked_trainer(together)
-        logs_together = [stacked.train_epoch(e) for e in (1, 2)]
-    finally:
-        torch.set_default_dtype(default)
+    alone, together, logs_alone, logs_together = _alone_and_stacked(_small(exp_id), _double(mnist))
     for s, (a, b) in enumerate(zip(alone, together)):
         assert not torch.equal(a.net[0].weight, alone[1 - s].net[0].weight)  # the seeds differ
         for (name, pa), pb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
@@ -179,49 +171,26 @@ def test_stacked_backprop_seeds_compute_what_each_computes_alone_in_float64(mnis
             assert lb["train_loss"] == pytest.approx(la["train_loss"], rel=1e-12) and lb["val_error"] == la["val_error"]
 
 
-def test_the_compiled_stacked_update_computes_the_same_in_float64(mnist: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
-    """FFREPRO_COMPILE=1 compiles the stacked update's two passes and its optimiser step (fresh wrappers:
-    nothing cached from other tests); in float64 the seeds still match their eager one-seed runs. Where
-    this machine cannot compile, the warning says so once and the eager code runs: the same check."""
+@pytest.mark.parametrize("exp_id, fresh, tol", [("mnist-ff-hard-negatives", ("_compiled_neutral", "_compiled_labelled"), 1e-9),
+                                                 ("mnist-ff-recurrent", ("_compiled_video_loss",), 1e-7)])
+def test_the_compiled_stacked_update_computes_the_same_in_float64(mnist: Dataset, monkeypatch: pytest.MonkeyPatch, exp_id: str,
+                                                                  fresh: tuple[str, ...], tol: float) -> None:
+    """FFREPRO_COMPILE=1 compiles the stacked update's pure passes (supervised: the neutral and labelled
+    passes; recurrent: each layer's loss and gradient at each step) and its optimiser step, in fresh
+    wrappers (nothing cached from other tests); in float64 the seeds still match their eager one-seed
+    runs (recurrent to 1e-7: autograd's softplus cut-off, as above). Where this machine cannot compile,
+    the warning says so once and the eager code runs: the same check."""
     from ffrepro import optim, stacked
 
-    for module, name, fn in ((stacked, "_compiled_neutral", stacked._neutral_pass), (stacked, "_compiled_labelled", stacked._labelled_pass),
-                             (optim, "_compiled_update", optim._one_pass_update)):
-        monkeypatch.setattr(module, name, optim.Compiled(fn))
+    for name in fresh:
+        monkeypatch.setattr(stacked, name, optim.Compiled(getattr(stacked, name).fn))
+    monkeypatch.setattr(optim, "_compiled_update", optim.Compiled(optim._one_pass_update))
     monkeypatch.setattr(stacked, "_compiled_update", optim._compiled_update)
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        data = Dataset(mnist.name, *(Split(s.x.double(), s.y) for s in (mnist.train, mnist.val, mnist.test)), mnist.hashes)
-        cfg = _small("mnist-ff-hard-negatives", **{"data.train_examples": "1000", "optim.epochs": "1"})
-        alone, together = _trainers(cfg, data, [0, 1]), _trainers(cfg, data, [0, 1])
-        for t in alone:
-            t.train_epoch(1)
-        monkeypatch.setenv("FFREPRO_COMPILE", "1")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            StackedFFSupervised(together).train_epoch(1)
-    finally:
-        torch.set_default_dtype(default)
-    told = [str(w.message) for w in caught if "FFREPRO_COMPILE=1" in str(w.message)]
-    assert stacked._compiled_labelled.enabled is not bool(told)  # compiled, or told why not
-    for a, b in zip(alone, together):
-        for pa, pb in zip(a.net.parameters(), b.net.parameters()):
-            assert (pa - pb).abs().max() <= 1e-9 * pa.abs().max()
-
-
-def test_the_compiled_stacked_recurrent_update_computes_the_same_in_float64(mnist: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
-    """FFREPRO_COMPILE=1 compiles each layer's loss and gradient of the stacked recurrent update (a fresh
-    wrapper); in float64 the seeds still match their one-seed runs (to 1e-7: autograd's softplus cut-off,
-    as in the eager test), or this machine cannot compile and says so."""
-    from ffrepro import optim, stacked
-
-    monkeypatch.setattr(stacked, "_compiled_video_loss", optim.Compiled(stacked._video_loss))
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        data = Dataset(mnist.name, *(Split(s.x.double(), s.y) for s in (mnist.train, mnist.val, mnist.test)), mnist.hashes)
-        cfg = _small("mnist-ff-recurrent", **{"data.train_examples": "500", "optim.epochs": "1"})
+        data = _double(mnist)
+        cfg = _small(exp_id, **{"data.train_examples": "500", "optim.epochs": "1"})
         alone, together = _trainers(cfg, data, [0, 1]), _trainers(cfg, data, [0, 1])
         for t in alone:
             t.train_epoch(1)
@@ -232,10 +201,10 @@ def test_the_compiled_stacked_recurrent_update_computes_the_same_in_float64(mnis
     finally:
         torch.set_default_dtype(default)
     told = [str(w.message) for w in caught if "FFREPRO_COMPILE=1" in str(w.message)]
-    assert stacked._compiled_video_loss.enabled is not bool(told)  # compiled, or told why not
+    assert getattr(stacked, fresh[-1]).enabled is not bool(told)  # compiled, or told why not
     for a, b in zip(alone, together):
         for (name, pa), pb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
-            assert (pa - pb).abs().max() <= 1e-7 * pa.abs().max(), name
+            assert (pa - pb).abs().max() <= tol * pa.abs().max(), name
 
 
 def test_a_stacked_run_writes_what_one_seed_runs_write_and_resumes_either_way(tmp_path: Path) -> None:
