@@ -85,8 +85,12 @@ class BPTrainer(Trainer):
             total += loss.detach() * len(idx)
             if progress is not None:
                 progress.update(1)
+        return self.epoch_log(total)
+
+    def epoch_log(self, total_loss: torch.Tensor) -> dict[str, Any]:
+        """An epoch's log from its summed training loss: the loss per example and the validation error."""
         val = self.data.val.head(self.cfg.data.eval_examples)
-        return {"train_loss": total.item() / self.epoch_examples(), "val_error": self._error(val.x, val.y)}
+        return {"train_loss": total_loss.item() / self.epoch_examples(), "val_error": self._error(val.x, val.y)}
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         return {name: {"bp": self._error(s.x, s.y)} for name, s in self.eval_splits().items()}

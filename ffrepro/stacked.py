@@ -221,6 +221,8 @@ class StackedFF:
     """The one-seed trainers ``trainers`` (same config, each with its own generator) trained together.
     Between epochs their state is theirs; during one it is stacked here (:meth:`train_epoch`)."""
 
+    logs_schedule = True  # whether the one-seed trainer's epochs log their schedule (Trainer.schedule_log)
+
     def __init__(self, trainers: list[Any]):
         self.trainers, self.cfg = trainers, _shared_config(trainers)
         self.layers = list(trainers[0].net.layers)
@@ -235,9 +237,10 @@ class StackedFF:
         self.box: Box | None = (box_after, box) if box is not None else None  # applied to all the seeds' rows at once
         # the passes, compiled with FFREPRO_COMPILE=1; a black box runs numpy between layers, which a
         # compiled graph cannot hold, so with one they run as they are
-        self.neutral_pass = _neutral_pass if box else _compiled_neutral
-        self.labelled_pass = _labelled_pass if box else _compiled_labelled
-        self.plain_pass = _plain_pass if box else _compiled_plain
+        eager = box is not None
+        self.neutral_pass = _neutral_pass if eager else _compiled_neutral
+        self.labelled_pass = _labelled_pass if eager else _compiled_labelled
+        self.plain_pass = _plain_pass if eager else _compiled_plain
 
     # --- the stacked state: made from the one-seed trainers, written back into them ---------------
     @staticmethod
@@ -342,8 +345,6 @@ class StackedFF:
         examples = trainers[0].epoch_examples()
         return [{**ff_stats(stats[s], examples), **self.end_epoch(s), **(Trainer.schedule_log(plan, tracer) if self.logs_schedule else {})}
                 for s, (plan, tracer) in enumerate(zip(plans, tracers))]
-
-    logs_schedule = True  # whether the one-seed trainer's epochs log their schedule (Trainer.schedule_log)
 
     def start_epoch(self) -> None:
         """Reset what :meth:`_update` accumulates over an epoch besides the FF statistics."""
@@ -646,11 +647,7 @@ class StackedBP:
             if progress is not None:
                 progress.update(1)
         self._unstack()
-        out = []
-        for s, t in enumerate(trainers):
-            val = t.data.val.head(self.cfg.data.eval_examples)
-            out.append({"train_loss": total[s].item() / t.epoch_examples(), "val_error": t._error(val.x, val.y)})
-        return out
+        return [t.epoch_log(total[s]) for s, t in enumerate(trainers)]
 
 
 STACKED = {"ff-supervised": StackedFFSupervised, "ff-unsupervised": StackedFFUnsupervised, "ff-recurrent": StackedFFRecurrent, "bp": StackedBP}  # method -> its stacked trainer
