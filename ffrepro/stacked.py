@@ -16,8 +16,8 @@ evaluation, extras, checkpoints) stays theirs.
 
 What it covers is :func:`stackable`'s: supervised and unsupervised FF with any schedule (interleaved,
 day and night phases, days only), recurrent FF with top-down connections (:class:`StackedFFRecurrent`)
-and backprop with Adam (:class:`StackedBP`), with dense layers (and, in unsupervised and recurrent FF,
-locally connected maps computed as dense matrices: :meth:`StackedFF._dense_params`), float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
+and backprop with Adam (:class:`StackedBP`), with dense layers (and, except in supervised FF, locally
+connected maps computed as dense matrices: :func:`_dense_matrix`), float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
 with or without a black box (:mod:`ffrepro.blackbox`, which then quantises all the seeds' rows in one
 call: one trip to the host per pass instead of one per seed). The joint and streaming updates give
 the same weights, so both are covered. Anything else is refused with the reason; the runner then runs
@@ -54,8 +54,8 @@ def stackable(cfg: RunConfig) -> str | None:
         return f"backprop with {cfg.optim.algorithm!r} (only backprop with Adam stacks)"
     local = getattr(model, "local", ())
     if local:
-        if cfg.method not in ("ff-unsupervised", "ff-recurrent"):
-            return "locally connected layers (they stack in unsupervised and recurrent FF only)"
+        if cfg.method == "ff-supervised":
+            return "locally connected layers (they stack in unsupervised and recurrent FF and in backprop)"
         shapes = map_shapes(image_shape(INPUTS[cfg.data.dataset]), local)
         maps = [(shapes[i], spec) for i, spec in enumerate(local)]
         if cfg.method == "ff-recurrent":  # the top-down maps into each layer from the map above it
@@ -206,6 +206,15 @@ _compiled_labelled = Compiled(_labelled_pass)
 _compiled_plain = Compiled(_plain_pass)
 
 
+def _dense_matrix(m: LocallyConnected, weight: torch.Tensor) -> torch.Tensor:
+    """Each seed's compact weights (S, L, F, C) of the map ``m`` scattered into the (S, out, in) matrix it
+    multiplies by (:meth:`ffrepro.local.LocallyConnected.dense_weight`, stacked; differentiable in ``weight``)."""
+    c, h, w = m.in_shape
+    flat = weight.new_zeros(weight.shape[0], m.spec.units * (c * h * w + 1))
+    flat[:, m.dense_index.flatten()] = weight.flatten(1)
+    return flat.view(weight.shape[0], m.spec.units, -1)[:, :, :-1]
+
+
 def _shared_config(trainers: list[Any]) -> RunConfig:
     """The one config of one-seed ``trainers`` that can stack, or a ValueError naming why not."""
     cfg = trainers[0].cfg
@@ -270,11 +279,7 @@ class StackedFF:
                 elif owner[1] == "bias":
                     group.append(p.transpose(1, 2).flatten(1))
                 else:
-                    m = owner[0]
-                    c, h, w = m.in_shape
-                    flat = p.new_zeros(p.shape[0], m.spec.units * (c * h * w + 1))
-                    flat[:, m.dense_index.flatten()] = p.flatten(1)
-                    group.append(flat.view(p.shape[0], m.spec.units, -1)[:, :, :-1])
+                    group.append(_dense_matrix(owner[0], p))
             out.append(group)
         return out
 
@@ -587,7 +592,8 @@ class StackedFFRecurrent(StackedFF):
 
 class StackedBP:
     """The backprop baseline (:class:`ffrepro.bp.BPTrainer`), stacked: each linear layer's weights of all
-    seeds in one (S, out, in) tensor, the seeds' losses summed (each seed's parameters get exactly its own
+    seeds in one (S, out, in) tensor (a locally connected map's compact weights scattered into its dense
+    matrix, as :meth:`ffrepro.local.LocallyConnected.dense_weight` does, where that is how it is computed), the seeds' losses summed (each seed's parameters get exactly its own
     gradient), and one Adam over the stacked tensors, whose update is element by element, so each seed's
     is the one its own Adam makes. Between epochs the parameters and Adam's moments are the one-seed
     trainers', as in :class:`StackedFF`."""
@@ -623,6 +629,9 @@ class StackedBP:
             if isinstance(module, torch.nn.Linear):
                 w, b = next(params), next(params)
                 h = torch.baddbmm(b[:, None, :], h, _t(w))
+            elif isinstance(module, LocallyConnected):  # its dense matrix, built from each seed's compact weights (differentiably)
+                w, b = next(params), next(params)
+                h = torch.baddbmm(b.transpose(1, 2).flatten(1)[:, None, :], h, _t(_dense_matrix(module, w)))
             else:
                 h = module(h)
         return h
