@@ -127,11 +127,15 @@ class LocallyConnected(nn.Module):
         self._dense_cache = None
 
     def _build_dense(self) -> torch.Tensor:
+        return self.scatter_dense(self.weight)
+
+    def scatter_dense(self, weight: torch.Tensor) -> torch.Tensor:
+        """Compact weights (..., L, F, C_out) scattered into the (..., out units, in units) matrix they are a
+        sparse part of; differentiable in ``weight``. Leading axes: stacked seeds (:mod:`ffrepro.stacked`)."""
         c, h, w = self.in_shape
-        out_units = self.spec.units
-        flat = torch.zeros(out_units * (c * h * w + 1), dtype=self.weight.dtype, device=self.weight.device)
-        flat = flat.index_put((self.dense_index.flatten(),), self.weight.flatten())
-        return flat.view(out_units, -1)[:, :-1]
+        lead = weight.shape[:-3]
+        flat = weight.new_zeros(*lead, self.spec.units * (c * h * w + 1)).index_copy(-1, self.dense_index.flatten(), weight.flatten(-3))
+        return flat.view(*lead, self.spec.units, -1)[..., :-1]
 
     @property
     def out_shape(self) -> tuple[int, int, int]:

@@ -17,7 +17,7 @@ evaluation, extras, checkpoints) stays theirs.
 What it covers is :func:`stackable`'s: supervised and unsupervised FF with any schedule (interleaved,
 day and night phases, days only), recurrent FF with top-down connections (:class:`StackedFFRecurrent`)
 and backprop with Adam (:class:`StackedBP`), with dense layers (and, except in supervised FF, locally
-connected maps computed as dense matrices: :func:`_dense_matrix`), float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
+connected maps computed as dense matrices: :meth:`ffrepro.local.LocallyConnected.scatter_dense`), float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
 with or without a black box (:mod:`ffrepro.blackbox`, which then quantises all the seeds' rows in one
 call: one trip to the host per pass instead of one per seed). The joint and streaming updates give
 the same weights, so both are covered. Anything else is refused with the reason; the runner then runs
@@ -206,15 +206,6 @@ _compiled_labelled = Compiled(_labelled_pass)
 _compiled_plain = Compiled(_plain_pass)
 
 
-def _dense_matrix(m: LocallyConnected, weight: torch.Tensor) -> torch.Tensor:
-    """Each seed's compact weights (S, L, F, C) of the map ``m`` scattered into the (S, out, in) matrix it
-    multiplies by (:meth:`ffrepro.local.LocallyConnected.dense_weight`, stacked; differentiable in ``weight``)."""
-    c, h, w = m.in_shape
-    flat = weight.new_zeros(weight.shape[0], m.spec.units * (c * h * w + 1))
-    flat[:, m.dense_index.flatten()] = weight.flatten(1)
-    return flat.view(weight.shape[0], m.spec.units, -1)[:, :, :-1]
-
-
 def _shared_config(trainers: list[Any]) -> RunConfig:
     """The one config of one-seed ``trainers`` that can stack, or a ValueError naming why not."""
     cfg = trainers[0].cfg
@@ -279,7 +270,7 @@ class StackedFF:
                 elif owner[1] == "bias":
                     group.append(p.transpose(1, 2).flatten(1))
                 else:
-                    group.append(_dense_matrix(owner[0], p))
+                    group.append(owner[0].scatter_dense(p))
             out.append(group)
         return out
 
@@ -631,7 +622,7 @@ class StackedBP:
                 h = torch.baddbmm(b[:, None, :], h, _t(w))
             elif isinstance(module, LocallyConnected):  # its dense matrix, built from each seed's compact weights (differentiably)
                 w, b = next(params), next(params)
-                h = torch.baddbmm(b.transpose(1, 2).flatten(1)[:, None, :], h, _t(_dense_matrix(module, w)))
+                h = torch.baddbmm(b.transpose(1, 2).flatten(1)[:, None, :], h, _t(module.scatter_dense(w)))
             else:
                 h = module(h)
         return h
