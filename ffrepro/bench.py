@@ -188,8 +188,7 @@ def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device,
         with patch.dict(os.environ, {"FFREPRO_COMPILE": "1" if compile_it else "0"}):
             for step in range(-1, batches):  # step -1 warms up (and compiles)
                 idx = torch.stack([plan[max(step, 0)] for plan in plans])
-                stacked.dense = stacked._dense_params()
-                stacked._step(stacked._update(data.train.x[idx], data.train.y[idx], "both"), groups)
+                stacked.update(data.train.x[idx], data.train.y[idx], "both", groups)
                 if step == -1:
                     _sync(device)
                     t = time.perf_counter()

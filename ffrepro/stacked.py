@@ -329,8 +329,7 @@ class StackedFF:
             phase = plans[0][step][0]  # the same schedule for every seed
             batches = [t.batch(plan[step][1]) for t, plan in zip(trainers, plans)]  # shifted first, as one seed's trainer does
             x, y = torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
-            self.dense = self._dense_params()
-            stats += self._step(self._update(x, y, phase), groups)
+            stats += self.update(x, y, phase, groups)
             if tracers[0] is not None and tracers[0].records_after(step):  # the tracer reads each seed's own net
                 self._unstack()
                 for tracer in tracers:
@@ -348,6 +347,12 @@ class StackedFF:
     def end_epoch(self, seed_index: int) -> dict[str, Any]:
         """The method's own metrics of one seed after an epoch (its trainer holds the new weights)."""
         return {}
+
+    def update(self, x: torch.Tensor, y: torch.Tensor, phase: str, groups: list[dict[str, Any]]) -> torch.Tensor:
+        """One update of every seed on the stacked state (:meth:`_update` on the parameters as the passes use
+        them, then :meth:`_step`); its FF statistics (S, len(FF_STATS), layers). x: (S, B, D), y: (S, B)"""
+        self.dense = self._dense_params()
+        return self._step(self._update(x, y, phase), groups)
 
     def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
         """One update of every seed in ``phase`` ("both", "positive" or "negative": :func:`ffrepro.trainer.phase_plan`):
