@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ffrepro.config import FFConfig
-from ffrepro.ff import FFLayer, FFNet, embed_label, length_normalize, wrong_labels
+from ffrepro.ff import INFERENCE_MODES, FFLayer, FFNet, embed_label, length_normalize, wrong_labels
 
 
 def small_net(**kw) -> FFNet:
@@ -35,13 +35,14 @@ def test_negative_label_never_true_hard() -> None:
 
 def test_embed_label_one_hot_and_neutral() -> None:
     x = torch.rand(5, 784)
+    before = x.clone()
     y = torch.tensor([0, 3, 9, 1, 1])
     pos = embed_label(x, y)
     assert torch.equal(pos[:, :10].argmax(1), y) and torch.equal(pos[:, :10].sum(1), torch.ones(5))
     assert torch.equal(pos[:, 10:], x[:, 10:])
     neutral = embed_label(x, None)
     assert torch.allclose(neutral[:, :10], torch.full((5, 10), 0.1))
-    assert torch.equal(x[:, :10], x[:, :10])  # the input is not modified in place
+    assert torch.equal(x, before)  # the input is not modified in place
 
 
 def test_length_normalize_mean_square_one() -> None:
@@ -108,9 +109,11 @@ def test_inference_modes_agree_when_label_pixels_decide() -> None:
         w = net.layers[0].linear.weight
         w[:10, :10] = torch.eye(10) * torch.linspace(1, 2, 10)  # unit i fires for label i, more for larger i
         net.layers[1].linear.weight[:10, :10] = torch.eye(10)
+        net.readout.weight.zero_()
+        net.readout.weight[:, :10] = torch.eye(10)  # the softmax reads layer 1's label units
     x = torch.zeros(4, 784)
-    for fn in (net.scores_goodness, net.scores_neutral_goodness):
-        assert (fn(x).argmax(1) == 9).all()
+    for mode, fn in INFERENCE_MODES.items():
+        assert (fn(net, x).argmax(1) == 9).all(), mode
 
 
 def test_logistic_loss_and_peer_term_are_logged_apart() -> None:

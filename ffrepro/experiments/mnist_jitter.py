@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from ffrepro.config import BPConfig, DataConfig, OptimConfig, RunConfig
-from ffrepro.experiments.base import MNIST_TOLERANCE, Experiment
+from ffrepro.experiments.base import MNIST_TOLERANCE, Experiment, KnownGap
 from ffrepro.experiments.mnist_supervised import FF_SUPERVISED
 
 # The paper: the net of mnist-ff-supervised (4 x 2000, fully connected) trained for 500 epochs on
@@ -57,6 +57,13 @@ EXPERIMENTS = [
         comment="mnist-ff-supervised with data.jitter = 2: one random shift per image per epoch",
         cpu_width=1000,
         cpu_epoch_fraction=80 / 500,
+        known_gaps={
+            "paper": KnownGap(3.0, "The committed seeds stopped after 15, 19 and 24 of their 500 epochs (3-5 % of the "
+            "schedule, still at its constant learning rate; no checkpoints survived), so they are held to where a "
+            "net is that early, not to the paper's 0.64 %: they are worse than the finished cpu run, but better than "
+            "that run was at the same fraction of its own 80 epochs (validation error 5.9-7.2 % after epochs 2-4). "
+            "The MNIST paper-profile campaign trains all 500 epochs; this note goes when its seeds land."),
+        },
     ),
     Experiment(
         id="mnist-bp-4x2000",

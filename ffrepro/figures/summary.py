@@ -38,9 +38,11 @@ def front_page_table(exp_ids: Sequence[str] | None = None) -> pd.DataFrame:
 
 def known_gaps_table() -> pd.DataFrame:
     """Every (experiment, profile) on disk whose result misses the paper's number beyond the tolerance
-    and has the registry's explanation (status GAP): ours, the paper's, and why. Empty if none."""
+    and has the registry's explanation (status GAP): ours, the paper's, the gap's bound (a miss beyond
+    it fails) and why. Empty if none."""
     rows = [
-        {"experiment": c.experiment, "profile": c.profile, "ours %": mean_std_text(c.values), "paper %": c.paper, "tolerance": f"±{c.tolerance}", "what we know": c.gap_note}
+        {"experiment": c.experiment, "profile": c.profile, "ours %": mean_std_text(c.values), "paper %": c.paper, "tolerance": f"±{c.tolerance}",
+         "bound": f"±{c.gap.bound}" if c.gap else "", "what we know": c.gap_note}
         for c in check_all(("cpu", "paper"), results_root())
         if c.status == "GAP"
     ]
