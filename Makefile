@@ -1,13 +1,15 @@
 # ffrepro: `make book` rebuilds every result and the site; `make test` runs the test suite (the site's pages
 # included, in headless Chromium); `make publish` pushes the built site to the gh-pages branch with ghp-import,
 # and refuses a site built from smoke results or from a tree with uncommitted changes (ffrepro/publish.py).
-#   PROFILE=paper|cpu|smoke  which scale to run (default paper)
+#   PROFILE=paper|cpu|smoke  which scale to run: default paper where an NVIDIA GPU answers, cpu elsewhere (on
+#                            a CPU, `make book` then trains nothing the committed results already hold, and
+#                            the chapters' tables still show every committed paper-scale result)
 #   FRESH=1                  recompute results even when results for the same config are on disk
 #   SEEDS="0 1 2"            seeds to run (default 0)
 #   DRY_RUN=1                `make publish`: run its checks and print what would be pushed, push nothing
 
 SHELL := /bin/bash
-PROFILE ?= paper
+PROFILE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo paper || echo cpu)
 SEEDS ?= 0
 PYTHON_BASE ?= python3
 VENV := .venv
@@ -17,7 +19,7 @@ NOTEBOOKS := $(wildcard book/notebooks/*.ipynb)
 MATHJAX := book/_extra/mathjax/tex-mml-chtml.js
 FRESH_FLAG := $(if $(filter 1,$(FRESH)),--fresh,)
 
-.PHONY: book test bench venv data data-cifar10 results notebooks site clean-site queue paper jobs publish
+.PHONY: preflight book test bench venv data data-cifar10 results notebooks site clean-site queue paper jobs publish
 
 # The pip requirements are derived from environment.yml's `pip:` block, the one list of dependencies.
 $(VENV)/requirements.txt: environment.yml
@@ -87,7 +89,12 @@ jobs: data
 job/%:
 	$(PY) -m ffrepro run $(firstword $(subst @, ,$*)) --profile $(PROFILE) --seed $(lastword $(subst @, ,$*)) --no-progress
 
-test: data $(MATHJAX)
+# What the suite needs besides the environment, checked in its first seconds: a browser for the site's pages.
+preflight:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || [ -x "$$FFREPRO_CHROMIUM" ] \
+	  || { echo "make test: chromium is missing (the site's pages are checked in it): apt-get install chromium, or set FFREPRO_CHROMIUM to a browser; .ci/run installs it"; exit 2; }
+
+test: preflight data $(MATHJAX)
 	$(PY) -m pytest -q tests
 
 bench: data

@@ -13,6 +13,8 @@ starts with less than ``min_start_s`` left. Each job's log goes to ``log_dir``.
 from __future__ import annotations
 
 import os
+import re
+import statistics
 import subprocess
 import sys
 import time
@@ -22,12 +24,21 @@ from pathlib import Path
 from ffrepro.config import completed_with
 from ffrepro.registry import EXPERIMENTS, all_ids, get_experiment
 from ffrepro.report import metric_value
-from ffrepro.results import ResultsError, read_result, result_path
+from ffrepro.results import ResultsError, atomic_write_bytes, read_result, result_path
 from ffrepro.stacked import stackable
 
 # The order to run paper-scale entries in when time may run out (issue 12): the supervised family
 # first, then the unsupervised entries, then the rest in registry order.
 PRIORITY = ("mnist-ff-supervised", "mnist-ff-hard-negatives", "mnist-ff-supervised-fast", "mnist-ff-unsupervised", "mnist-ff-unsupervised-local", "mnist-ff-ffcode")
+
+
+# The MNIST paper-profile campaign (issue 27): the entries that lack three complete paper-scale seeds,
+# in the order they run on a CPU, a working day at a time (`make campaign`, scripts/campaign.sh).
+# mnist-ff-blackbox's no-box twin is mnist-ff-supervised's config, so that entry's seeds serve it.
+CAMPAIGN = (
+    "mnist-ff-supervised", "mnist-ff-unsupervised-local", "mnist-ff-unsupervised", "mnist-ff-recurrent-2layers",
+    "mnist-ff-recurrent", "mnist-bp-jitter", "mnist-ff-jitter", "mnist-ff-blackbox",
+)
 
 
 def ordered_ids(ids: list[str] | None = None) -> list[str]:
@@ -84,12 +95,12 @@ class Job:
                 "--time-budget", f"{minutes:.3f}", "--no-progress", *self.extra_args]
 
 
-def plan(profile: str, seeds: list[int], ids: list[str] | None, log_dir: Path, stack: bool = False) -> list[Job]:
-    """The jobs still to run, in priority order: entry by entry, seeds in the order given; one job per
-    seed, or (``stack``) one job for an entry's missing seeds where its config stacks
-    (:func:`ffrepro.stacked.stackable`)."""
+def plan(profile: str, seeds: list[int], ids: list[str] | None, log_dir: Path, stack: bool = False, keep_order: bool = False) -> list[Job]:
+    """The jobs still to run, in priority order (``keep_order``: in the order of ``ids``): entry by
+    entry, seeds in the order given; one job per seed, or (``stack``) one job for an entry's missing
+    seeds where its config stacks (:func:`ffrepro.stacked.stackable`)."""
     jobs = []
-    for e in ordered_ids(ids):
+    for e in (list(dict.fromkeys(get_experiment(i).id for i in ids)) if keep_order and ids else ordered_ids(ids)):
         missing = [s for s in seeds if not is_done(e, profile, s)]
         if stack and len(missing) > 1 and stackable(get_experiment(e).config(profile)) is None:
             groups = [tuple(missing)]
@@ -107,8 +118,11 @@ def run_queue(
     poll_s: float = 1.0,
     python: str = sys.executable,
     env: dict[str, str] | None = None,
+    status_every_s: float = 600.0,
 ) -> list[Job]:
     """Run ``jobs`` at most ``parallel`` at a time; training stops ``budget_s`` after the start.
+    Every ``status_every_s`` the log gets each running job's epoch and projected finish
+    (:func:`progress_text`).
 
     A job still running ``grace`` seconds after the deadline (evaluation that overran) is killed.
     Returns the jobs, with return codes (None: never started).
@@ -118,8 +132,13 @@ def run_queue(
     grace = max(60.0, 0.25 * budget_s)
     waiting, running, finished = list(jobs), [], []
     child_env = {**os.environ, **(env or {})}
+    next_status = start + status_every_s
     while waiting or running:
         now = time.time()
+        if running and now >= next_status:
+            for job in running:
+                _say(progress_text(job, now))
+            next_status = now + status_every_s
         for job in list(running):
             rc = job.process.poll() if job.process else None
             if rc is None and now > deadline + grace:
@@ -147,6 +166,52 @@ def run_queue(
     for job in waiting:
         _say(f"not started (out of time): {job.name}")
     return finished + waiting
+
+
+_EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+):.*seconds=([0-9.]+)")
+
+
+def progress_text(job: Job, now: float | None = None) -> str:
+    """What a running job's log says of it: its last epoch, the median of its last five epochs'
+    seconds, and when it will finish at that pace (training only; evaluation comes after)."""
+    now = time.time() if now is None else now
+    try:
+        matches = _EPOCH_LINE.findall(job.log.read_text(errors="replace"))
+    except OSError:
+        matches = []
+    if not matches:
+        return f"running {job.name}: no epoch finished yet ({(now - job.started) / 60:.0f} min in)"
+    done, total = int(matches[-1][0]), int(matches[-1][1])
+    pace = statistics.median(float(m[2]) for m in matches[-5:])
+    left = (total - done) * pace
+    finish = time.strftime("%H:%M", time.localtime(now + left))
+    return f"running {job.name}: epoch {done}/{total}, {pace:.0f} s an epoch, projected to finish training at {finish} ({left / 3600:.1f} h)"
+
+
+def landable(source: Path, ids: tuple[str, ...] = CAMPAIGN, seeds: tuple[int, ...] = (0, 1, 2), profile: str = "paper") -> list[tuple[Path, Path]]:
+    """(source file, destination file) for each complete result of the registry's current config under
+    ``source`` (a campaign worktree's results/) that this checkout's results root lacks or holds
+    otherwise (missing, unfinished, or another run)."""
+    pairs = []
+    for exp_id in ids:
+        cfg = get_experiment(exp_id).config(profile)
+        for seed in seeds:
+            src, dst = result_path(exp_id, profile, seed, source), result_path(exp_id, profile, seed)
+            try:
+                if not completed_with(read_result(src), cfg):
+                    continue
+            except (ResultsError, OSError):
+                continue
+            if not dst.exists() or dst.read_bytes() != src.read_bytes():
+                pairs.append((src, dst))
+    return pairs
+
+
+def land(pairs: list[tuple[Path, Path]]) -> None:
+    """Copy each finished result into place (atomically; what it replaces is in git)."""
+    for src, dst in pairs:
+        atomic_write_bytes(dst, src.read_bytes())
+        _say(f"landed {dst}")
 
 
 def summary(jobs: list[Job]) -> str:

@@ -175,6 +175,14 @@ def best_check(exp: Experiment, root: Path | None = None) -> Check | None:
     return min(checks, key=rank, default=None)
 
 
+def epochs_text(results: Sequence[dict[str, Any]]) -> str:
+    """Epochs done of the planned number: "20/20" where every seed got as far, each seed's where they
+    differ, in seed order: "15, 19, 24/500"."""
+    done = [r["epochs_done"] for r in sorted(results, key=lambda r: r["seed"])]
+    planned = results[0]["config"]["optim"]["epochs"]
+    return f"{done[0] if len(set(done)) == 1 else ', '.join(map(str, done))}/{planned}"
+
+
 def summary_row(exp: Experiment, profile: str, root: Path | None = None) -> dict[str, Any] | None:
     """Paper vs reproduced for one (experiment, profile), with provenance; None without results."""
     results = load_results(exp.id, profile, root)
@@ -187,7 +195,7 @@ def summary_row(exp: Experiment, profile: str, root: Path | None = None) -> dict
         "section": exp.section,
         "profile": profile,
         "seeds": ", ".join(str(r["seed"]) for r in results),
-        "epochs": f"{first['epochs_done']}/{first['config']['optim']['epochs']}",
+        "epochs": epochs_text(results),
         "hidden": "x".join(str(h) for h in first["config"]["model"]["hidden"]),
         "paper %": "n/a" if exp.paper_value is None else exp.paper_value,
         "ours %": round(c.mean, 2),
@@ -227,7 +235,7 @@ README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 def markdown_summary(root: Path | None = None) -> str:
     """The reproduced-vs-paper table shown in the README, from the committed results."""
     rows = summary_rows(profiles=("cpu", "paper"), root=root)
-    cols = ["experiment", "profile", "epochs", "hidden", "paper %", "ours %", "tolerance", "status", "device", "wall time (min)"]
+    cols = ["experiment", "profile", "seeds", "epochs", "hidden", "paper %", "ours %", "tolerance", "status", "device", "wall time (min)"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     return "\n".join(lines)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from ffrepro.config import ConfigError
-from ffrepro.queue import PRIORITY, Job, is_done, ordered_ids, plan, run_queue, summary
+from ffrepro.queue import CAMPAIGN, PRIORITY, Job, is_done, land, landable, ordered_ids, plan, progress_text, run_queue, summary
 from ffrepro.registry import all_ids
 from ffrepro.results import REPO_ROOT, result_path
 
@@ -69,3 +70,34 @@ def test_stacking_makes_one_job_of_an_entrys_missing_seeds_where_its_config_stac
     assert "stacked into one model" in out[0].log.read_text()
     text = summary(out)
     assert "seed 0: 3/3 epochs" in text and "seed 1: 3/3 epochs" in text
+
+
+def test_the_campaign_runs_in_its_own_order_and_says_when_each_job_will_finish(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    jobs = plan("paper", [0, 1, 2], list(CAMPAIGN), tmp_path / "logs", keep_order=True)
+    assert [j.exp_id for j in jobs[::3]] == list(CAMPAIGN)  # not PRIORITY's order
+    job = jobs[0]
+    job.log.parent.mkdir(parents=True)
+    job.started = 1_000.0
+    assert "no epoch finished yet" in progress_text(job, now=1_600.0)
+    lines = [f"[ffrepro 10:00:00] {job.name} epoch {k}/60: val_error_softmax=2.0, seconds={s}" for k, s in ((1, 50.0), (2, 40.0), (3, 60.0))]
+    job.log.write_text("\n".join(lines) + "\n")
+    text = progress_text(job, now=1_600.0)
+    assert "epoch 3/60" in text and "50 s an epoch" in text and "(0.8 h)" in text  # 57 epochs x 50 s (the median)
+
+
+def test_landing_copies_only_finished_results_of_the_current_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path / "main"))
+    source = tmp_path / "tree"
+    committed = REPO_ROOT / "results" / "mnist-bp" / "paper" / "seed0.json"
+    for seed, complete in ((0, True), (1, False)):
+        path = result_path("mnist-bp", "paper", seed, source)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result = json.loads(committed.read_text())
+        result["complete"] = complete
+        path.write_text(json.dumps(result))
+    pairs = landable(source, ("mnist-bp",))
+    assert [dst for _, dst in pairs] == [result_path("mnist-bp", "paper", 0)]
+    land(pairs)
+    assert result_path("mnist-bp", "paper", 0).read_bytes() == result_path("mnist-bp", "paper", 0, source).read_bytes()
+    assert landable(source, ("mnist-bp",)) == []  # landed once
