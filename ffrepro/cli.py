@@ -34,18 +34,19 @@ def _parse_sets(pairs: list[str]) -> dict[str, str]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ffrepro.registry import all_ids, get_experiment, variant_ids
-    from ffrepro.runner import run, run_seeds
+    from ffrepro.runner import resolve_device, run, run_seeds
 
     ids = [i for arg in args.id for i in (all_ids() if arg == "all" else [arg])]
     if args.with_variants:  # each entry named, followed by its variants
         ids = [v for i in ids for v in ([i] if "/" in i else [i, *variant_ids(i)])]
         ids = list(dict.fromkeys(ids))
-    experiments = [get_experiment(exp_id) for exp_id in ids]  # an unknown id or variant fails before any training
-    for exp_id, exp in zip(ids, experiments):
-        cfg = exp.config(args.profile)
-        if args.set:
-            cfg = override(cfg, _parse_sets(args.set))
-        options = dict(config=cfg, fresh=args.fresh, device=args.device, time_budget_s=None if args.time_budget is None else args.time_budget * 60,
+    # an unknown id or variant, a bad --set or a device this machine lacks fails before any training
+    configs = [get_experiment(exp_id).config(args.profile) for exp_id in ids]
+    if args.set:
+        configs = [override(cfg, _parse_sets(args.set)) for cfg in configs]
+    device = resolve_device(args.device)
+    for exp_id, cfg in zip(ids, configs):
+        options = dict(config=cfg, fresh=args.fresh, device=device, time_budget_s=None if args.time_budget is None else args.time_budget * 60,
                        stop_after_epochs=args.stop_after_epochs, progress=not args.no_progress)
         if args.stack:  # the seeds together, as one stacked model where the config allows
             run_seeds(exp_id, args.profile, args.seed, stack=True, **options)  # type: ignore[arg-type]
@@ -100,10 +101,26 @@ def _cmd_references(args: argparse.Namespace) -> int:
     for exp_id in ids:
         get_experiment(exp_id)  # an unknown id fails before any training
     for exp_id in ids:
-        ref = make_reference(exp_id) if not args.show else read_reference(exp_id)
+        ref = make_reference(exp_id) if not args.show else _checked_reference(exp_id, read_reference(exp_id))
         print(f"{exp_id}: {len(ref['runs'])} runs on {ref['machine']['cpu_model']}")
         print(format_bands(ref))
     return 0
+
+
+def _checked_reference(exp_id: str, ref: dict) -> dict:
+    """``ref`` if each of its runs has the shape of a results file's (``final`` error rates as numbers,
+    ``history`` a list of objects); else :class:`ResultsError` naming the reference file."""
+    from ffrepro.references import reference_path
+    from ffrepro.results import ResultsError, shape_problem
+
+    fix = f"regenerate it with `python -m ffrepro references {exp_id}`"
+    for i, run in enumerate(ref["runs"]):
+        fields = ("seed", "config", "final", "history", "provenance")
+        missing = [k for k in fields if not isinstance(run, dict) or k not in run]
+        problem = f"lacks the field(s) {', '.join(missing)}" if missing else shape_problem(run, fields)
+        if problem:
+            raise ResultsError(reference_path(exp_id), f"run {i} {problem}", fix)
+    return ref
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -131,9 +148,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_memory(args: argparse.Namespace) -> int:
     from ffrepro.memory import run_study
-    from ffrepro.runner import default_device
+    from ffrepro.runner import resolve_device
 
-    run_study(args.profile, args.device or default_device(), fresh=args.fresh)
+    run_study(args.profile, resolve_device(args.device), fresh=args.fresh)
     return 0
 
 
@@ -221,8 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "run" and args.profile not in PROFILES:
-            raise ConfigError(f"unknown profile {args.profile!r}; valid profiles: {', '.join(PROFILES)}")
+        asked = [args.profile] if args.command == "run" else args.profile if args.command == "check" else []
+        for profile in asked:  # before any work: `check --profile huge` would print an empty table
+            if profile not in PROFILES:
+                raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
         return args.fn(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -202,19 +202,46 @@ def completed_with(result: dict[str, Any], cfg: RunConfig) -> bool:
     return bool(result["complete"]) and same_config(result["config"], cfg)
 
 
-def _parse_value(current: Any, text: str) -> Any:
+def config_changes(base: RunConfig, cfg: RunConfig) -> dict[str, Any]:
+    """The fields, dotted (``optim.lr``), whose value in ``cfg`` differs from ``base``'s, with ``cfg``'s
+    values as plain JSON types, sorted; empty for the same configuration."""
+    a, b = base.to_dict(), cfg.to_dict()
+    out: dict[str, Any] = {} if a["method"] == b["method"] else {"method": b["method"]}
+    for section in ("data", "model", "optim"):
+        for name in sorted(set(a[section]) | set(b[section])):
+            old, new = a[section].get(name, _ABSENT), b[section].get(name, _ABSENT)
+            if old != new:
+                out[f"{section}.{name}"] = None if new is _ABSENT else new
+    return out
+
+
+_ABSENT = object()  # a field one of two configs' classes lacks
+
+
+def _parse_value(current: Any, text: str, declared: str) -> Any:
+    """``text`` read as the type of a field whose value is ``current`` and whose annotation is ``declared``
+    (a string such as ``"int | None"``); :class:`ValueError` saying what it expected."""
+    if "None" in declared and text.lower() == "none":
+        return None
     if isinstance(current, bool):
         if text.lower() not in ("true", "false"):
-            raise ConfigError(f"expected true or false, got {text!r}")
+            raise ValueError(f"expected true or false, got {text!r}")
         return text.lower() == "true"
     if isinstance(current, tuple):
-        return tuple(int(v) for v in text.split("x" if "x" in text else ","))
-    if isinstance(current, int) or (current is None and text.isdigit()):
-        return int(text)
+        try:
+            return tuple(int(v) for v in text.split("x" if "x" in text else ","))
+        except ValueError:
+            raise ValueError(f"expected whole numbers separated by x or commas (e.g. 500x500), got {text!r}") from None
+    if isinstance(current, int) or (current is None and "int" in declared):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {text!r}") from None
     if isinstance(current, float):
-        return float(text)
-    if current is None and text.lower() == "none":
-        return None
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {text!r}") from None
     return text
 
 
@@ -230,12 +257,15 @@ def override(config: RunConfig, assignments: dict[str, str]) -> RunConfig:
             valid = sorted(f"{s}.{f.name}" for s, obj in sections.items() for f in dataclasses.fields(obj))
             raise ConfigError(f"unknown parameter {key!r}; valid parameters: {', '.join(valid)}")
         obj = sections[section]
-        names = [f.name for f in dataclasses.fields(obj)]
-        if name not in names:
-            valid = sorted(f"{section}.{n}" for n in names)
+        declared = {f.name: str(f.type) for f in dataclasses.fields(obj)}
+        if name not in declared:
+            valid = sorted(f"{section}.{n}" for n in declared)
             raise ConfigError(f"unknown parameter {key!r}; valid {section} parameters: {', '.join(valid)}")
+        if "LocalSpec" in declared[name]:
+            raise ConfigError(f"{key} cannot be set with --set (it lists locally connected layers, LocalSpec); run an entry that has them, "
+                              "e.g. mnist-ff-unsupervised-local, or add a variant in ffrepro/experiments")
         try:
-            value = _parse_value(getattr(obj, name), text)
+            value = _parse_value(getattr(obj, name), text, declared[name])
         except ValueError as exc:
             raise ConfigError(f"bad value for {key}: {exc}") from exc
         config = dataclasses.replace(config, **{section: dataclasses.replace(obj, **{name: value})})
@@ -254,8 +284,18 @@ def validate(config: RunConfig) -> None:
         problems.append("data.batch_size must be >= 1")
     if any(h < 1 for h in config.model.hidden) or not config.model.hidden:
         problems.append("model.hidden must list at least one positive layer width")
+    problems += _number_problems(config)
     if config.optim.lr <= 0:
         problems.append("optim.lr must be > 0")
+    if config.optim.readout_lr <= 0:
+        problems.append("optim.readout_lr must be > 0")
+    for name in ("weight_decay", "readout_weight_decay"):
+        if getattr(config.optim, name) < 0:
+            problems.append(f"optim.{name} must be >= 0 (0 switches it off)")
+    for name in ("train_examples", "eval_examples"):
+        count = getattr(config.data, name)
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+            problems.append(f"data.{name} must be a number of images >= 1, or none for all of them, not {count!r}")
     try:
         check_jitter(config.data.jitter)
     except ValueError as exc:
@@ -293,6 +333,9 @@ def validate(config: RunConfig) -> None:
         if not 1 <= m.negative_iterations <= m.iterations:
             problems.append(f"model.negative_iterations must be in [1, model.iterations = {m.iterations}], not {m.negative_iterations}")
     local = getattr(config.model, "local", ())  # every kind of net may have locally connected layers
+    if any(not isinstance(spec, LocalSpec) for spec in local):
+        problems.append(f"model.local must list LocalSpec layers, not {local!r}; run an entry that has them, e.g. mnist-ff-unsupervised-local")
+        local = ()
     box = getattr(config.model, "black_box_after", 0)
     if box and not (isinstance(box, int) and 1 <= box < len(config.model.hidden)):
         problems.append(f"model.black_box_after must sit between two hidden layers, in [1, {len(config.model.hidden) - 1}] (0: no box), not {box!r}")
@@ -306,6 +349,25 @@ def validate(config: RunConfig) -> None:
         problems.append("method ff-recurrent needs a RecurrentFFConfig model, and only it")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+
+def _number_problems(config: RunConfig) -> list[str]:
+    """Every float field must be finite (``--set optim.lr=nan`` parses) and no count may be negative;
+    the fields with a tighter range of their own are checked by :func:`validate` itself."""
+    problems = []
+    for section in ("data", "model", "optim"):
+        obj = getattr(config, section)
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"{section}.{f.name} must be a finite number, not {value}")
+            elif isinstance(value, int) and not isinstance(value, bool) and value < 0 and f.name not in _OWN_RANGE:
+                problems.append(f"{section}.{f.name} must be >= 0, not {value}")
+    return problems
+
+
+_OWN_RANGE = ("train_examples", "eval_examples", "jitter", "black_box_after", "first_scored_layer", "epochs", "batch_size",
+              "jitter_passes", "phase_length", "iterations", "negative_iterations")  # validate names their ranges itself
 
 
 @dataclass(frozen=True)

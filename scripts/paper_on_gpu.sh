@@ -18,16 +18,49 @@
 # STACK=0 (one process per seed; by default an entry whose config stacks trains its missing seeds as
 # one stacked model in one process, `run --stack`, checked at smoke size first).
 # PROFILE (default paper) lets the whole script be tried on a CPU with `smoke` first.
+#
+# Provenance: the GPU machine has no git, so the commit travels with the tree. Just before each call,
+# on the machine with git, stamp the data folder:
+#
+#   scripts/paper_on_gpu.sh --stamp DATA_DIR
+#
+# writes DATA_DIR/COMMIT (git's HEAD), DATA_DIR/DIRTY (true or false: tracked files differ from HEAD)
+# and DATA_DIR/TREE (the sha256 of every tracked file as it is now). There, the script checks TREE
+# against the tree that travelled and only then exports FFREPRO_GIT_COMMIT and FFREPRO_GIT_DIRTY, which
+# the results' provenance records (ffrepro.results.git_state); a stale or missing stamp is said, and the
+# results record the commit as "unknown" instead of a wrong one. No results file is edited afterwards.
 set -u -o pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${1:-}" = --stamp ]; then
+  DEST=${2:?usage: scripts/paper_on_gpu.sh --stamp DATA_DIR}
+  mkdir -p "$DEST"
+  commit=$(git -C "$ROOT" rev-parse HEAD) && status=$(git -C "$ROOT" status --porcelain --untracked-files=no) \
+    || { echo "paper_on_gpu --stamp: git cannot tell the commit of $ROOT; run it in the checkout the call copies" >&2; exit 2; }
+  echo "$commit" > "$DEST/COMMIT"
+  [ -n "$status" ] && echo true > "$DEST/DIRTY" || echo false > "$DEST/DIRTY"
+  (cd "$ROOT" && git ls-files -z | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done | xargs -0 -r sha256sum) > "$DEST/TREE"
+  echo "stamped $DEST: commit $commit, dirty $(cat "$DEST/DIRTY"), $(wc -l < "$DEST/TREE") tracked files"
+  exit 0
+fi
 DATA_IN=$1 BUDGET=$2 PARALLEL=$3 OUT_DIR=$4 PROFILE=${5:-paper}
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 export FFREPRO_DATA=${FFREPRO_DATA:-/tmp/ffrepro-data} FFREPRO_CHECKPOINTS=${FFREPRO_CHECKPOINTS:-/tmp/ffrepro-checkpoints}
-[ -f "$DATA_IN/COMMIT" ] && export FFREPRO_GIT_COMMIT=$(cat "$DATA_IN/COMMIT") FFREPRO_GIT_DIRTY=$(cat "$DATA_IN/DIRTY" 2>/dev/null)
 WORK=$(mktemp -d)
 mkdir -p "$OUT_DIR" "$FFREPRO_DATA/MNIST/raw"
 t0=$(date +%s)
 say() { echo "[paper_on_gpu $(date +%H:%M:%S) +$(( $(date +%s) - t0 ))s] $*"; }
+
+# the commit that travelled with the tree, if the stamp (--stamp, above) is this tree's
+if [ -f "$DATA_IN/COMMIT" ] && [ -f "$DATA_IN/DIRTY" ] && [ -f "$DATA_IN/TREE" ] \
+   && (tree=$(realpath "$DATA_IN/TREE") && cd "$ROOT" && sha256sum --quiet --strict -c "$tree" > "$WORK/stamp-check.log" 2>&1); then
+  export FFREPRO_GIT_COMMIT=$(cat "$DATA_IN/COMMIT") FFREPRO_GIT_DIRTY=$(cat "$DATA_IN/DIRTY")
+  say "provenance: commit $FFREPRO_GIT_COMMIT, dirty $FFREPRO_GIT_DIRTY (the stamp in $DATA_IN matches this tree)"
+else
+  [ -f "$DATA_IN/TREE" ] && say "the stamp in $DATA_IN is not this tree's ($(grep -c FAILED "$WORK/stamp-check.log" 2>/dev/null) files differ, e.g. $(grep -m1 FAILED "$WORK/stamp-check.log" 2>/dev/null))"
+  unset FFREPRO_GIT_COMMIT FFREPRO_GIT_DIRTY
+  say "provenance: the results record the commit as git tells it here, else \"unknown\"; to record it, run \`scripts/paper_on_gpu.sh --stamp $DATA_IN\` before the call"
+fi
 
 if ls "$DATA_IN"/*-ubyte.gz >/dev/null 2>&1; then
   for f in "$DATA_IN"/*-ubyte.gz; do gunzip -c "$f" > "$FFREPRO_DATA/MNIST/raw/$(basename "$f" .gz)"; done

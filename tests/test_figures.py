@@ -11,7 +11,7 @@ import pytest
 
 from ffrepro.figures import common, summary
 from ffrepro.registry import EXPERIMENTS, get_experiment
-from ffrepro.report import best_check, front_page_rows, mean_std_text
+from ffrepro.report import best_check, front_page_rows, mean_std_text, summary_row
 from ffrepro.results import REPO_ROOT, SCHEMA_VERSION, result_path, write_result
 
 BP, FF = "mnist-bp", "mnist-ff-supervised"
@@ -93,10 +93,15 @@ def test_front_page_rows(tmp_path: Path) -> None:
 
 
 def test_partial_paper_run_is_marked(tmp_path: Path) -> None:
+    """A partial paper run is shown when nothing finished is on disk; it reads FAIL with no finished cpu
+    run to hold it to, and PARTIAL once one is there (``summary_row``, the README's row)."""
     write(tmp_path, FF, "paper", [1.61], complete=False)
     write(tmp_path, FF, "smoke", [40.0])
     (row,) = front_page_rows([FF], tmp_path)
-    assert (row["profile"], row["status"], row["epochs"], row["ours %"]) == ("paper", "PARTIAL", "4/10", "1.61 (1 seed)")
+    assert (row["profile"], row["status"], row["epochs"], row["ours %"]) == ("paper", "FAIL", "4/10", "1.61 (1 seed)")
+    write(tmp_path, FF, "cpu", [1.9])
+    row = summary_row(get_experiment(FF), "paper", tmp_path)
+    assert row is not None and (row["status"], row["epochs"]) == ("PARTIAL", "4/10")
 
 
 def test_front_page_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

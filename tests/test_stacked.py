@@ -16,7 +16,8 @@ from ffrepro.data import Dataset, Split
 from ffrepro.figures.common import provenance_table
 from ffrepro.local import LocalSpec
 from ffrepro.registry import get_experiment
-from ffrepro.runner import TRAINERS, checkpoint_path, run, run_seeds
+from ffrepro.results import result_path
+from ffrepro.runner import TRAINERS, checkpoint_path, run, run_seeds, set_folder
 from ffrepro.stacked import StackedFFSupervised, stackable, stacked_trainer
 from ffrepro.trainer import Trainer
 
@@ -222,7 +223,7 @@ def test_a_stacked_run_writes_what_one_seed_runs_write_and_resumes_either_way(tm
     together = run_seeds(exp_id, "smoke", [0, 1], stack=True, results_dir=tmp_path / "b" / "r", checkpoint_dir=tmp_path / "b" / "c", **where)
     for s, (a, b) in enumerate(zip(alone, together)):
         assert b["seed"] == s and b["complete"] and b["epochs_done"] == 2
-        assert (tmp_path / "b" / "r" / exp_id / "smoke" / f"seed{s}.json").exists()
+        assert result_path(exp_id, "smoke", s, tmp_path / "b" / "r", set_folder(exp_id, "smoke", cfg)).exists()  # a --set config's folder
         assert b["provenance"]["stacked_seeds"] == [0, 1] and "stacked_seeds" not in a["provenance"]
         assert b.keys() == a.keys() and b["final"].keys() == a["final"].keys() and b["extras"].keys() == a["extras"].keys()
         for key in ("ff_loss", "pos_goodness", "neg_goodness"):
@@ -233,7 +234,7 @@ def test_a_stacked_run_writes_what_one_seed_runs_write_and_resumes_either_way(tm
     # stopped after epoch 1 stacked, then seed 1 resumes alone from its checkpoint
     part = run_seeds(exp_id, "smoke", [0, 1], stack=True, stop_after_epochs=1, results_dir=tmp_path / "c" / "r", checkpoint_dir=tmp_path / "c" / "c", **where)
     assert [r["epochs_done"] for r in part] == [1, 1]
-    assert checkpoint_path(exp_id, "smoke", 1, tmp_path / "c" / "c").exists()
+    assert checkpoint_path(exp_id, "smoke", 1, tmp_path / "c" / "c", set_folder(exp_id, "smoke", cfg)).exists()
     resumed = run(exp_id, "smoke", 1, results_dir=tmp_path / "c" / "r", checkpoint_dir=tmp_path / "c" / "c", **where)
     assert resumed["complete"] and resumed["history"][0] == part[1]["history"][0]
     assert resumed["history"][1]["ff_loss"] == pytest.approx(together[1]["history"][1]["ff_loss"], rel=1e-3)
@@ -277,5 +278,6 @@ def test_configs_that_cannot_stack_say_why_and_run_seed_by_seed(mnist: Dataset, 
     sets = ["--set", "data.train_examples=1000", "--set", "data.eval_examples=500", "--set", "optim.epochs=1"]
     assert main(["run", exp_id, "--profile", "smoke", "--seed", "0", "1", "--stack", "--no-progress", "--device", "cpu", *sets]) == 0
     assert "not stacking the seeds (precision 'bf16'" in capsys.readouterr().err
+    folder = set_folder(exp_id, "smoke", override(get_experiment(exp_id).config("smoke"), dict(s.split("=") for s in sets[1::2])))
     for seed in (0, 1):
-        assert (tmp_path / "r" / exp_id / "smoke" / f"seed{seed}.json").exists()
+        assert result_path(exp_id, "smoke", seed, tmp_path / "r", folder).exists()
