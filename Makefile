@@ -19,7 +19,7 @@ NOTEBOOKS := $(wildcard book/notebooks/*.ipynb)
 MATHJAX := book/_extra/mathjax/tex-mml-chtml.js
 FRESH_FLAG := $(if $(filter 1,$(FRESH)),--fresh,)
 
-.PHONY: preflight book test bench venv data data-cifar10 results notebooks site clean-site queue paper jobs publish
+.PHONY: preflight campaign book test bench venv data data-cifar10 results notebooks site clean-site queue paper jobs publish
 
 # The pip requirements are derived from environment.yml's `pip:` block, the one list of dependencies.
 $(VENV)/requirements.txt: environment.yml
@@ -80,6 +80,12 @@ queue: data
 # STACK=1: an entry's missing seeds train as one stacked model in one process where its config allows.
 paper: data
 	$(PY) -m ffrepro queue --profile paper --seeds 0 1 2 --parallel $(PARALLEL) --budget $(BUDGET) $(if $(filter 1,$(STACK)),--stack)
+
+# The MNIST paper-profile campaign on this CPU (issue 27), resumed each working day: scripts/campaign.sh
+# (a worktree pinned at a commit, checkpoints in ~/ffrepro-checkpoints, nice'd); `scripts/campaign.sh
+# status` says what runs and when it will finish, `scripts/campaign.sh land` brings finished seeds here.
+campaign: data
+	scripts/campaign.sh start
 
 # The same jobs as make targets of their own, for `make -j N jobs PROFILE=paper SEEDS="0 1 2"`: one
 # process per (entry, seed), no time budget. Each target is "job/ID@SEED".

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from ffrepro.config import PROFILES, ConfigError, override
 
@@ -59,12 +60,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_queue(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ffrepro.queue import plan, run_queue, summary
+    from ffrepro.queue import CAMPAIGN, land, landable, plan, progress_text, run_queue, summary
 
-    if args.list:  # one "ID SEED" per line (never stacked), for make -j or a cluster's job array
-        print("\n".join(f"{j.exp_id} {j.seeds[0]}" for j in plan(args.profile, args.seeds, args.ids or None, Path(args.log_dir))))
+    if args.campaign:  # the MNIST paper-profile campaign (scripts/campaign.sh): its entries, in its order
+        if args.ids or args.profile != "paper" or args.seeds != [0, 1, 2] or args.stack:
+            raise ConfigError("queue --campaign runs ffrepro.queue.CAMPAIGN at the paper profile, seeds 0 1 2, seed by seed; drop the ids, --profile, --seeds and --stack")
+        args.ids = list(CAMPAIGN)
+    if args.landable or args.land:
+        pairs = landable(Path(args.landable or args.land), tuple(args.ids or CAMPAIGN), tuple(args.seeds), args.profile)
+        print("\n".join(f"finished, not landed: {dst}" for _, dst in pairs) or "nothing finished to land")
+        if args.land:
+            land(pairs)
         return 0
-    jobs = plan(args.profile, args.seeds, args.ids or None, Path(args.log_dir), stack=args.stack)
+    if args.progress:  # what each job with a log written in the last half hour says of itself
+        jobs = [j for j in plan(args.profile, args.seeds, args.ids or None, Path(args.log_dir), keep_order=args.campaign)
+                if j.log.exists() and time.time() - j.log.stat().st_mtime < 1800]
+        for job in jobs:
+            job.started = job.log.stat().st_ctime
+            print(progress_text(job))
+        return 0
+    if args.list:  # one "ID SEED" per line (never stacked), for make -j or a cluster's job array
+        print("\n".join(f"{j.exp_id} {j.seeds[0]}" for j in plan(args.profile, args.seeds, args.ids or None, Path(args.log_dir), keep_order=args.campaign)))
+        return 0
+    jobs = plan(args.profile, args.seeds, args.ids or None, Path(args.log_dir), stack=args.stack, keep_order=args.campaign)
     if args.budget is None:
         raise ConfigError("queue needs --budget MINUTES (or --list to print the jobs)")
     print(f"{len(jobs)} jobs to run: " + ", ".join(j.name for j in jobs), flush=True)
@@ -203,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--min-start", type=float, default=1.0, metavar="MINUTES", help="start no job with less time than this left")
     q.add_argument("--log-dir", default="logs/queue", help="one log file per job")
     q.add_argument("--stack", action="store_true", help="one process per entry for its missing seeds, trained as one stacked model where the config allows (run --stack)")
+    q.add_argument("--campaign", action="store_true", help="the MNIST paper-profile campaign: ffrepro.queue.CAMPAIGN in its order (scripts/campaign.sh)")
+    q.add_argument("--progress", action="store_true", help="each running job's epoch and projected finish, from its log, and run nothing")
+    q.add_argument("--landable", metavar="RESULTS_DIR", help="list the finished results under RESULTS_DIR (a campaign worktree's) that this checkout lacks")
+    q.add_argument("--land", metavar="RESULTS_DIR", help="copy them into this checkout's results (commit them at once)")
     q.set_defaults(fn=_cmd_queue)
     c = sub.add_parser("check", help="compare committed results with the paper's numbers")
     c.add_argument("--profile", nargs="+", default=["cpu", "paper"])

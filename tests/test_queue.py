@@ -101,3 +101,14 @@ def test_landing_copies_only_finished_results_of_the_current_config(tmp_path: Pa
     land(pairs)
     assert result_path("mnist-bp", "paper", 0).read_bytes() == result_path("mnist-bp", "paper", 0, source).read_bytes()
     assert landable(source, ("mnist-bp",)) == []  # landed once
+
+
+def test_the_campaign_command_lists_its_jobs_in_order_and_refuses_other_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from ffrepro.cli import main
+
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    assert main(["queue", "--campaign", "--list"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert lines[:6] == ["mnist-ff-supervised", "0", "mnist-ff-supervised", "1", "mnist-ff-supervised", "2"] and lines[6] == CAMPAIGN[1]
+    assert main(["queue", "--campaign", "--profile", "cpu", "--list"]) == 2
+    assert "queue --campaign runs" in capsys.readouterr().err
