@@ -1,6 +1,7 @@
 # ffrepro: `make book` rebuilds every result and the site; `make test` runs the test suite (the site's pages
 # included, in headless Chromium); `make publish` pushes the built site to the gh-pages branch with ghp-import,
-# and refuses a site built from smoke results or from a tree with uncommitted changes (ffrepro/publish.py).
+# and refuses a site built from smoke results, from results files not committed as they were read, from a
+# tree with uncommitted changes, or onto a source branch (ffrepro/publish.py).
 #   PROFILE=paper|cpu|smoke  which scale to run: default paper where an NVIDIA GPU answers, cpu elsewhere (on
 #                            a CPU, `make book` then trains nothing the committed results already hold, and
 #                            the chapters' tables still show every committed paper-scale result)
@@ -53,10 +54,15 @@ results: data
 	$(PY) -m ffrepro run all --profile $(PROFILE) --seed $(SEEDS) $(FRESH_FLAG)
 	$(PY) -m ffrepro memory --profile $(PROFILE) $(FRESH_FLAG)
 
+# Every results file the notebooks read (BLOB PATH), copied into the site with book/_extra/; `make publish`
+# refuses a site that read one not committed as it was read (ffrepro/publish.py).
+RESULTS_READ := book/_extra/downloads/results-read.txt
+
 notebooks: $(STAMP)
 	mkdir -p book/executed
+	rm -f $(RESULTS_READ)
 	set -e; for nb in $(NOTEBOOKS); do \
-	  PYTHONPATH=$(CURDIR) $(PY) -m papermill $$nb book/executed/$$(basename $$nb) -k python3 --cwd book/notebooks \
+	  PYTHONPATH=$(CURDIR) FFREPRO_RESULTS_READ=$(CURDIR)/$(RESULTS_READ) $(PY) -m papermill $$nb book/executed/$$(basename $$nb) -k python3 --cwd book/notebooks \
 	    -p profile $(PROFILE) -y "seeds: [$$(echo $(SEEDS) | sed 's/ /, /g')]" --log-level WARNING; done
 
 site: $(STAMP) $(MATHJAX)
@@ -107,4 +113,4 @@ bench: data
 	$(PY) -m ffrepro bench
 
 clean-site:
-	rm -rf book/_build book/executed
+	rm -rf book/_build book/executed $(RESULTS_READ)

@@ -8,10 +8,20 @@ Jupyter Book 1's documentation gives, and only if it can be trusted:
   parameters cell, in the copy of the executed notebook that the build keeps in ``_sources/``) is known and is
   not ``smoke``, and no page names the smoke profile in its text (the chapters say "read from the results files
   of the **cpu** profile"); a site whose pages come from different profiles is refused too;
+- every results file the notebooks read is committed, as it was read: ``make notebooks`` has the notebook kernels
+  list each one in a manifest (``FFREPRO_RESULTS_READ``, :func:`ffrepro.figures.common.record_results_reads`), which
+  the build copies into the site (``downloads/results-read.txt``, one line ``BLOB PATH`` each), and each file's git
+  blob id must be the one the checked-out commit holds at that path. A site without the manifest was not built by
+  this code, and one that read results from outside the repository (``FFREPRO_RESULTS``) cannot be from the commit;
 - the working tree has no uncommitted change to a tracked file (``git status --porcelain``; untracked files,
-  such as results being computed, do not count), so the site is the one the checked-out commit builds.
+  such as results being computed, do not count unless a page read them), so the site is the one the checked-out
+  commit builds;
+- the branch it writes is not a source branch: ghp-import force-pushes, so ``--branch main`` would replace the
+  source's history with the site. Refused: the branch checked out, ``main`` and ``master``, the remote's default
+  branch, and any branch (local, or the remote's as last fetched) that shares history with the checked-out commit.
 
-What it cannot see: a site built from a dirty tree that was cleaned before publishing (rebuild after committing).
+What it cannot see: a site built from a dirty tree of code (not results) that was cleaned before publishing
+(rebuild after committing).
 """
 
 from __future__ import annotations
@@ -31,6 +41,11 @@ from ffrepro.results import REPO_ROOT
 SITE = REPO_ROOT / "book" / "_build" / "html"
 REBUILD = "make notebooks site PROFILE=cpu"
 SMOKE = "smoke"
+# The results files the notebooks read, as the site holds it: `make notebooks` writes book/_extra/downloads/
+# results-read.txt (FFREPRO_RESULTS_READ) and the build copies book/_extra/ to the site's root.
+MANIFEST = "downloads/results-read.txt"
+# Branch names that hold the source wherever they exist; the checked-out and the remote's default branch are asked of git.
+SOURCE_BRANCHES = ("main", "master")
 # How a chapter names the profile of its numbers: "... the results files of the <strong>cpu</strong> profile".
 _PAGE_PROFILE = re.compile(r'<strong><span class="pasted-text">([\w-]+)</span></strong>\s+profile')
 
@@ -41,7 +56,8 @@ class PublishError(Exception):
 
 @dataclass(frozen=True)
 class Plan:
-    """What would be pushed: the site, its files, the profiles that built it, the commit it comes from."""
+    """What would be pushed: the site, its files, the profiles that built it, the commit it comes from, and how
+    many (committed) results files its notebooks read."""
 
     site: Path
     files: int
@@ -49,11 +65,13 @@ class Plan:
     profiles: dict[str, str]
     commit: str
     command: list[str]
+    results_read: int
 
     def describe(self) -> str:
         profiles = ", ".join(sorted(set(self.profiles.values())))
         return (f"{self.site}: {self.files} files, {self.size / 2**20:.1f} MiB, {len(self.profiles)} executed "
-                f"notebooks (profile {profiles}), from commit {self.commit[:12]}\n  {shlex.join(self.command)}")
+                f"notebooks (profile {profiles}) reading {self.results_read} committed results files, from commit "
+                f"{self.commit[:12]}\n  {shlex.join(self.command)}")
 
 
 def _notebook_profile(path: Path) -> str | None:
@@ -117,6 +135,85 @@ def check_site(site: Path) -> dict[str, str]:
     return profiles
 
 
+def _names(paths: list[str]) -> str:
+    """The first three of ``paths``, and "..." if there are more."""
+    return ", ".join(paths[:3]) + (", ..." if len(paths) > 3 else "")
+
+
+def read_manifest(site: Path) -> dict[str, set[str]]:
+    """Results file (relative to the repository root, or absolute) -> the git blob ids it was read with, from
+    the site's :data:`MANIFEST`; raises PublishError if the site has none or it is not ``BLOB PATH`` lines."""
+    path = site / MANIFEST
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise PublishError(f"{site} does not list the results files it was read from ({MANIFEST} is missing), so the "
+                           f"current code did not build it: rebuild it with `{REBUILD}`") from None
+    reads: dict[str, set[str]] = {}
+    for n, line in enumerate(lines, 1):
+        blob, _, name = line.partition(" ")
+        if not re.fullmatch(r"[0-9a-f]{40}", blob) or not name:
+            raise PublishError(f"line {n} of {path} is not `BLOB PATH` ({line[:60]!r}): rebuild the site with `{REBUILD}`")
+        reads.setdefault(name, set()).add(blob)
+    return reads
+
+
+def check_reads(repo: Path, site: Path) -> int:
+    """How many results files the site read; raises PublishError if one lies outside the repository, is not
+    in the checked-out commit (untracked, ignored or only staged), or was read with other content than it has there."""
+    reads = read_manifest(site)
+    outside = sorted(name for name in reads if Path(name).is_absolute() or name.split("/")[0] == "..")
+    if outside:
+        raise PublishError(f"the site read results from outside the repository ({_names(outside)}): unset FFREPRO_RESULTS "
+                           f"and rebuild it from the committed results with `{REBUILD}`")
+    committed = {}
+    for entry in _git(repo, "ls-tree", "-r", "-z", "HEAD").split("\0"):
+        meta, _, name = entry.partition("\t")
+        if name:
+            committed[name] = meta.split()[2]
+    missing = sorted(name for name in reads if name not in committed)
+    if missing:
+        tracked = set(_git(repo, "--literal-pathspecs", "ls-files", "-z", "--", *missing).split("\0"))
+        untracked = [name for name in missing if name not in tracked]
+        if untracked:
+            raise PublishError(f"the site read results files that git does not track ({_names(untracked)}): commit them "
+                               f"(or delete them), rebuild with `{REBUILD}`, then publish")
+        raise PublishError(f"the site read results files that are not committed ({_names(missing)}): commit them, "
+                           f"rebuild with `{REBUILD}`, then publish")
+    changed = sorted(name for name, blobs in reads.items() if blobs != {committed[name]})
+    if changed:
+        raise PublishError(f"the site read results files that differ from the committed ones ({_names(changed)}): commit "
+                           f"them or restore them (`git checkout -- FILE`), rebuild with `{REBUILD}`, then publish")
+    return len(reads)
+
+
+def _git_or_none(repo: Path, *args: str) -> str | None:
+    """``git ARGS``'s output, or None if it fails (a ref that does not exist, a detached HEAD)."""
+    out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def check_branch(repo: Path, remote: str, branch: str) -> None:
+    """Raises PublishError if ``branch`` holds the source rather than a site: ghp-import force-pushes over it."""
+    current = _git_or_none(repo, "symbolic-ref", "-q", "--short", "HEAD")
+    default = _git_or_none(repo, "symbolic-ref", "-q", "--short", f"refs/remotes/{remote}/HEAD")
+    reason = None
+    if branch == current:
+        reason = "the branch checked out"
+    elif branch in SOURCE_BRANCHES:
+        reason = "a source branch name"
+    elif default is not None and branch == default.removeprefix(f"{remote}/"):
+        reason = f"the default branch of {remote}"
+    else:
+        for ref in (f"refs/heads/{branch}", f"refs/remotes/{remote}/{branch}"):
+            if _git_or_none(repo, "rev-parse", "-q", "--verify", f"{ref}^{{commit}}") and _git_or_none(repo, "merge-base", "HEAD", ref):
+                reason = f"a branch that shares history with the checked-out commit ({ref.removeprefix('refs/')})"
+                break
+    if reason is not None:
+        raise PublishError(f"--branch {branch} is {reason}, and ghp-import would force-push the site over it: publish to "
+                           f"the site's own branch (the default, `--branch gh-pages`)")
+
+
 def _git(repo: Path, *args: str) -> str:
     out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
     if out.returncode != 0:
@@ -129,7 +226,7 @@ def check_tree(repo: Path) -> str:
     """The commit checked out; raises PublishError if a tracked file has uncommitted changes."""
     dirty = _git(repo, "status", "--porcelain", "--untracked-files=no").splitlines()
     if dirty:
-        names = ", ".join(line[3:] for line in dirty[:3]) + (", ..." if len(dirty) > 3 else "")
+        names = _names([line[3:] for line in dirty])
         raise PublishError(f"the working tree has uncommitted changes ({names}): commit or stash them, "
                            f"rebuild with `{REBUILD}`, then publish")
     return _git(repo, "rev-parse", "HEAD").strip()
@@ -138,13 +235,15 @@ def check_tree(repo: Path) -> str:
 def plan(repo: Path = REPO_ROOT, site: Path = SITE, remote: str = "origin", branch: str = "gh-pages") -> Plan:
     """Every check, and the ghp-import command that would publish the site."""
     profiles = check_site(site)
+    check_branch(repo, remote, branch)
+    results_read = check_reads(repo, site)
     commit = check_tree(repo)
     if importlib.util.find_spec("ghp_import") is None:
         raise PublishError("ghp-import missing: run `make venv` (environment.yml pins it)")
     files = [p for p in site.rglob("*") if p.is_file()]
     message = f"Site built from {commit[:12]} (profile {', '.join(sorted(set(profiles.values())))})"
     command = [sys.executable, "-m", "ghp_import", "-n", "-p", "-f", "-r", remote, "-b", branch, "-m", message, str(site)]
-    return Plan(site, len(files), sum(p.stat().st_size for p in files), profiles, commit, command)
+    return Plan(site, len(files), sum(p.stat().st_size for p in files), profiles, commit, command, results_read)
 
 
 def publish(repo: Path = REPO_ROOT, site: Path = SITE, dry_run: bool = False, remote: str = "origin",

@@ -1,7 +1,8 @@
 """What several chapters of the book share: their results, their tables, learning curves and goodness.
 
-Loading a chapter's results (:func:`require_results`); the paper-vs-reproduced table of each chapter
-(:func:`overview_table`) and its runs, errors by inference mode, configuration and provenance; the
+Loading a chapter's results (:func:`require_results`) and, while the notebooks are executed for the
+site, the list of every results file they read (:func:`record_results_reads`); the paper-vs-reproduced
+table of each chapter (:func:`overview_table`) and its runs, errors by inference mode, configuration and provenance; the
 learning curves of BP and supervised FF (:func:`learning_curves`) and the goodness histograms of every
 FF chapter (:func:`goodness_histograms`); and the small drawing helpers of the chapter modules.
 Errors are in percent.
@@ -9,8 +10,13 @@ Errors are in percent.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import statistics
+import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +26,7 @@ from matplotlib.figure import Figure
 from ffrepro.config import PROFILES
 from ffrepro.cost import achieved
 from ffrepro.report import summary_rows
-from ffrepro.results import load_results, results_root
+from ffrepro.results import REPO_ROOT, load_results, results_root
 
 Result = dict[str, Any]
 
@@ -34,6 +40,80 @@ MODE_NAMES = {
 SPLITS = ("train", "val", "test")
 # The columns of the paper-vs-reproduced overview (the book's first page and each chapter).
 OVERVIEW_COLUMNS = ["experiment", "profile", "epochs", "hidden", "paper %", "ours %", "tolerance", "status"]
+
+
+# Which results files a site was built from (``make publish`` refuses a site that read one not committed):
+# `make notebooks` names a manifest in this variable, and every notebook kernel that imports this module appends
+# to it each results file it opens for reading. Relative paths are taken from the repository root.
+RESULTS_READ_ENV = "FFREPRO_RESULTS_READ"
+_recording: dict[str, Path] = {}  # "manifest" -> where this process records, once installed
+
+
+def git_blob_sha(data: bytes) -> str:
+    """The id git gives a file with these bytes (``git hash-object``), to compare with the committed one."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def results_read_line(path: str, data: bytes) -> str:
+    """One manifest line, ``BLOB PATH``: the file's git blob id, and its path relative to the repository root
+    (absolute if it lies outside the repository, e.g. under a FFREPRO_RESULTS elsewhere)."""
+    root = str(REPO_ROOT) + os.sep
+    name = Path(path[len(root):]).as_posix() if path.startswith(root) else path
+    return f"{git_blob_sha(data)} {name}\n"
+
+
+def record_results_reads(manifest: str | os.PathLike[str] | None = None) -> Path | None:
+    """From now on, append to ``manifest`` (default: the file named by ``$FFREPRO_RESULTS_READ``; nothing if
+    unset) a :func:`results_read_line` for every file under :func:`ffrepro.results.results_root` that this
+    process opens for reading, each (path, content) once. It watches ``open`` itself (a :func:`sys.addaudithook`
+    hook, for the life of the process), so every reader counts: :func:`ffrepro.results.load_results`, the memory
+    study, the download zips of :mod:`ffrepro.figures.chapter`. -> the manifest, or None when not recording."""
+    if "manifest" in _recording:
+        return _recording["manifest"]
+    if manifest is None:
+        manifest = os.environ.get(RESULTS_READ_ENV) or None
+        if manifest is None:
+            return None
+    target = Path(manifest) if Path(manifest).is_absolute() else REPO_ROOT / manifest
+    root = results_root()
+    prefixes = tuple({os.path.abspath(root) + os.sep, os.path.realpath(root) + os.sep})
+    seen: set[str] = set()
+    busy = threading.local()  # the hook's own reads and writes open files too
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event != "open" or getattr(busy, "on", False):
+            return
+        path, mode, flags = args
+        if isinstance(path, int):
+            return
+        if (mode is None and flags & (os.O_WRONLY | os.O_RDWR)) or (isinstance(mode, str) and any(c in mode for c in "wax+")):
+            return
+        name = os.path.abspath(os.fsdecode(path))
+        if not name.startswith(prefixes):
+            return
+        busy.on = True
+        try:
+            try:
+                with open(name, "rb") as f:
+                    data = f.read()
+            except OSError:
+                return  # a directory, or gone: the caller's own open fails or reads nothing
+            line = results_read_line(name, data)
+            if line not in seen:
+                seen.add(line)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "a") as f:
+                    f.write(line)
+        finally:
+            busy.on = False
+
+    sys.addaudithook(hook)
+    _recording["manifest"] = target
+    return target
+
+
+if os.environ.get(RESULTS_READ_ENV):  # only in the notebooks `make notebooks` executes; importing is otherwise inert
+    record_results_reads()
 
 
 def require_results(exp_id: str, profile: str, seeds: Sequence[int] | None = None) -> list[Result]:
@@ -123,6 +203,14 @@ def _trained_with(prov: Mapping[str, Any]) -> str:
     return f"stacked with seeds {', '.join(map(str, seeds))} (each epoch's time split equally)" if seeds else "alone"
 
 
+def commit_text(prov: Mapping[str, Any]) -> str:
+    """The commit a run was made from, as the provenance tables show it: its first 10 digits (or
+    "unknown"), then " (uncommitted changes)" where the tree was dirty, or " (changes unknown)" where
+    nothing could tell (``git_dirty`` "unknown", :func:`ffrepro.results.git_state`)."""
+    dirty = prov.get("git_dirty")
+    return (prov.get("git_commit") or "unknown")[:10] + (" (uncommitted changes)" if dirty is True else " (changes unknown)" if dirty == "unknown" else "")
+
+
 def provenance_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
     """Where, when, in what precision, how fast (seconds per epoch and achieved TFLOP/s,
     :func:`ffrepro.cost.achieved`) and with which code each run was made: one column per (experiment, seed)."""
@@ -130,9 +218,7 @@ def provenance_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
     for exp, rs in results.items():
         for r in rs:
             prov = r["provenance"]
-            commit = (prov["git_commit"] or "unknown")[:10]
-            if prov["git_dirty"]:
-                commit += " (uncommitted changes)"
+            commit = commit_text(prov)
             cost = achieved(r)
             columns[(exp, f"seed {r['seed']}")] = {
                 "complete": "yes" if r["complete"] else f"no ({r['epochs_done']} epochs)",

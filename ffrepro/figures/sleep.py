@@ -16,7 +16,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 from matplotlib.figure import Figure
 
-from ffrepro.figures.common import Result, mean_error, per_epoch
+from ffrepro.figures.common import Result, commit_text, mean_error, per_epoch
 from ffrepro.report import mean_std_text
 
 Variant = dict[str, Any]  # the settings a variant name encodes: schedule, k, lr, smoothing, goodness
@@ -192,7 +192,7 @@ def study_provenance(results: Mapping[str, Mapping[str, Sequence[Result]]]) -> p
         runs = [r for rs in variants.values() for r in rs]
         prov = [r["provenance"] for r in runs]
         train = [r["wall_time_s"]["train"] for r in runs]
-        commits = {(p["git_commit"] or "unknown")[:10] + (" (uncommitted changes)" if p["git_dirty"] else "") for p in prov}
+        commits = {commit_text(p) for p in prov}
         rows[entry] = {
             "runs": len(runs),
             "seeds": ", ".join(map(str, sorted({r["seed"] for r in runs}))),
