@@ -65,6 +65,9 @@ def test_cheaper_profiles_follow_their_scale() -> None:
     smoke, cpu = exp.config("smoke"), exp.config("cpu")
     assert smoke.model.hidden == (1024,) * 3 and smoke.model.local[0].window == 3
     assert (smoke.data.train_examples, smoke.data.eval_examples, smoke.optim.epochs) == (2000, 300, 2)
+    # BP's smoke runs are cheap enough to learn with margin: more training and evaluated images
+    bp_smoke = get_experiment("cifar10-bp-3layers").config("smoke")
+    assert bp_smoke.model.local == smoke.model.local and (bp_smoke.data.train_examples, bp_smoke.data.eval_examples, bp_smoke.optim.epochs) == (5000, 1000, 2)
     assert cpu.model == exp.paper_config.model and cpu.data.train_examples == 10_000
     # a scale without maps keeps the default rules for the rest
     paper = get_experiment("mnist-bp").paper_config

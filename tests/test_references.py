@@ -4,6 +4,7 @@ the paper's numbers within the registry's tolerances."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,9 @@ def test_reference_samples_seeds_threads_and_kernels(exp_id: str) -> None:
         untimed = [{k: v for k, v in r["history"][-1].items() if k != "seconds"} for r in (nudged, plain)]
         assert untimed[0] != untimed[1]
     assert all(r["config"] == ref["config"] and same_config(r["config"], EXPERIMENTS[exp_id].config("smoke")) for r in ref["runs"])
-    # bands of a few points need 10,000 images; CIFAR-10's smoke runs evaluate 300 (bands of about
-    # +-13 points), since testing a recurrent net with every label costs 100 steps of the net per image
+    # bands of a few points need 10,000 images; CIFAR-10's smoke FF runs evaluate 300 (bands of about
+    # +-13 points), since testing a recurrent net with every label costs 100 steps of the net per image,
+    # and its BP runs 1,000
     assert ref["eval_examples"] >= {"mnist": 10_000, "cifar10": 300}[ref["config"]["data"]["dataset"]]
 
 
@@ -97,21 +99,96 @@ def test_same_seed_same_threads_is_deterministic(tmp_path: Path) -> None:
     assert [{k: v for k, v in h.items() if k != "seconds"} for h in a["history"]] == [{k: v for k, v in h.items() if k != "seconds"} for h in b["history"]]
 
 
-@pytest.mark.parametrize("exp_id", list(EXPERIMENTS))
-def test_smoke_run_learns(exp_id: str, smoke_results: Path) -> None:
-    """Even the smoke profile ends far below the 90 % error of guessing, in every inference mode.
+CHANCE = 90.0  # percent error of guessing one of 10 classes
+LEARNS_SE = 8.0  # how many binomial standard errors (at chance) a band's upper edge must lie below it
 
-    CIFAR-10's smoke runs (2,000 images, 2 epochs, shrunken maps) are held to less: 3 binomial
-    standard errors below chance on their 300 test images (85 %; a net at chance falls below it
-    with probability 0.001, and the reference runs reached 66-81 %), and the goodness test of its FF
-    nets, still at chance after 40 updates, is not held to it (the chapter's cpu profile shows it
-    learning); their last epoch's statistics are held to the reference's bands like everyone's."""
+_GOODNESS_AT_CHANCE = (
+    "CIFAR-10's smoke FF net (2,000 images, 2 epochs: 40 updates) has not yet learned the goodness test "
+    "(reference means 85-91 %); clearing the line needs about 200 updates and 1,000 evaluated images, several "
+    "minutes a run (measured in ffrepro/experiments/cifar10.py). The label-free bug test below still fails its reference."
+)
+_SOFTMAX_BAND_TOO_WIDE = (
+    "the one-pass softmax learns (reference means 61-77 %, the fresh run is held below 3 se of chance by "
+    "test_exempt_cifar10_softmax_still_learns), but 300 evaluated images give a band of +-12-20 points that "
+    "reaches above the 8-se line of 76 %; more images cost a test with every label of each (see cifar10.py)"
+)
+# (entry, mode) -> why the smoke reference's bands of that mode (train, val and test) may reach within
+# LEARNS_SE standard errors of chance. test_exemptions_are_current keeps the list exact.
+EXEMPT: dict[tuple[str, str], str] = {
+    **{(f"cifar10-ff-{g}-ssq-{d}layers", mode): _GOODNESS_AT_CHANCE
+       for g in ("min", "max") for d in (2, 3) for mode in ("goodness", "all_iterations", "last_iteration")},
+    **{(f"cifar10-ff-{g}-ssq-{d}layers", "softmax"): _SOFTMAX_BAND_TOO_WIDE for g in ("min", "max") for d in (2, 3)},
+}
+
+
+def chance_line(n: int) -> float:
+    """The highest upper edge a band on ``n`` images may have: LEARNS_SE binomial se below chance."""
+    return CHANCE - LEARNS_SE * 100 * math.sqrt(CHANCE / 100 * (1 - CHANCE / 100) / n)
+
+
+def too_close_to_chance(exp_id: str) -> dict[str, str]:
+    """The error bands ("split.mode") of a committed reference whose upper edge is above :func:`chance_line`."""
+    ref = read_reference(exp_id, COMMITTED)
+    line = chance_line(ref["eval_examples"])
+    return {
+        name: f"{name}: band {b.mean:.1f} ± {b.half_width:.1f} % ({b.derivation}) ends at {b.mean + b.half_width:.1f} % > {line:.1f} %"
+        for name, b in bands(ref).items()
+        if name.split(".")[0] in ("train", "val", "test") and b.mean + b.half_width > line
+    }
+
+
+@pytest.mark.parametrize("exp_id", list(EXPERIMENTS))
+def test_smoke_run_learns(exp_id: str) -> None:
+    """Every error band of every smoke reference (each split and inference mode it compares) ends
+    LEARNS_SE = 8 binomial standard errors below the 90 % of guessing (87.6 % with MNIST's 10,000
+    evaluated images, 82.4 % with 1,000, 76.1 % with 300), so a fresh run that passes
+    test_smoke_run_matches_committed_reference has learned, and an inference that is broken to chance
+    fails that test. The modes of EXEMPT are not held to it, each for the reason it gives."""
+    far = too_close_to_chance(exp_id)
+    exempt = {name for name in far if (exp_id, name.split(".", 1)[1]) in EXEMPT}
+    assert not far.keys() - exempt, "\n".join(far[k] for k in sorted(far.keys() - exempt))
+
+
+def test_exemptions_are_current() -> None:
+    """Each exempt (entry, mode) is one a reference compares and still reaches toward chance in at
+    least one split; once its smoke profile learns with margin, the exemption must go."""
+    assert chance_line(300) == pytest.approx(90 - 8 * 1.7321, abs=1e-3) and chance_line(10_000) == pytest.approx(87.6)
+    for (exp_id, mode), reason in EXEMPT.items():
+        assert reason.strip()
+        compared = {name.split(".", 1)[1] for name in bands(read_reference(exp_id, COMMITTED)) if name.startswith("test.")}
+        assert mode in compared, f"{exp_id}: no {mode} mode in its reference"
+        assert any(name.endswith(f".{mode}") for name in too_close_to_chance(exp_id)), f"{exp_id} {mode}: learns with margin now; remove it from EXEMPT"
+
+
+@pytest.mark.parametrize("exp_id", sorted({e for e, mode in EXEMPT if mode == "softmax"}))
+def test_exempt_cifar10_softmax_still_learns(exp_id: str, smoke_results: Path) -> None:
+    """The one-pass softmax of CIFAR-10's smoke FF nets, exempt above for its wide band, still ends
+    3 binomial standard errors below chance in a fresh run (85 % on 300 test images: a net at chance
+    falls below it with probability 0.001)."""
     (fresh,) = load_results(exp_id, "smoke", smoke_results)
-    cifar = fresh["config"]["data"]["dataset"] == "cifar10"
-    for mode, value in fresh["final"]["test"].items():
-        if cifar and mode in ("goodness", "all_iterations", "last_iteration"):
-            continue
-        assert value < (85 if cifar else 60), (mode, value)
+    n = fresh["config"]["data"]["eval_examples"]
+    assert fresh["final"]["test"]["softmax"] < CHANCE - 3 * 100 * math.sqrt(0.09 / n)
+
+
+def test_the_reference_test_fails_when_the_label_never_reaches_a_cifar10_net(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test of the test for CIFAR-10's FF nets: a deliberate bug, every clamped label (positive,
+    negative and each label tried at test) all zeros, so the last hidden layer never hears it (the
+    neutral label of the one-pass softmax is left alone). Positive and negative videos are then the same:
+    the last layer's FF loss doubles (107 against the reference's 54 +- 14 when measured); the goodness
+    test falls to chance, which its exempt bands do not yet exclude."""
+    import ffrepro.recurrent
+
+    label_state = ffrepro.recurrent.RecurrentFFNet.label_state
+
+    def no_label(self: ffrepro.recurrent.RecurrentFFNet, labels: torch.Tensor | None, n: int = 0) -> torch.Tensor:
+        state = label_state(self, labels, n)
+        return state if labels is None else torch.zeros_like(state)
+
+    monkeypatch.setattr(ffrepro.recurrent.RecurrentFFNet, "label_state", no_label)
+    exp_id = "cifar10-ff-min-ssq-2layers"
+    broken = run(exp_id, "smoke", 0, device="cpu", fresh=True, results_dir=tmp_path / "r", checkpoint_dir=tmp_path / "c", progress=False)
+    problems = compare(broken, read_reference(exp_id, COMMITTED))
+    assert any(p.startswith(("ff_loss[1]", "test.goodness")) for p in problems), problems
 
 
 @pytest.mark.parametrize("exp_id,profile", REQUIRED)

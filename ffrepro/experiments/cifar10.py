@@ -60,16 +60,31 @@ TOLERANCE = {"paper": 3.0}  # +-3 points per test-error cell at the paper's scal
 # minibatch of 100 takes 1.6 s (FF, two layers), 3.1 s (three), 0.22 s and 0.36 s (BP); testing an
 # image with every label 12 ms and 26 ms. It shows the methods learning CIFAR-10, not the paper's
 # numbers (FF sees a sixtieth to a ninetieth of the paper profile's training); the book says so.
-# The smoke profile shrinks the maps to 3 x 3 windows with one ReLU per location (hidden 1024 each)
-# and trains 2 epochs on 2,000 images (300 evaluated): well under a minute, for the tests. Its FF nets
-# learn the one-pass softmax by then, not yet the goodness test (which the cpu profile shows learning).
+# The smoke profile, for the tests: the maps shrunk to 3 x 3 windows with one ReLU per location
+# (hidden 1024 each), 2 epochs. Every error band of its references (ffrepro.references) should end 8
+# binomial standard errors below the 90 % of guessing (tests/test_references.py::test_smoke_run_learns:
+# 82.4 % for 1,000 evaluated images, 76.1 % for 300). Measured on this project's 2-core AMD EPYC:
+# - BP: 5,000 training images, 1,000 evaluated. 9-20 s a run beside other jobs (the 2,000 images and
+#   300 evaluated before: 9-10 s, but a test error of 71 % whose band ended at 83 %); test error
+#   62-65 %, bands ending at 70-72 %.
+# - FF: 2,000 training images, 300 evaluated. 15 s (two layers) and 26-38 s (three) of training at 2
+#   threads on an idle machine; about 55 s a whole two-layer run at 1 thread beside other jobs, 20 s
+#   of it the final test of 900 images with every label (100 steps of the net per image). The nets
+#   learn the one-pass softmax (test error 62-77 %, bands too wide at 300 images), not yet the
+#   goodness test (85-91 %). A goodness test that clears the line needs about 200 updates and 1,000
+#   evaluated images (two layers, seed 0, beside other jobs: 10,000 images x 2 epochs gave 73 % in
+#   185 s, 4,000 x 3 gave 77 % in 117 s, with the paper's 11 x 11 windows, as fast as 3 x 3 here; the
+#   cpu profile's full maps 75 % after 100 updates, 85 % with three layers after 200): minutes a run
+#   and up to an hour a reference, beyond the test suite's budget. So the FF nets' modes are exempt
+#   (EXEMPT in tests/test_references.py), and a bug that keeps the label from the net fails their
+#   reference on the last layer's FF loss.
 SMOKE_MAP = LocalSpec(grid=32, window=3, stride=1, channels=1, padding=1)
 
 
-def _scales(depth: int, cpu_epochs: int) -> dict[str, ProfileScale]:
+def _scales(depth: int, cpu_epochs: int, smoke_train: int = 2_000, smoke_eval: int = 300) -> dict[str, ProfileScale]:
     return {
         "cpu": ProfileScale(train_examples=10_000, eval_examples=1_000, epochs=cpu_epochs),
-        "smoke": ProfileScale(train_examples=2_000, eval_examples=300, epochs=2, local=(SMOKE_MAP,) * depth),
+        "smoke": ProfileScale(train_examples=smoke_train, eval_examples=smoke_eval, epochs=2, local=(SMOKE_MAP,) * depth),
     }
 
 
@@ -126,7 +141,7 @@ def _experiments() -> list[Experiment]:
                 tolerance=TOLERANCE,
                 source=f"Table 1, {bp_test[0]} % test error ({bp_test[1]})",
                 comment=f"{depth} x (32 x 32 x 3) locally connected ReLU maps, 11 x 11 fields, softmax output; Adam, weight decay 1e-4, {BP_EPOCHS} epochs",
-                scales=_scales(depth, cpu_epochs=10),
+                scales=_scales(depth, cpu_epochs=10, smoke_train=5_000, smoke_eval=1_000),
             )
         )
         for goodness in ("min ssq", "max ssq"):
