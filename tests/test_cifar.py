@@ -215,3 +215,32 @@ def test_field_pictures_grey_exactly_the_padding() -> None:
         assert where[0] == (4, 4, 0) and grey(images[0]) == first_grey  # CIFAR-10: the window's top row and left column
         corner = local_fields(layer, grid=(0,))
         assert grey(field_images({"extras": {"first_layer_fields": corner}})[0][0]) == corner_grey, spec
+
+
+@pytest.mark.parametrize("exp_id", ["cifar10-ff-min-ssq-2layers", "cifar10-ff-max-ssq-3layers"])
+def test_goodness_inference_picks_the_label_that_looks_most_positive(exp_id: str) -> None:
+    """The test of every label, on a CIFAR-10 net whose only signal is the label's top-down weights.
+
+    The smoke references cannot hold the CIFAR-10 FF nets' goodness test (still at chance after 40
+    updates, see EXEMPT in test_references.py), so this checks the inference itself: with every other
+    weight at zero, label k drives the last map by c_k, and the label that makes the most positive
+    goodness (largest sum of squares for max ssq, smallest for min ssq) must win in every mode the
+    results report, for every image. c_k is arranged so that label 9 wins: a net deaf to the label
+    (all labels tie, argmax picks 0) or a goodness sign flipped back picks 0 instead."""
+    from ffrepro.recurrent import error_table, window_name
+
+    cfg = get_experiment(exp_id).config("smoke").model
+    net = RecurrentFFNet(3072, cfg)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        drive = torch.arange(1, 11, dtype=torch.float32) / 10  # label k -> (k + 1) / 10
+        if cfg.goodness == "min_ssq":
+            drive = drive.flip(0)  # label 9 the quietest
+        net.top_down[-1].weight.copy_(drive.expand(net.top_down[-1].weight.shape[0], 10))
+    x = torch.rand(6, 3072)
+    goodness = net.label_goodness(x)
+    table = error_table(goodness, torch.full((6,), 9))
+    assert table["windows"][window_name(cfg.test_window)] == 0.0
+    assert table["windows"][window_name((1, cfg.iterations))] == 0.0 and table["iterations"][-1] == 0.0
+    assert (net.scores(x).argmax(1) == 9).all()

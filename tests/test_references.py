@@ -105,7 +105,8 @@ LEARNS_SE = 8.0  # how many binomial standard errors (at chance) a band's upper 
 _GOODNESS_AT_CHANCE = (
     "CIFAR-10's smoke FF net (2,000 images, 2 epochs: 40 updates) has not yet learned the goodness test "
     "(reference means 85-91 %); clearing the line needs about 200 updates and 1,000 evaluated images, several "
-    "minutes a run (measured in ffrepro/experiments/cifar10.py). The label-free bug test below still fails its reference."
+    "minutes a run (measured in ffrepro/experiments/cifar10.py). The label-free bug test below still fails its reference, "
+    "and tests/test_cifar.py::test_goodness_inference_picks_the_label_that_looks_most_positive checks the inference itself."
 )
 _SOFTMAX_BAND_TOO_WIDE = (
     "the one-pass softmax learns (reference means 61-77 %, the fresh run is held below 3 se of chance by "
