@@ -160,20 +160,22 @@ def move_aside(path: Path, suffix: str = "corrupt") -> Path:
 UNKNOWN = "unknown"  # what provenance records where it cannot tell
 COMMIT_ENV, DIRTY_ENV = "FFREPRO_GIT_COMMIT", "FFREPRO_GIT_DIRTY"
 _DIRTY_WORDS = {"true": True, "1": True, "false": False, "0": False}
+CODE_STATUS = ("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")  # tracked files but results/
 
 
 def git_state() -> tuple[str, bool | str]:
     """(commit, dirty) of the code that runs, for provenance; :data:`UNKNOWN` for what cannot be told.
 
     Where git answers for this repository (``REPO_ROOT/.git`` exists and git names REPO_ROOT as the top
-    of the work tree, so not another checkout around a copy), git's HEAD and whether tracked files differ
-    from it. Elsewhere (a copy of the tree on a GPU machine, scripts/paper_on_gpu.sh) the commit that
+    of the work tree, so not another checkout around a copy), git's HEAD and whether tracked files other
+    than results/ differ from it (runs write results files as they finish: a campaign's second seed, or
+    a reference's second run, is made by the same code as the first). Elsewhere (a copy of the tree on a GPU machine, scripts/paper_on_gpu.sh) the commit that
     travelled with it: ``FFREPRO_GIT_COMMIT`` (hex) and ``FFREPRO_GIT_DIRTY`` (true/false or 1/0), used
     only if both are set and well formed; otherwise both unknown."""
     if (REPO_ROOT / ".git").exists() and (top := _git("rev-parse", "--show-toplevel")) is not None and Path(top).resolve() == REPO_ROOT:
         commit = _git("rev-parse", "HEAD")
         if commit is not None:
-            status = _git("status", "--porcelain", "--untracked-files=no")
+            status = _git(*CODE_STATUS)
             return commit, UNKNOWN if status is None else bool(status)
     commit, dirty = os.environ.get(COMMIT_ENV, "").strip(), os.environ.get(DIRTY_ENV, "").strip().lower()
     if re.fullmatch(r"[0-9a-f]{7,64}", commit) and dirty in _DIRTY_WORDS:

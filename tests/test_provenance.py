@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import ffrepro.results as results
-from ffrepro.results import COMMIT_ENV, DIRTY_ENV, REPO_ROOT, UNKNOWN, git_state, provenance
+from ffrepro.results import CODE_STATUS, COMMIT_ENV, DIRTY_ENV, REPO_ROOT, UNKNOWN, git_state, provenance
 
 HEAD = "0123456789abcdef0123456789abcdef01234567"
 TRAVELLED = "fedcba9876543210fedcba9876543210fedcba98"
@@ -19,7 +19,7 @@ TRAVELLED = "fedcba9876543210fedcba9876543210fedcba98"
 
 def _fake_git(top: str | None = str(REPO_ROOT), head: str | None = HEAD, status: str | None = "") -> Callable[..., str | None]:
     """A stand-in for results._git: what git would answer (None: it cannot)."""
-    answers = {("rev-parse", "--show-toplevel"): top, ("rev-parse", "HEAD"): head, ("status", "--porcelain", "--untracked-files=no"): status}
+    answers = {("rev-parse", "--show-toplevel"): top, ("rev-parse", "HEAD"): head, CODE_STATUS: status}
     return lambda *args: answers[args]
 
 
@@ -93,7 +93,26 @@ def test_this_checkout_records_what_git_says() -> None:
 
     commit, dirty = git_state()
     assert commit == git("rev-parse", "HEAD")
-    assert dirty is bool(git("status", "--porcelain", "--untracked-files=no"))
+    assert dirty is bool(git(*CODE_STATUS))
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_results_files_written_since_the_commit_do_not_make_the_code_dirty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A campaign's second seed runs beside the first one's new results file: the code is still the commit's."""
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "seed0.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    monkeypatch.setattr(results, "REPO_ROOT", tmp_path.resolve())
+    (tmp_path / "results" / "seed0.json").write_text('{"complete": true}')
+    assert git_state()[1] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_state()[1] is True
 
 
 @pytest.mark.skipif(shutil.which("git") is None or not (REPO_ROOT / ".git").exists(), reason="needs git and this checkout's .git")
