@@ -46,7 +46,8 @@ case "${1:-start}" in
     ;;
   status)
     pid=$(running_pid)
-    echo "campaign: ${pid:+running (pid $pid)}${pid:-not running}; tree $TREE at $(git -C "$TREE" rev-parse --short HEAD 2>/dev/null || echo none)"
+    state="not running"; [ -n "$pid" ] && state="running (pid $pid)"
+    echo "campaign: $state; tree $TREE at $(git -C "$TREE" rev-parse --short HEAD 2>/dev/null || echo none)"
     [ -f "$HOME_DIR/queue.log" ] && grep -E "started|done:|FAILED|running|not started" "$HOME_DIR/queue.log" | tail -5
     [ -n "$pid" ] && (cd "$TREE" && "$PY" -m ffrepro queue --campaign --progress --log-dir "$HOME_DIR/logs")
     (cd "$REPO" && "$PY" -m ffrepro queue --campaign --landable "$TREE/results")
