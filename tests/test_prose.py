@@ -192,8 +192,10 @@ def test_checker_flags_stale_profile_text() -> None:
     # The sentence ff-intro.md used to carry: four stale values.
     old = "`smoke` uses layers of 64 units and two epochs on 2,000 training and 1,000 evaluation images."
     flagged = {(f.field, f.value) for f in check(old, VALUES)}
-    # two epochs on 2,000 training images became CIFAR-10's smoke scale: two of the four values are stale now
-    assert flagged == {("width", 64), ("examples", 1000)}
+    # two epochs on 2,000 training images became CIFAR-10's smoke scale, and 1,000 evaluated images its
+    # BP nets' smoke scale: one of the four values is stale now
+    assert flagged == {("width", 64)}
+    assert {(f.field, f.value) for f in check("`smoke` evaluates 700 images.", VALUES)} == {("examples", 700)}
     assert check("Adam with learning rate $\\varepsilon = 0.5$ and minibatches of 64.", VALUES)
     assert {f.field for f in check("a net of 3 x 777 trained with weight decay 0.2", VALUES)} == {"width", "weight_decay"}
     assert [(f.field, f.value) for f in check("a 5 × 5 grid of locations with 128 units each", VALUES)] == [("map", 5)]
