@@ -107,7 +107,7 @@ preflight:
 	  || { echo "make test: chromium is missing (the site's pages are checked in it): apt-get install chromium, or set FFREPRO_CHROMIUM to a browser; .ci/run installs it"; exit 2; }
 
 test: preflight data $(MATHJAX)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 bench: data
 	$(PY) -m ffrepro bench
