@@ -51,7 +51,7 @@ from typing import Any
 from ffrepro.config import RunConfig, same_config
 from ffrepro.registry import get_experiment
 from ffrepro.runner import PERTURB_ENV
-from ffrepro.results import REPO_ROOT, ResultsError, atomic_write_bytes, cpu_features, cpu_model, read_json_object, read_result, result_path, results_root
+from ffrepro.results import REPO_ROOT, ResultsError, atomic_write_bytes, cpu_features, cpu_model, read_json_object, read_result, result_path, results_root, shape_problem
 
 REFERENCE_SEEDS = (0, 1, 2)
 # How the reference runs differ besides the seed: thread counts, and torch's portable vector kernels
@@ -168,6 +168,12 @@ def read_reference(exp_id: str, root: Path | None = None) -> dict[str, Any]:
     ref = read_json_object(path, "reference", fix)
     if ref.get("reference_version") != REFERENCE_VERSION or not ref.get("runs"):
         raise ResultsError(path, f"is not a version-{REFERENCE_VERSION} reference with runs", fix)
+    fields = ("seed", "config", "final", "history", "provenance")
+    for i, run in enumerate(ref["runs"]):  # each run has a results file's shape (final error rates as numbers, ...)
+        missing = [k for k in fields if not isinstance(run, dict) or k not in run]
+        problem = f"lacks the field(s) {', '.join(missing)}" if missing else shape_problem(run, fields)
+        if problem:
+            raise ResultsError(path, f"run {i} {problem}", fix)
     return ref
 
 
