@@ -38,7 +38,9 @@ case "${1:-start}" in
     elif [ -n "${CAMPAIGN_COMMIT:-}" ]; then
       git -C "$TREE" checkout -q --detach "$CAMPAIGN_COMMIT"
     fi
-    [ -z "$(git -C "$TREE" status --porcelain --untracked-files=no)" ] || { echo "campaign: $TREE has uncommitted changes; results must record a clean commit" >&2; exit 2; }
+    # results/ is where the queue writes (a seed stopped part-way leaves its partial result there); the
+    # code must be the commit's, as results.CODE_STATUS judges it
+    [ -z "$(git -C "$TREE" status --porcelain --untracked-files=no -- . ':!results')" ] || { echo "campaign: $TREE has uncommitted changes outside results/; results must record a clean commit" >&2; exit 2; }
     ln -sfn "$REPO/.venv" "$TREE/.venv"
     echo "campaign: $TREE at $(git -C "$TREE" rev-parse --short HEAD), checkpoints $FFREPRO_CHECKPOINTS, $BUDGET min; log $HOME_DIR/queue.log"
     (cd "$TREE" && nohup nice -n 19 "$PY" -m ffrepro queue --campaign --budget "$BUDGET" --log-dir "$HOME_DIR/logs" \
