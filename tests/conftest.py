@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -41,18 +41,22 @@ def _smoke_run(exp_id: str, root: Path) -> None:
     run(exp_id, "smoke", 0, device="cpu", results_dir=root / "results", checkpoint_dir=root / "ckpt", progress=False)
 
 
+def _smoke_study(root: Path) -> None:
+    run_study("smoke", "cpu", progress=False, root=root / "results")
+
+
 @pytest.fixture(scope="session")
 def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh smoke run of every registry entry and its variants, and the memory study's, in a
     temporary results folder. The runs are shared out over :data:`SMOKE_WORKERS` processes of one
-    thread each (the references' bands cover one and two threads), the entries first, since
-    they are the longest runs and the variants fill in behind them."""
+    thread each (the references' bands cover one and two threads): the memory study and the entries
+    first, since they are the longest runs, and the variants fill in behind them."""
     root = tmp_path_factory.mktemp("smoke")
     ids = sorted(all_ids(), key=lambda i: "/" in i)
     with ProcessPoolExecutor(SMOKE_WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread) as pool:
-        for _ in pool.map(_smoke_run, ids, [root] * len(ids)):
-            pass  # a failed run raises here
-    run_study("smoke", "cpu", progress=False, root=root / "results")
+        jobs = [pool.submit(_smoke_study, root)] + [pool.submit(_smoke_run, i, root) for i in ids]
+        for job in jobs:
+            job.result()  # a failed run raises here
     return root / "results"
 
 
@@ -67,12 +71,17 @@ def built_book(smoke_results: Path, tmp_path_factory: pytest.TempPathFactory) ->
     env = {**os.environ, "FFREPRO_RESULTS": str(smoke_results), "PYTHONPATH": str(REPO_ROOT),
            "FFREPRO_RESULTS_READ": str(book / "_extra" / "downloads" / "results-read.txt")}
     (book / "executed").mkdir()
-    for nb in NOTEBOOKS:
+
+    def execute(nb: Path) -> None:
         subprocess.run(
             [str(BIN / "python"), "-m", "papermill", str(nb), str(book / "executed" / nb.name), "-k", "python3",
              "--cwd", str(book / "notebooks"), "-p", "profile", "smoke", "--log-level", "WARNING"],
             env=env, check=True, timeout=600,
         )
+
+    with ThreadPoolExecutor(SMOKE_WORKERS) as pool:  # two notebooks at a time; each appends its reads to the manifest
+        for _ in pool.map(execute, NOTEBOOKS):
+            pass
     out = subprocess.run(
         [str(BIN / "jupyter-book"), "build", "-W", "-n", "--keep-going", str(book)],
         env=env, capture_output=True, text=True, timeout=900,

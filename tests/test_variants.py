@@ -31,6 +31,26 @@ def test_a_variant_changes_only_its_assignments_in_every_profile(with_variants: 
     assert "mnist-bp/small-lr" not in EXPERIMENTS  # not an entry: no references, no tolerance check
 
 
+def test_variant_scales_change_the_variants_profile_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``variant_scales`` departs the variants of one profile further from the entry's (a sweep's smoke runs
+    evaluate fewer images); the entry itself, the other profiles and the rest of its scale stay as they were."""
+    from ffrepro.config import ProfileScale
+
+    entry = dataclasses.replace(
+        EXPERIMENTS["mnist-bp"], variants=VARIANTS, scales={"smoke": ProfileScale(hidden=(50, 50))},
+        variant_scales={"smoke": ProfileScale(eval_examples=1_000)},
+    )
+    monkeypatch.setitem(EXPERIMENTS, "mnist-bp", entry)
+    base, variant = get_experiment("mnist-bp"), get_experiment("mnist-bp/small-lr")
+    assert base.config("smoke").data.eval_examples == 10_000 and variant.config("smoke").data.eval_examples == 1_000
+    assert variant.config("smoke").model.hidden == base.config("smoke").model.hidden == (50, 50)
+    assert variant.config("smoke").data.train_examples == base.config("smoke").data.train_examples
+    for profile in ("cpu", "paper"):
+        assert variant.config(profile).data == base.config(profile).data
+    for vid in variant_ids("mnist-ff-sleep") + variant_ids("mnist-ff-sleep-unsupervised"):  # the registry's use
+        assert get_experiment(vid).config("smoke").data.eval_examples == 1_000
+
+
 def test_unknown_and_badly_named_variants_are_refused(with_variants: None) -> None:
     with pytest.raises(ConfigError, match="unknown variant 'nope' of mnist-bp; its variants: small-lr, adam-off"):
         get_experiment("mnist-bp/nope")

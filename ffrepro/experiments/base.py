@@ -53,6 +53,10 @@ class Experiment:
     # checked against the paper, and are not registry entries of their own (no smoke references).
     variants: dict[str, dict[str, str]] = field(default_factory=dict)
     assignments: dict[str, str] = field(default_factory=dict)  # on a variant: what it changes, in every profile
+    # profile -> how the variants' runs of that profile depart further from the entry's (each field set
+    # here replaces the one of ``scales``): a sweep's smoke runs must run through every code path, but
+    # no reference compares their numbers, so they can evaluate fewer images than the entry's
+    variant_scales: dict[str, ProfileScale] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in self.variants:
@@ -71,9 +75,13 @@ class Experiment:
             valid = ", ".join(self.variants) or "none"
             raise ConfigError(f"unknown variant {name!r} of {self.id}; its variants: {valid}")
         changes = ", ".join(f"{k}={v}" for k, v in self.variants[name].items())
+        scales = {**self.scales}
+        for profile, extra in self.variant_scales.items():
+            base = scales.get(profile, ProfileScale())
+            scales[profile] = dataclasses.replace(base, **{f.name: getattr(extra, f.name) for f in dataclasses.fields(extra) if getattr(extra, f.name) is not None})
         return dataclasses.replace(
             self, id=f"{self.id}/{name}", title=f"{self.title} [{changes}]", paper_value=None, tolerance={}, known_gaps={},
-            also={}, variants={}, assignments=self.variants[name],
+            also={}, variants={}, assignments=self.variants[name], scales=scales, variant_scales={},
         )
 
 
