@@ -26,12 +26,13 @@ import torch
 
 from ffrepro.config import DataConfig, FFConfig, OptimConfig, RunConfig
 from ffrepro.cost import train_flops_per_example
-from ffrepro.data import load_mnist
+from ffrepro.data import CHANNELS, CIFAR10_SIDE, INPUTS, MNIST_PIXELS, TRAIN_SIZE, load_mnist
 from ffrepro.results import ResultsError, provenance, read_json_object, results_root, write_result
 from ffrepro.runner import default_device
 from ffrepro.supervised import FFSupervisedTrainer
 
 STUDY = "bench"  # results/bench/{cpu,cuda}.json: the latest full run on such a machine
+EPOCH_BATCHES = TRAIN_SIZE // DataConfig().batch_size  # minibatches of 100 in an epoch of MNIST's training split
 
 
 def _sync(device: torch.device) -> None:
@@ -96,7 +97,7 @@ def ff_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, round
         cfg = RunConfig(method="ff-supervised", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=model, optim=OptimConfig(epochs=1))
         t = FFSupervisedTrainer(cfg, data, torch.Generator(device).manual_seed(0))
         t.net.share_first_layer = t.net.fused_loss = t.optimizer.fused = fast  # type: ignore[attr-defined]
-        trainers[name], flops[name] = (t, compiled), train_flops_per_example(cfg) * 50_000
+        trainers[name], flops[name] = (t, compiled), train_flops_per_example(cfg) * TRAIN_SIZE
     best = {name: float("inf") for name in trainers}
     with patch.dict(os.environ):  # FFREPRO_COMPILE as it was afterwards
         for r in range(rounds + 1):  # round 0 warms up (and compiles)
@@ -107,7 +108,7 @@ def ff_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, round
                 t.train_epoch(1)
                 _sync(device)
                 if r:
-                    best[name] = min(best[name], (time.perf_counter() - start) * 500 / batches)  # validation is cut to 100 images
+                    best[name] = min(best[name], (time.perf_counter() - start) * EPOCH_BATCHES / batches)  # validation is cut to 100 images
     return {name: {"seconds_per_epoch": best[name], "tflop_per_epoch": flops[name] / 1e12, "gflops": flops[name] / best[name] / 1e9} for name in trainers}
 
 
@@ -144,7 +145,7 @@ def stacked_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, 
                 epoch()
                 _sync(device)
                 if r:
-                    best[way] = min(best[way], (time.perf_counter() - start) * 500 / batches / seeds)
+                    best[way] = min(best[way], (time.perf_counter() - start) * EPOCH_BATCHES / batches / seeds)
     out: dict[str, Any] = {"seeds": seeds, **{f"{way}_seconds_per_epoch": v for way, v in best.items()}}
     for way in ways:
         if way != "one_by_one":
@@ -177,8 +178,8 @@ def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device,
         loss.backward()
         trainer.optimizer.step()
     _sync(device)
-    seconds = (time.perf_counter() - t) * 500 / batches  # training only, no validation
-    total = flops(784, model)["train"] * 50_000
+    seconds = (time.perf_counter() - t) * EPOCH_BATCHES / batches  # training only, no validation
+    total = flops(MNIST_PIXELS, model)["train"] * TRAIN_SIZE
     out: dict[str, Any] = {"seconds_per_epoch": seconds, "tflop_per_epoch": total / 1e12, "gflops": total / seconds / 1e9, "stacked_seeds": seeds}
     for way, compile_it in (("stacked", False), ("stacked_compiled", True))[: 2 if compiled else 1]:
         stacked = StackedFFRecurrent([FFRecurrentTrainer(cfg, data, torch.Generator(device).manual_seed(seed)) for seed in range(seeds)])
@@ -193,7 +194,7 @@ def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device,
                     _sync(device)
                     t = time.perf_counter()
             _sync(device)
-        out[f"{way}_seconds_per_epoch"] = (time.perf_counter() - t) * 500 / batches / seeds
+        out[f"{way}_seconds_per_epoch"] = (time.perf_counter() - t) * EPOCH_BATCHES / batches / seeds
         out[f"{way}_speed_up"] = seconds / out[f"{way}_seconds_per_epoch"]
     return out
 
@@ -208,8 +209,8 @@ def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None 
     from ffrepro.local import LocallyConnected, LocalSpec
 
     device = device or default_device()
-    layer = LocallyConnected((3, 32, 32), LocalSpec(grid=32, window=11, stride=1, channels=3, padding=5)).to(device)
-    x = torch.rand(batch, 3 * 32 * 32, device=device)
+    layer = LocallyConnected((CHANNELS["cifar10"], CIFAR10_SIDE, CIFAR10_SIDE), LocalSpec(grid=32, window=11, stride=1, channels=3, padding=5)).to(device)
+    x = torch.rand(batch, INPUTS["cifar10"], device=device)
     flops = 2 * batch * layer.weight.numel()  # every weight once per image (border zeros included)
     k = int(round((layer.weight.numel()) ** 0.5))  # a square dense layer with as many weights
     a, w = torch.rand(batch, k, device=device), torch.rand(k, k, device=device)

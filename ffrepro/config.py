@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ffrepro.data import check_jitter
+from ffrepro.augment import check_jitter
 from ffrepro.local import LocalSpec
 
 Goodness = Literal["max_ssq", "min_ssq"]

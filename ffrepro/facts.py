@@ -16,17 +16,10 @@ from fractions import Fraction
 import pandas as pd
 
 from ffrepro.config import PROFILES, DataConfig, FFConfig, OptimConfig, RunConfig, UnsupervisedFFConfig
-from ffrepro.data import CIFAR10_TRAIN_SIZE, NUM_CLASSES, TRAIN_SIZE
+from ffrepro.data import CIFAR10_TRAIN_SIZE, MNIST_OFFICIAL_TRAIN, MNIST_PIXELS, MNIST_SIDE, MNIST_TEST, NUM_CLASSES, TRAIN_SIZE
 from ffrepro.registry import EXPERIMENTS, Experiment, all_ids, get_experiment
 
 Value = str | int | float
-
-# MNIST itself, not a configuration: 60,000 official training images (the first TRAIN_SIZE train,
-# the rest validate) and 10,000 test images of 28 x 28 pixels.
-MNIST_OFFICIAL_TRAIN = 60_000
-MNIST_TEST = 10_000
-MNIST_SIDE = 28
-MNIST_PIXELS = MNIST_SIDE * MNIST_SIDE
 
 # Hinton's released Matlab code (ffcode), which the paper's MNIST settings are compared with:
 # 3 hidden layers of 1000 ReLUs trained for 100 epochs. A fact about that code, not about ffrepro.

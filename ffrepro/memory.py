@@ -40,11 +40,12 @@ import torch
 import torch.nn.functional as F
 
 from ffrepro.config import ConfigError, FFConfig, OptimConfig, RunConfig
+from ffrepro.data import MNIST_PIXELS, NUM_CLASSES
 from ffrepro.results import REPO_ROOT, provenance, read_json_object, results_root, write_result
 
 STUDY = "memory-depth"
 METHODS = ("ff-joint", "ff-streaming", "bp")
-N_IN, CLASSES = 784, 10
+N_IN, CLASSES = MNIST_PIXELS, NUM_CLASSES  # MNIST-sized rows and labels, random values
 
 
 @dataclasses.dataclass(frozen=True)

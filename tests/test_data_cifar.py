@@ -1,5 +1,9 @@
 """CIFAR-10 in the data layer: decoding, layout, hashes and checks on a tiny fake of the npm tarball
-(no network), and the facts of ../shared/DATA.md on the real data when its cache is present."""
+(no network); and, when its cache is present, the real data against the published facts: 45,000 train,
+5,000 validation and 10,000 test images of 3,072 values; 5,000 train and 1,000 test images per class;
+per-channel mean and std within 5e-4 of (0.4914, 0.4822, 0.4465) and (0.2470, 0.2435, 0.2616) for
+the training set, (0.4942, 0.4851, 0.4504) and (0.2467, 0.2429, 0.2616) for the test set; first
+labels 6, 9, 9, 4, 1 and 3, 8, 8, 0, 6; and the sha256 of the arrays decoded from the npm package."""
 
 from __future__ import annotations
 

@@ -15,12 +15,12 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from ffrepro.data import Dataset
+from ffrepro.data import MNIST_SIDE, Dataset
 from ffrepro.figures import common
 from ffrepro.unsupervised import blur, hybrid_images, hybrid_masks
 
 
-def hybrid_mask_figure(blur_steps: int = 10, stages: Sequence[int] = (1, 3), side: int = 28, seed: int = 0) -> Figure:
+def hybrid_mask_figure(blur_steps: int = 10, stages: Sequence[int] = (1, 3), side: int = MNIST_SIDE, seed: int = 0) -> Figure:
     """How a hybrid mask is made (paper section 3.2): random bits, the same bits after each number
     of blurs in ``stages`` and after ``blur_steps`` blurs, then the thresholded mask."""
     bits = torch.randint(0, 2, (1, side, side), generator=torch.Generator().manual_seed(seed)).float()  # (1, H, W)

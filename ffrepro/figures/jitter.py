@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
+from ffrepro.data import MNIST_SIDE
 from ffrepro.ff import NUM_CLASSES
 from ffrepro.figures.common import Result, neighbour_correlation, per_epoch
 from ffrepro.registry import get_experiment
@@ -25,7 +26,6 @@ from ffrepro.trainer import unpack_weights
 
 # (learner, entry without jitter, entry with jitter): the pairs whose difference is the jitter gain
 PAIRS = (("FF", "mnist-ff-supervised", "mnist-ff-jitter"), ("BP", "mnist-bp-4x2000", "mnist-bp-jitter"))
-SIDE = 28
 
 
 def _test_error(results: Sequence[Result], exp_id: str) -> float:
@@ -96,7 +96,7 @@ def jitter_curves(results: Mapping[str, Sequence[Result]]) -> Figure:
 def first_layer_weights(result: Result) -> np.ndarray:
     """The first-layer weight rows a supervised FF result keeps, as images: (units, 28, 28)."""
     packed = result["extras"]["first_layer_weights"]
-    return unpack_weights(packed).numpy().reshape(-1, SIDE, SIDE)
+    return unpack_weights(packed).numpy().reshape(-1, MNIST_SIDE, MNIST_SIDE)
 
 
 def field_smoothness(fields: np.ndarray) -> float:

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
+from ffrepro.data import MNIST_SIDE
 from ffrepro.figures.common import Result, per_epoch, seed_lines
 
 
@@ -106,7 +107,7 @@ def settling_figure(result: Result, n: int = 4, images: np.ndarray | None = None
     for j, label in enumerate(labels):
         if images is not None:
             top = axes[0, j]
-            top.imshow(np.asarray(images[j]).reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            top.imshow(np.asarray(images[j]).reshape(MNIST_SIDE, MNIST_SIDE), cmap="gray", vmin=0, vmax=1)
             top.set_axis_off()
         ax = axes[-1, j]
         ax.axvspan(a - 0.5, b + 0.5, color="C0", alpha=0.1, lw=0, label="test window")

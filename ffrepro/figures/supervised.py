@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ffrepro.config import FFConfig
-from ffrepro.data import Dataset
+from ffrepro.data import MNIST_SIDE, Dataset
 from ffrepro.cost import achieved
 from ffrepro.experiments.mnist_supervised import FFCODE_REPORTED
 from ffrepro.ff import NUM_CLASSES, embed_label, wrong_labels
@@ -48,7 +48,7 @@ def label_embedding_figure(dataset: Dataset, n: int = 4, cfg: FFConfig | None = 
     for r, (kind, images, labels) in enumerate(rows):
         for c in range(n):
             ax = axes[r, c]
-            ax.imshow(images[c].reshape(28, 28).numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(images[c].reshape(MNIST_SIDE, MNIST_SIDE).numpy(), cmap="gray", vmin=0, vmax=1)
             ax.add_patch(Rectangle((-0.5, -0.5), NUM_CLASSES, 1, fill=False, ec="C1", lw=1.2))
             label = "0.1 each" if labels is None else f"label {int(labels[c])}"
             ax.set_title(f"{kind}: digit {int(y[c])}\n{label}", fontsize="small")

@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ffrepro.data import MNIST_TEST
 from ffrepro.figures import common
 from ffrepro.figures.common import SPLITS, Result, neighbour_correlation
 
@@ -60,7 +61,7 @@ def readout_comparison(results: Sequence[Result], split: str = "test") -> dict[s
     layers = [k for k in final[0] if k.startswith("layer")]
     mean = {k: statistics.fmean(f[k] for f in final) for k in final[0]}
     best = min(layers, key=mean.__getitem__)
-    n = results[0]["config"]["data"]["eval_examples"] or 10_000
+    n = results[0]["config"]["data"]["eval_examples"] or MNIST_TEST
     p = mean["last3"] / 100
     se = 100 * (p * (1 - p) / n) ** 0.5
     delta = mean["all"] - mean["last3"]
