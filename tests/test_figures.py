@@ -165,3 +165,82 @@ def test_figures_are_layered() -> None:
     for name in chapters:
         imported = imported_ffrepro_modules(package / "figures" / f"{name}.py")
         assert not {f"ffrepro.figures.{c}" for c in chapters} & imported, name
+
+
+def _recurrent_result(exp_id: str, seed: int, error: float) -> dict[str, Any]:
+    """A recurrent run at cpu with the fields the chapter's facts read; iteration t's test error is
+    ``error + 8 - t`` until the fifth and ``error + 3`` after it, and window 3-5 is the best."""
+    r = fake_result(exp_id, "cpu", seed, error)
+    cfg = get_experiment(exp_id).config("cpu")
+    r["config"] = cfg.to_dict()
+    r["final"] = {"test": {"goodness": error, "all_iterations": error + 0.5, "last_iteration": error + 1.0}, "train": {"goodness": error / 2}}
+    windows = {f"{a}-{b}": error + (0.0 if (a, b) == (3, 5) else 1.0) for a in range(1, 9) for b in range(a, 9)}
+    r["extras"] = {"window_error": {"val": windows, "test": {k: v + 0.1 for k, v in windows.items()}},
+                   "iteration_error": {"test": [error + max(8 - t, 3) for t in range(1, 9)]}}
+    r["history"] = [{"epoch": 1, "seconds": 30.0 + seed}, {"epoch": 2, "seconds": 20.0}]
+    return r
+
+
+def test_recurrent_facts_read_every_number_of_the_chapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import re
+
+    from ffrepro.figures import recurrent
+    from ffrepro.recurrent import flops
+
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    ids = ["mnist-ff-recurrent", "mnist-ff-recurrent-2layers"]
+    results = {e: [_recurrent_result(e, s, 1.5 + s / 10) for s in (0, 1)] for e in ids}
+    for e, rs in results.items():
+        for r in rs:
+            write_result(result_path(e, "cpu", r["seed"], tmp_path), r)
+    f = recurrent.facts(results, "cpu", [0, 1])
+    main = get_experiment(ids[0])
+    model = main.config("cpu").model
+    assert f["depth-words"] == "two or three" and f["seeds"] == "0, 1" and f["n-test"] == 10_000
+    assert (f["iterations"], f["damping"], f["damping-new"]) == (model.iterations, model.damping, pytest.approx(1 - model.damping))
+    assert f["label-norm"] == pytest.approx(10 ** 0.5 * model.label_strength)
+    for e in ids:
+        exp = get_experiment(e)
+        assert f[f"{e}-test-goodness"] == pytest.approx(1.55) and f[f"{e}-test-last_iteration"] == pytest.approx(2.55)
+        assert f[f"{e}-best-val-window"] == "3-5" and f[f"{e}-best-val-window-test"] == pytest.approx(1.65)
+        assert (f[f"{e}-iteration-1"], f[f"{e}-best-iteration"], f[f"{e}-best-iteration-error"]) == (pytest.approx(8.55), 5, pytest.approx(4.55))
+        assert (f[f"{e}-seconds-per-epoch"], f[f"{e}-fastest-epoch"]) == (25.25, 20.0)
+        assert f[f"{e}-status"] in {"PASS", "FAIL", "GAP"} and f[f"{e}-tolerance"] == exp.tolerance["cpu"]
+        # the package's cost model, at the training split's size: what the page's TFLOP and PFLOP say
+        paper_epoch = flops(784, exp.paper_config.model)["train"] * 50_000
+        assert f[f"{e}-paper-tflop-epoch"] == pytest.approx(paper_epoch / 1e12)
+        assert f[f"{e}-paper-pflop"] == pytest.approx(paper_epoch * exp.paper_config.optim.epochs / 1e15)
+        assert f[f"{e}-tflop-epoch"] == pytest.approx(flops(784, exp.config("cpu").model)["train"] * 50_000 / 1e12)
+    assert json.loads(json.dumps(f)) == f
+    page = json.loads((REPO_ROOT / "book" / "notebooks" / "mnist-ff-recurrent.ipynb").read_text())
+    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    glued = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text))
+    assert glued <= set(f), glued - set(f)
+
+
+def test_cifar_facts_read_the_maps_data_and_errors() -> None:
+    from ffrepro.experiments import cifar10
+    from ffrepro.figures import cifar
+
+    ids = [e.id for e in cifar10.EXPERIMENTS]
+    results = {}
+    for i, e in enumerate(ids):
+        cfg = get_experiment(e).config("cpu")
+        final = {"test": {"bp": 40.0 + i} if cfg.method == "bp" else {"goodness": 50.0 + i, "softmax": 55.0 + i},
+                 "train": {"bp": 1.0} if cfg.method == "bp" else {"goodness": 30.0, "softmax": 35.0}}
+        results[e] = [{**fake_result(e, "cpu", 0, 0.0), "config": cfg.to_dict(), "final": final}]
+    f = cifar.facts(results, "cpu", [0])
+    assert (f["grid"], f["channels"], f["window"], f["padding"]) == (32, 3, 11, 5)
+    assert (f["fan-in"], f["corner-fan-in"], f["units"], f["weights-per-map"]) == (363, 108, 3072, 1024 * 363 * 3)
+    assert f["dense-ratio"] == pytest.approx(3072 / 363)
+    assert (f["train-size"], f["val-size"], f["n-train"], f["n-train-eval"], f["n-test"]) == (45_000, 5_000, 10_000, 1_000, 1_000)
+    paper_ff, paper_bp = get_experiment("cifar10-ff-min-ssq-2layers").paper_config, get_experiment("cifar10-bp-2layers").paper_config
+    assert (f["ff-paper-epochs"], f["bp-paper-epochs"], f["ff-lr"], f["bp-lr"]) == (paper_ff.optim.epochs, paper_bp.optim.epochs, paper_ff.optim.lr, paper_bp.optim.lr)
+    assert f["cifar10-bp-2layers-test"] == 40.0 and f["cifar10-bp-2layers-paper"] == 37
+    assert f["cifar10-ff-min-ssq-2layers-test-softmax"] == 56.0 and f["cifar10-ff-min-ssq-2layers-paper-softmax"] == 45
+    assert "cifar10-bp-2layers-test-softmax" not in f
+    # the cost module's count at the paper's scale: the registry comment's 10.3 TFLOP an epoch (FF, two layers)
+    assert f["cifar10-ff-min-ssq-2layers-paper-tflop-epoch"] == pytest.approx(10.3, abs=0.05)
+    assert f["cifar10-ff-min-ssq-3layers-paper-tflop-epoch"] == pytest.approx(20.0, abs=0.05)
+
