@@ -235,3 +235,40 @@ def test_nothing_cites_a_file_outside_the_repository() -> None:
         cited += [f"{rel}:{i}" for i, line in enumerate(p.read_text().splitlines(), 1) if OUTSIDE.search(line) and "OUTSIDE = re.compile" not in line]
     assert not cited, f"these lines cite a file outside the repository: {cited}"
 
+
+def test_supervised_facts_state_every_number_the_chapter_glues(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    entries = ["mnist-ff-supervised", "mnist-ff-supervised-fast", "mnist-ff-hard-negatives", "mnist-ff-ffcode"]
+    results = {}
+    for i, e in enumerate(entries):
+        runs = []
+        for seed in (0, 1):
+            r = result(e, "cpu", seed, 1.5 + i / 10 + seed / 10)
+            r["final"]["test"].update(softmax=2.0 + i, neutral_goodness=3.0 + i)
+            write_result(result_path(e, "cpu", seed, tmp_path), r)
+            runs.append(r)
+        results[e] = runs
+    f = supervised.facts(results, "cpu", [0, 1])
+    assert (f["profile"], f["seeds"], f["n-test"]) == ("cpu", "0, 1", get_experiment(entries[0]).config("cpu").data.eval_examples or 10_000)
+    assert f["mnist-ff-supervised-test-goodness"] == pytest.approx(1.55) and f["mnist-ff-ffcode-test-softmax"] == 5.0
+    assert f["mnist-ff-supervised-paper"] == 1.36 and f["mnist-ff-supervised-status"] in {"PASS", "FAIL", "GAP"}
+    assert (f["mnist-ff-ffcode-paper-layers"], f["mnist-ff-ffcode-paper-width"], f["mnist-ff-ffcode-paper-epochs"]) == (3, 1000, 100)
+    assert (f["closest"], f["closest-error"], f["closest-of"]) == ("mnist-ff-supervised", pytest.approx(1.55), 3)
+    assert "no paper-profile run" in f["paper-scale"] and "bf16-within" not in f
+    sections = supervised.sections("cpu")
+    assert [t is None for _, t in sections["paper-precision"]] == [True] and "No paper-profile run of the bf16" in sections["paper-precision"][0][0]
+    assert len(sections["bench"]) == 1 and sections["bench"][0][0].startswith("No `make bench` run is saved here")
+    assert supervised.tables("cpu")["validation"] is None and supervised.tables("paper")["paper-comparison"] is None
+    exp = "mnist-ff-hard-negatives"
+    for seed, error in enumerate([1.7, 1.8]):
+        r = result(exp, "cpu", seed, error, seconds=15.0, precision="bf16")
+        r["config"] = get_experiment(f"{exp}/bf16").config("cpu").to_dict()
+        write_result(result_path(f"{exp}/bf16", "cpu", seed, tmp_path), r)
+    f = supervised.facts(results, "cpu", [0, 1])
+    assert (f["bf16-within"], f["bf16-seeds"], f["fp32-seeds"]) == ("within", 2, 2)
+    assert f["bf16-speed-up"] == pytest.approx(10.0 / 15.0) and f["bf16-difference"] == pytest.approx(0.0)
+    assert json.loads(json.dumps(f)) == f
+    page = json.loads((BOOK / "notebooks" / "mnist-ff-supervised.ipynb").read_text())
+    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    glued = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text))
+    assert glued <= set(f), glued - set(f)

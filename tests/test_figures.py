@@ -244,3 +244,108 @@ def test_cifar_facts_read_the_maps_data_and_errors() -> None:
     assert f["cifar10-ff-min-ssq-2layers-paper-tflop-epoch"] == pytest.approx(10.3, abs=0.05)
     assert f["cifar10-ff-min-ssq-3layers-paper-tflop-epoch"] == pytest.approx(20.0, abs=0.05)
 
+
+def _page_glue_keys(notebook: str) -> set[str]:
+    import json
+    import re
+
+    page = json.loads((REPO_ROOT / "book" / "notebooks" / notebook).read_text())
+    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    return set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text)) | set(re.findall(r"\{glue:figure\}\s*(\S+)", text))
+
+
+def test_jitter_facts_on_the_committed_smoke_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read from the committed smoke runs (the fields need trained weights): the paper's shifts, every
+    key the page glues, the gains as the gain table states them."""
+    from ffrepro.figures import jitter
+
+    monkeypatch.setenv("FFREPRO_RESULTS", str(REPO_ROOT / "results"))
+    ids = ["mnist-ff-jitter", "mnist-ff-supervised", "mnist-bp-jitter", "mnist-bp-4x2000"]
+    results = {e: common.require_results(e, "smoke", [0]) for e in ids}
+    f = jitter.facts(results, "smoke", [0])
+    paper = get_experiment("mnist-ff-jitter").paper_config
+    assert f["shifts"] == (2 * paper.data.jitter + 1) ** 2 and f["jitter-epochs"] == paper.optim.epochs
+    assert f["views-per-shift"] == round(paper.optim.epochs * paper.data.jitter_passes / f["shifts"])
+    assert f["ff-gain"] == pytest.approx(float(jitter.jitter_gain_table("smoke", [0]).loc["FF", "gain (points)"]))
+    assert f["mnist-ff-jitter-test"] == common.mean_error(results["mnist-ff-jitter"], "test", "goodness")
+    assert all(-1 <= f[f"{e}-smoothness"] <= 1 for e in jitter.FIELDS)
+    assert _page_glue_keys("mnist-ff-jitter.ipynb") <= set(f) | set(jitter.figures(results))
+
+
+def test_unsupervised_facts_on_the_committed_smoke_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ffrepro.figures import unsupervised
+
+    monkeypatch.setenv("FFREPRO_RESULTS", str(REPO_ROOT / "results"))
+    results = {e: common.require_results(e, "smoke", [0]) for e in (unsupervised.DENSE, unsupervised.LOCAL)}
+    f = unsupervised.facts(results, "smoke", [0])
+    maps = unsupervised.local_maps_table(results[unsupervised.LOCAL][0])
+    assert f["local-weights"] == int(maps["weights"].sum()) < f["local-dense-weights"]
+    assert f["blur-steps"] == results[unsupervised.DENSE][0]["config"]["model"]["blur_steps"]
+    assert f["mnist-ff-unsupervised-paper"] == get_experiment(unsupervised.DENSE).paper_value
+    glued = _page_glue_keys("mnist-ff-unsupervised.ipynb")
+    assert glued <= set(f) | set(unsupervised.figures(results)) | {"fig-hybrids-unsupervised"}, glued - set(f)
+
+
+@pytest.mark.parametrize(("ff_box", "bp_blocked", "start"), [
+    (2.0, 9.0, "So the claim holds"), (3.5, 9.0, "So FF learns through the box, though"), (9.0, 9.0, "So at this scale the claim does not hold"),
+])
+def test_blackbox_facts_and_verdict(ff_box: float, bp_blocked: float, start: str) -> None:
+    from ffrepro.figures import blackbox
+
+    errors = {"mnist-ff-blackbox/no-box": 2.0, "mnist-ff-blackbox": ff_box, "mnist-bp-blackbox/no-box": 1.5,
+              "mnist-bp-blackbox": bp_blocked, "mnist-bp-blackbox/straight-through": 1.6}
+    config = {"data": {"eval_examples": None}, "model": {"hidden": [500] * 4, "black_box_after": 2}, "optim": {"epochs": 10}}
+    results = {}
+    for exp_id, _, _, mode in blackbox.RUNS:
+        results[exp_id] = [{"config": config, "final": {split: {mode: errors[exp_id]} for split in ("train", "test")}}]
+    f = blackbox.facts(results, "cpu", [0])
+    assert (f["box-after"], f["box-next"], f["depth"], f["width"], f["n-test"]) == (2, 3, 4, 500, 10_000)
+    assert (f["ff-box"], f["bp-blocked"], f["bp-st"]) == (ff_box, bp_blocked, 1.6)
+    assert f["st-versus"] == "as well as" and f["verdict"].startswith(start)
+    assert _page_glue_keys("blackbox.ipynb") <= set(f)
+
+
+def test_hybrid_facts_read_the_statistics() -> None:
+    """On a synthetic statistics table shaped as hybrids.hybrid_statistics makes it."""
+    import numpy as np
+    import pandas as pd
+
+    from ffrepro.figures import hybrids
+
+    d = np.arange(1, 21)
+    columns = {}
+    for kind, scale in (("digits", 0.9), ("hybrids", 0.6), ("shuffled", -0.001)):
+        columns[("within one image", kind)] = scale / d
+        columns[("at fixed positions", kind)] = scale / d**0.5
+    columns[("mask", "same side")] = 0.5 + 0.2 / d
+    stats = pd.DataFrame(columns, index=pd.Index(d, name="distance (pixels)"))
+    f = hybrids.facts(stats, blur_steps=10, n_images=2000)
+    assert (f["blur-steps"], f["blur-sigma"], f["n-images"]) == (10, pytest.approx(5 ** 0.5), 2000)
+    assert (f["within-digits-1"], f["within-hybrids-10"], f["within-shuffled-1"]) == (0.9, 0.06, 0.0)
+    assert str(f["within-shuffled-10"]) == "0.0"  # rounded -0.0001: no "-0.00" on the page
+    assert f["ratio-1"] == pytest.approx(0.6 / 0.9) and f["same-1"] == pytest.approx(0.7)
+    assert f["same-half-distance"] == 11  # 0.5 + 0.2 / 11 = 0.518, the first share below 0.52
+    assert _page_glue_keys("hybrid-negatives.ipynb") <= set(f) | {"fig-mask-steps", "fig-hybrids", "fig-noise-vs-hybrid"}
+
+
+def test_bp_facts_read_the_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ffrepro.figures import bp
+
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    write(tmp_path, BP, "cpu", [1.5, 1.7])
+    results = {BP: [{**fake_result(BP, "cpu", s, e), "final": {"train": {"bp": 0.1}, "test": {"bp": e}}} for s, e in enumerate((1.5, 1.7))]}
+    f = bp.facts(results, "cpu", [0, 1])
+    assert (f[f"{BP}-test-bp"], f[f"{BP}-train-bp"], f[f"{BP}-hidden"], f[f"{BP}-epochs"]) == (pytest.approx(1.6), pytest.approx(0.1), "100x100", 10)
+    assert f[f"{BP}-paper"] == get_experiment(BP).paper_value and f[f"{BP}-status"] in {"PASS", "FAIL", "GAP"}
+    assert _page_glue_keys("mnist-bp.ipynb") <= set(f) | {f"fig-curves-{BP}"}
+
+
+def test_known_gaps_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    assert summary.known_gaps_markdown() == "No known gaps among the results on disk."
+    monkeypatch.setenv("FFREPRO_RESULTS", str(REPO_ROOT / "results"))
+    gaps = summary.known_gaps_table()
+    text = summary.known_gaps_markdown()
+    assert text.count("\n- **") + text.startswith("- **") == len(gaps)
+    for (exp_id, profile), row in gaps.iterrows():
+        assert f"- **{exp_id}** ({profile}), test error in %: ours {row['ours %']}" in text and row["what we know"] in text
