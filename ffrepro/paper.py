@@ -79,23 +79,47 @@ TEST_SAMPLING_ERROR = 0.12
 class Reproduction:
     """A result another public reproduction reports (measured by its authors, not re-run here)."""
 
+    key: str  # how the book's pages name it
     what: str
     who: str
     setting: str
-    result: str
-    paper: str  # the paper's number for the same experiment, as the book quotes it
+    result: str  # as its authors report it
+    value: float | None  # the number in ``result``, for the pages' text; None where there is none
+    compared: str  # what the paper reports for the same experiment: a registry id, or "table1-ff" / "table1-bp"
 
 
 REPRODUCTIONS = (
-    Reproduction("recurrent MNIST", "cybertronai/hinton-problems (numpy, laptop CPU)", "784-500-500-10, 8 iterations, 20 epochs",
-                 "10.66 % test error", "1.31 %"),
-    Reproduction("CIFAR-10, locally connected FF", "cybertronai/hinton-problems", "2 layers, feed-forward only, 10k images, 10 epochs",
-                 "about 77 % test error", "41-46 %"),
-    Reproduction("CIFAR-10, backprop on the same stack", "cybertronai/hinton-problems", "as above", "about 62 % test error", "37-39 %"),
-    Reproduction("recurrent FF", "and-rewsmith/RecurrentForwardForward", "3 x 2000, inverted objective, 10 iterations",
-                 '"98 %+" accuracy', "1.31 %"),
-    Reproduction("jittered MNIST with FF", "none found", "", "", "0.64 %"),
+    Reproduction("recurrent-mnist", "recurrent MNIST", "cybertronai/hinton-problems (numpy, laptop CPU)",
+                 "784-500-500-10, 8 iterations, 20 epochs", "10.66 % test error", 10.66, "mnist-ff-recurrent"),
+    Reproduction("cifar-ff", "CIFAR-10, locally connected FF", "cybertronai/hinton-problems",
+                 "2 layers, feed-forward only, 10k images, 10 epochs", "about 77 % test error", 77, "table1-ff"),
+    Reproduction("cifar-bp", "CIFAR-10, backprop on the same stack", "cybertronai/hinton-problems", "as above",
+                 "about 62 % test error", 62, "table1-bp"),
+    Reproduction("recurrent-ff", "recurrent FF", "and-rewsmith/RecurrentForwardForward", "3 x 2000, inverted objective, 10 iterations",
+                 '"98 %+" accuracy', None, "mnist-ff-recurrent"),
+    Reproduction("jitter", "jittered MNIST with FF", "none found", "", "", None, "mnist-ff-jitter"),
 )
+
+
+def reproduction(key: str) -> Reproduction:
+    """The entry of :data:`REPRODUCTIONS` with ``key``."""
+    return next(r for r in REPRODUCTIONS if r.key == key)
+
+
+def table1_range(learner: str, column: str = "test") -> tuple[float, float]:
+    """The lowest and highest of Table 1's ``column`` ("train" or "test") cells of ``learner``
+    ("FF": both goodness functions and both tests; "BP"), over both depths."""
+    index = 0 if column == "train" else 1
+    cells = [row[index][0] for (learning, _, _), row in TABLE1.items() if learning.startswith(learner)]
+    return min(cells), max(cells)
+
+
+def paper_number(compared: str) -> str:
+    """What the paper reports for :attr:`Reproduction.compared`: "1.31 %", or a range of Table 1, "41-46 %"."""
+    if compared.startswith("table1-"):
+        low, high = table1_range(compared.removeprefix("table1-").upper())
+        return f"{low:g}-{high:g} %"
+    return f"{EXPERIMENTS[compared].paper_value:g} %"
 
 
 def marks(source: str) -> str:
@@ -157,8 +181,25 @@ def ffcode_reported_table() -> pd.DataFrame:
 
 
 def reproductions_table() -> pd.DataFrame:
-    """:data:`REPRODUCTIONS` as a table."""
-    return pd.DataFrame([vars(r) for r in REPRODUCTIONS]).rename(columns={"paper": "paper's number"}).set_index("what")
+    """:data:`REPRODUCTIONS` as a table, each beside the paper's number for the same experiment."""
+    rows = [{"what": r.what, "who": r.who, "setting": r.setting, "result": r.result, "paper's number": paper_number(r.compared)}
+            for r in REPRODUCTIONS]
+    return pd.DataFrame(rows).set_index("what")
+
+
+def citation_facts() -> dict[str, str | float]:
+    """The paper's and others' numbers the chapters quote in their text, keyed by glue name:
+    ``repro-KEY`` (a reproduction's number, :data:`REPRODUCTIONS`), Table 1's test-error ranges of
+    FF and BP (``table1-ff-range``, ``table1-bp-range``, "41-46") and the BP rows' train errors by
+    depth (``table1-bp-train-2``, ``table1-bp-train-3``)."""
+    out: dict[str, str | float] = {f"repro-{r.key}": r.value for r in REPRODUCTIONS if r.value is not None}
+    for learner in ("FF", "BP"):
+        low, high = table1_range(learner)
+        out[f"table1-{learner.lower()}-range"] = f"{low:g}-{high:g}"
+    for (learning, _, depth), ((train, _), _) in TABLE1.items():
+        if learning == "BP":
+            out[f"table1-bp-train-{depth}"] = train
+    return out
 
 
 def page_facts() -> dict[str, str | float]:

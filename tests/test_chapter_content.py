@@ -205,7 +205,18 @@ def test_ffcode_settings_are_ffrepros_defaults_and_its_control() -> None:
     table = paper.ffcode_table()
     assert len(table) == len(paper.FFCODE) and table.loc["learning rate, constant for the first half of the epochs, then linearly down to 0", "ffcode"] == "0.01"
     assert list(paper.ffcode_reported_table()["test error %"]) == ["1.44-1.47", "1.65", "1.33-1.34"]
-    assert len(paper.reproductions_table()) == len(paper.REPRODUCTIONS)
+    reproductions = paper.reproductions_table()
+    assert len(reproductions) == len(paper.REPRODUCTIONS)
+    assert list(reproductions["paper's number"]) == ["1.31 %", "41-46 %", "37-39 %", "1.31 %", "0.64 %"]  # from the registry and Table 1
+
+
+def test_citation_facts_come_from_table1_and_the_reproductions() -> None:
+    f = paper.citation_facts()
+    assert (f["table1-ff-range"], f["table1-bp-range"], f["table1-bp-train-2"], f["table1-bp-train-3"]) == ("41-46", "37-39", 0, 2)
+    assert (f["repro-recurrent-mnist"], f["repro-cifar-ff"], f["repro-cifar-bp"]) == (10.66, 77, 62)
+    for r in paper.REPRODUCTIONS:
+        assert (r.value is None) == (f"repro-{r.key}" not in f)
+        assert r.value is None or f"{r.value:g} %" in r.result  # the number is the one its authors' words give
 
 
 def test_the_paper_page_glues_only_its_facts() -> None:

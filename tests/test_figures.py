@@ -243,6 +243,8 @@ def test_cifar_facts_read_the_maps_data_and_errors() -> None:
     # the cost module's count at the paper's scale: the registry comment's 10.3 TFLOP an epoch (FF, two layers)
     assert f["cifar10-ff-min-ssq-2layers-paper-tflop-epoch"] == pytest.approx(10.3, abs=0.05)
     assert f["cifar10-ff-min-ssq-3layers-paper-tflop-epoch"] == pytest.approx(20.0, abs=0.05)
+    assert (f["repro-cifar-ff"], f["table1-bp-range"]) == (77, "37-39")
+    assert _page_glue_keys("cifar10-table1.ipynb") <= set(f) | {"fig-curves", "fig-fields"}
 
 
 def _page_glue_keys(notebook: str) -> set[str]:

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ffrepro.paper import citation_facts
 from ffrepro.cost import INPUTS, epoch_examples, train_flops_per_example
 from ffrepro.data import CIFAR10_TRAIN_SIZE
 from ffrepro.experiments.cifar10 import TABLE1, entry_id
@@ -191,9 +192,10 @@ def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence
     ``n-test`` of this profile); the FF dynamics (``iterations``, ``damping``, the test and loss
     windows); the optimisers (``ff-lr``, ``ff-wd``, ``readout-lr``, ``readout-wd``, ``bp-lr``,
     ``bp-wd``) and epochs, ours and the paper's (``ff-epochs``, ``bp-epochs``, ``ff-paper-epochs``,
-    ``bp-paper-epochs``); and per net ``ID-test``, ``ID-train``, ``ID-paper`` (its metric's test),
-    for FF nets ``ID-test-softmax`` and ``ID-paper-softmax``, and ``ID-paper-tflop-epoch`` (the
-    paper profile's epoch, :func:`epoch_flops`).
+    ``bp-paper-epochs``); what the text quotes of Table 1 and of another reproduction
+    (``table1-*``, ``repro-cifar-*``: :func:`ffrepro.paper.citation_facts`); and per net
+    ``ID-test``, ``ID-train``, ``ID-paper`` (its metric's test), for FF nets ``ID-test-softmax`` and
+    ``ID-paper-softmax``, and ``ID-paper-tflop-epoch`` (the paper profile's epoch, :func:`epoch_flops`).
     """
     is_bp = {e: get_experiment(e).paper_config.method == "bp" for e in results}
     ff_first = next(rs for e, rs in results.items() if not is_bp[e])[0]["config"]
@@ -236,6 +238,7 @@ def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence
         "bp-epochs": bp_first["optim"]["epochs"],
         "ff-paper-epochs": ff_paper.optim.epochs,
         "bp-paper-epochs": bp_paper.optim.epochs,
+        **{k: v for k, v in citation_facts().items() if k.startswith(("table1-", "repro-cifar-"))},
     }
     for e, rs in results.items():
         exp = get_experiment(e)

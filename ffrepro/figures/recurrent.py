@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
+from ffrepro.paper import reproduction
 from ffrepro.cost import epoch_examples, train_flops_per_example
 from ffrepro.data import NUM_CLASSES
 from ffrepro.figures.common import Result, goodness_histograms, mean_error, per_epoch, seed_lines, summary_row
@@ -257,7 +258,8 @@ def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence
     and tolerance, test errors of the three tests, the train error, the best averaging window on
     validation with its test error, the error after one iteration and the best single iteration, the
     seconds per epoch and the device, and the training work: TFLOP an epoch at this profile and at the
-    paper's, and PFLOP of the whole paper run (:mod:`ffrepro.cost`).
+    paper's, and PFLOP of the whole paper run (:mod:`ffrepro.cost`); and what another reproduction
+    reports (``repro-recurrent-mnist``, :data:`ffrepro.paper.REPRODUCTIONS`).
     """
     main = next(iter(results.values()))[0]
     model = main["config"]["model"]
@@ -275,6 +277,7 @@ def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence
         "loss-last": model["loss_iterations"][1],
         "negative-iterations": model["negative_iterations"],
         "label-norm": NUM_CLASSES ** 0.5 * model["label_strength"],  # a one-hot label's length, the label units at full strength
+        "repro-recurrent-mnist": reproduction("recurrent-mnist").value,
     }
     for e, rs in results.items():
         exp = get_experiment(e)
