@@ -36,8 +36,9 @@ MARKS = {
 }
 _MARK_RE = re.compile(r"\((c|r)\)")
 
-# Hinton's released Matlab code (ffcode; a public copy: GitHub alessiopittiglio/forward-forward-matlab,
-# folder src/hinton_forward_forward), read for its settings, not copied. Key -> (value, what it is).
+# Hinton's released Matlab code (ffcode), read for its settings, not copied: the public copy read.
+FFCODE_SOURCE = "the GitHub repository alessiopittiglio/forward-forward-matlab, folder src/hinton_forward_forward"
+# ffcode's settings: key -> (value, what it is).
 # The keys that name a field of ffrepro.config are the defaults there, and its training images are
 # ffrepro.data.TRAIN_SIZE (tests/test_chapter_content.py checks that they agree); depth, width, epochs
 # and negative labels are those of ffcode's own run, the control entry mnist-ff-ffcode.
@@ -203,13 +204,14 @@ def citation_facts() -> dict[str, str | float]:
 
 
 def page_facts() -> dict[str, str | float]:
-    """The values the page and the chapters glue: the paper's reference, the marks' meanings
+    """The values the page glues: the paper's reference, where ffcode was read, the marks' meanings
     (``mark-c``, ``mark-r``), the test set's sampling error, and how many registry entries carry a
     number of the paper (``entries-with-number``) and of Table 1's cells are confirmed
     (``table1-confirmed``, of ``table1-cells``)."""
     cells = [cell for train_test in TABLE1.values() for cell in train_test]
     return {
         "paper": PAPER,
+        "ffcode-source": FFCODE_SOURCE,
         "mark-c": MARKS["c"],
         "mark-r": MARKS["r"],
         "test-sampling-error": TEST_SAMPLING_ERROR,
