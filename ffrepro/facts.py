@@ -15,15 +15,17 @@ from fractions import Fraction
 
 import pandas as pd
 
+from ffrepro import paper
 from ffrepro.config import PROFILES, DataConfig, FFConfig, OptimConfig, RunConfig, UnsupervisedFFConfig
 from ffrepro.data import CIFAR10_TRAIN_SIZE, MNIST_OFFICIAL_TRAIN, MNIST_PIXELS, MNIST_SIDE, MNIST_TEST, NUM_CLASSES, TRAIN_SIZE
 from ffrepro.registry import EXPERIMENTS, Experiment, all_ids, get_experiment
 
 Value = str | int | float
 
-# Hinton's released Matlab code (ffcode), which the paper's MNIST settings are compared with:
-# 3 hidden layers of 1000 ReLUs trained for 100 epochs. A fact about that code, not about ffrepro.
-FFCODE = {"depth": 3, "width": 1000, "epochs": 100}
+# Hinton's released Matlab code (ffcode), which the paper's MNIST settings are compared with: its own
+# run's depth, width and epochs (ffrepro.paper.FFCODE, with the rest of its settings). A fact about that
+# code, not about ffrepro.
+FFCODE = {k: paper.FFCODE[k][0] for k in ("depth", "width", "epochs")}
 
 # The entries whose values the text quotes as "the" supervised FF, BP and unsupervised settings.
 SUPERVISED = "mnist-ff-supervised"

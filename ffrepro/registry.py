@@ -1,9 +1,12 @@
-"""The experiment registry, keyed by the stable ids of ../shared/PAPER.md.
+"""The experiment registry, keyed by stable ids, one per experiment of the paper (or study of a claim).
 
 Each chapter's entries live in a module of :mod:`ffrepro.experiments`; every entry writes its
 ``paper`` configuration once, as the paper (and, where it is silent, Hinton's released ``ffcode``)
 describes it, and derives ``cpu`` and ``smoke`` from it. A new chapter adds a module there and one
-line to :data:`CHAPTERS`.
+line to :data:`CHAPTERS`. Each entry's ``paper_value`` and ``source`` are the paper's number and
+where the paper states it, marked (c) confirmed or (r) recalled; :mod:`ffrepro.paper` gathers them
+with the rest of what the book cites about the paper (Table 1, ffcode's settings), and the book's
+page "The paper's numbers" shows them.
 """
 
 from __future__ import annotations

@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ffrepro import facts, paper
 from ffrepro.config import FFConfig, RunConfig
 from ffrepro.cost import achieved, ff_flops, train_flops_per_example
+from ffrepro.data import TRAIN_SIZE
+from ffrepro.experiments import cifar10
 from ffrepro.figures import chapter, summary, supervised
-from ffrepro.registry import get_experiment
-from ffrepro.results import SCHEMA_VERSION, result_path, write_result
+from ffrepro.registry import EXPERIMENTS, get_experiment
+from ffrepro.results import REPO_ROOT, SCHEMA_VERSION, result_path, write_result
+
+BOOK = REPO_ROOT / "book"
 
 
 def result(exp_id: str, profile: str, seed: int, error: float, seconds: float = 10.0, precision: str = "fp32") -> dict[str, Any]:
@@ -152,3 +158,126 @@ def test_precision_at_another_scale_compares_speed_only_on_one_machine(tmp_path:
     text = supervised.scale_precision_sentence(verdict, "paper")
     assert not verdict["same_machine"] and "different machines" in text and "times as fast" not in text
     assert text.startswith("At the paper profile, 3 bf16 seed(s) give 1.50 % against 1.50 % for 3 fp32 seed(s): +0.00 points")
+
+
+# --- The paper's numbers (issue 28 part 5): what the book cites about the paper lives in the package.
+
+def test_marks_reads_every_mark_once() -> None:
+    assert paper.marks("section 3.3, 1.36 % after 60 epochs (c)") == "c"
+    assert paper.marks("Table 1: goodness 41 % (c), one-pass softmax 45 % (r)") == "c, r"
+    assert paper.marks("(r) and again (r)") == "r"
+    assert paper.marks("section 5: no numbers") == ""
+
+
+def test_every_number_of_the_paper_carries_a_mark() -> None:
+    table = paper.entries_table()
+    assert list(table.index) == list(EXPERIMENTS)
+    for e in EXPERIMENTS.values():
+        if e.paper_value is not None:
+            assert paper.marks(e.source), f"{e.id}: its source names the paper's number without (c) or (r)"
+            assert f"{e.paper_value:g}" in table.loc[e.id, "paper's test error %"]
+    # The CIFAR-10 entries state the marks of Table 1's cells they are compared with.
+    for (learning, testing, depth), (_, (value, mark)) in cifar10.TABLE1.items():
+        e = EXPERIMENTS[cifar10.entry_id(learning, depth)]
+        assert re.search(rf"\b{value} %[^()]*\({mark}\)", e.source), (e.id, e.source)  # "41 % (c)", "37 % test error (c)"
+        assert value == (e.also["test.softmax"] if testing == "softmax" else e.paper_value)
+
+
+def test_table1_lists_every_cell_with_its_mark() -> None:
+    table = paper.table1()
+    assert len(table) == len(cifar10.TABLE1) == 10
+    assert table["train %"].str.fullmatch(r"\d+ \((c|r)\)").all() and table["test %"].str.fullmatch(r"\d+ \((c|r)\)").all()
+    assert set(table["registry entry"]) <= set(EXPERIMENTS)
+    f = paper.page_facts()
+    assert f["table1-cells"] == 20 and 0 < f["table1-confirmed"] < 20
+    assert f["entries"] == len(EXPERIMENTS) and f["entries-with-number"] == sum(e.paper_value is not None for e in EXPERIMENTS.values())
+
+
+def test_ffcode_settings_are_ffrepros_defaults_and_its_control() -> None:
+    for key, (cls, name) in paper.FFCODE_DEFAULTS.items():
+        assert getattr(cls(), name) == paper.FFCODE[key][0], f"ffrepro's default {cls.__name__}.{name} is not ffcode's {key}"
+    control = EXPERIMENTS["mnist-ff-ffcode"].paper_config
+    assert control.model.hidden == (paper.FFCODE["width"][0],) * paper.FFCODE["depth"][0]
+    assert control.optim.epochs == paper.FFCODE["epochs"][0]
+    assert control.model.negative_labels == paper.FFCODE["negative_labels"][0]
+    assert facts.FFCODE == {k: paper.FFCODE[k][0] for k in ("depth", "width", "epochs")}
+    assert paper.FFCODE["train_examples"][0] == TRAIN_SIZE
+    table = paper.ffcode_table()
+    assert len(table) == len(paper.FFCODE) and table.loc["learning rate, constant for the first half of the epochs, then linearly down to 0", "ffcode"] == "0.01"
+    assert list(paper.ffcode_reported_table()["test error %"]) == ["1.44-1.47", "1.65", "1.33-1.34"]
+    reproductions = paper.reproductions_table()
+    assert len(reproductions) == len(paper.REPRODUCTIONS)
+    assert list(reproductions["paper's number"]) == ["1.31 %", "41-46 %", "37-39 %", "1.31 %", "0.64 %"]  # from the registry and Table 1
+
+
+def test_citation_facts_come_from_table1_and_the_reproductions() -> None:
+    f = paper.citation_facts()
+    assert (f["table1-ff-range"], f["table1-bp-range"], f["table1-bp-train-2"], f["table1-bp-train-3"]) == ("41-46", "37-39", 0, 2)
+    assert (f["repro-recurrent-mnist"], f["repro-cifar-ff"], f["repro-cifar-bp"]) == (10.66, 77, 62)
+    for r in paper.REPRODUCTIONS:
+        assert (r.value is None) == (f"repro-{r.key}" not in f)
+        assert r.value is None or f"{r.value:g} %" in r.result  # the number is the one its authors' words give
+
+
+def test_the_paper_page_glues_only_its_facts() -> None:
+    nb = json.loads((BOOK / "notebooks" / "paper-numbers.ipynb").read_text())
+    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    keys = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text))
+    assert keys and keys <= set(paper.page_facts()), keys - set(paper.page_facts())
+    toc = (BOOK / "_toc.yml").read_text()
+    assert "executed/paper-numbers" in toc
+
+
+# Files outside the repository that readers and clones cannot follow.
+OUTSIDE = re.compile(r"\.\./shared\b|\bshared[/]|PAPER\.md|DATA\.md")
+
+
+def test_nothing_cites_a_file_outside_the_repository() -> None:
+    paths = [REPO_ROOT / "Makefile", REPO_ROOT / "README.md"]
+    for folder, pattern in (("ffrepro", "*.py"), ("tests", "*.py"), ("book", "*.md"), ("book/notebooks", "*.ipynb"), ("book", "*.yml")):
+        paths += sorted((REPO_ROOT / folder).rglob(pattern))
+    cited = []
+    for p in paths:
+        rel = p.relative_to(REPO_ROOT).as_posix()
+        if rel.startswith("book/_build") or rel.startswith("book/executed"):
+            continue
+        cited += [f"{rel}:{i}" for i, line in enumerate(p.read_text().splitlines(), 1) if OUTSIDE.search(line) and "OUTSIDE = re.compile" not in line]
+    assert not cited, f"these lines cite a file outside the repository: {cited}"
+
+
+def test_supervised_facts_state_every_number_the_chapter_glues(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    entries = ["mnist-ff-supervised", "mnist-ff-supervised-fast", "mnist-ff-hard-negatives", "mnist-ff-ffcode"]
+    results = {}
+    for i, e in enumerate(entries):
+        runs = []
+        for seed in (0, 1):
+            r = result(e, "cpu", seed, 1.5 + i / 10 + seed / 10)
+            r["final"]["test"].update(softmax=2.0 + i, neutral_goodness=3.0 + i)
+            write_result(result_path(e, "cpu", seed, tmp_path), r)
+            runs.append(r)
+        results[e] = runs
+    f = supervised.facts(results, "cpu", [0, 1])
+    assert (f["profile"], f["seeds"], f["n-test"]) == ("cpu", "0, 1", get_experiment(entries[0]).config("cpu").data.eval_examples or 10_000)
+    assert f["mnist-ff-supervised-test-goodness"] == pytest.approx(1.55) and f["mnist-ff-ffcode-test-softmax"] == 5.0
+    assert f["mnist-ff-supervised-paper"] == 1.36 and f["mnist-ff-supervised-status"] in {"PASS", "FAIL", "GAP"}
+    assert (f["mnist-ff-ffcode-paper-layers"], f["mnist-ff-ffcode-paper-width"], f["mnist-ff-ffcode-paper-epochs"]) == (3, 1000, 100)
+    assert (f["closest"], f["closest-error"], f["closest-of"]) == ("mnist-ff-supervised", pytest.approx(1.55), 3)
+    assert "no paper-profile run" in f["paper-scale"] and "bf16-within" not in f
+    sections = supervised.sections("cpu")
+    assert [t is None for _, t in sections["paper-precision"]] == [True] and "No paper-profile run of the bf16" in sections["paper-precision"][0][0]
+    assert len(sections["bench"]) == 1 and sections["bench"][0][0].startswith("No `make bench` run is saved here")
+    assert supervised.tables("cpu")["validation"] is None and supervised.tables("paper")["paper-comparison"] is None
+    exp = "mnist-ff-hard-negatives"
+    for seed, error in enumerate([1.7, 1.8]):
+        r = result(exp, "cpu", seed, error, seconds=15.0, precision="bf16")
+        r["config"] = get_experiment(f"{exp}/bf16").config("cpu").to_dict()
+        write_result(result_path(f"{exp}/bf16", "cpu", seed, tmp_path), r)
+    f = supervised.facts(results, "cpu", [0, 1])
+    assert (f["bf16-within"], f["bf16-seeds"], f["fp32-seeds"]) == ("within", 2, 2)
+    assert f["bf16-speed-up"] == pytest.approx(10.0 / 15.0) and f["bf16-difference"] == pytest.approx(0.0)
+    assert json.loads(json.dumps(f)) == f
+    page = json.loads((BOOK / "notebooks" / "mnist-ff-supervised.ipynb").read_text())
+    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    glued = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text))
+    assert glued <= set(f), glued - set(f)

@@ -5,6 +5,8 @@ activations are alive; it gives the same weights as ffcode's joint step. The mem
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ import torch
 from ffrepro.config import ConfigError, FFConfig, OptimConfig, RunConfig
 from ffrepro.ff import FFNet
 from ffrepro.memory import METHODS, SPECS, SavedBytes, measure, run_study
+from ffrepro.results import REPO_ROOT
 from ffrepro.trainer import FF_STATS, ff_optimizer, ff_step
 
 
@@ -77,3 +80,36 @@ def test_memory_study_writes_a_result_for_every_method_and_depth(tmp_path: Path,
     assert r["provenance"]["device"] and (tmp_path / "memory-depth" / "smoke" / "seed0.json").exists()
     with pytest.raises(ConfigError, match="unknown profile 'huge'"):
         run_study("huge")
+
+
+def _study(streaming_peak_extra: float) -> dict:
+    """A synthetic memory study at depths 1, 2, 4, 8: backprop saves 100 bytes a layer, the joint FF
+    step 150, the streaming step one layer's worth from the second depth on; the peaks (MiB) grow by
+    one a layer, the streaming step's ``streaming_peak_extra`` above backprop's."""
+    mib = 2**20
+    saved = {"bp": lambda d: 100 * d, "ff-joint": lambda d: 150 * d, "ff-streaming": lambda d: 150 if d == 1 else 120}
+    peak = {"bp": lambda d: (10 + d) * mib, "ff-joint": lambda d: (14 + d) * mib, "ff-streaming": lambda d: (10 + d + streaming_peak_extra) * mib}
+    rows = [{"method": m, "depth": d, "saved_bytes": saved[m](d), "process_peak_bytes": peak[m](d), "seconds_per_update": 0.01 * d * (2 if m == "ff-streaming" else 1)}
+            for d in (1, 2, 4, 8) for m in METHODS]
+    return {"spec": {"width": 256, "batch": 100, "depths": [1, 2, 4, 8]}, "provenance": {"device": "cpu (x86_64)", "threads": 2},
+            "wall_time_s": 90.0, "rows": rows}
+
+
+def test_memory_facts_read_growth_crossings_and_the_verdict() -> None:
+    from ffrepro.figures import memory as figs
+
+    f = figs.facts(_study(streaming_peak_extra=2.0), "cpu")
+    assert (f["width"], f["batch"], f["depth-min"], f["depth-max"], f["depth-second"]) == (256, 100, 1, 8, 2)
+    assert f["device"] == "cpu (x86_64) (2 threads)" and f["wall"] == 1.5 and f["peak-kind"].startswith("the resident memory")
+    assert (f["bp-growth"], f["joint-growth"], f["streaming-growth"]) == (8.0, 8.0, 1.0)
+    assert (f["shallow-ratio"], f["deep-ratio-streaming"], f["deep-ratio-joint"]) == (1.5, 0.15, 1.5)
+    assert (f["peak-deep-streaming"], f["peak-deep-joint"], f["peak-deep-bp"], f["time-ratio"]) == (20.0, 22.0, 18.0, 2.0)
+    assert (f["cross"], f["cross-joint"], f["cross-peak"]) == ("from 2 hidden layers on", "never, at the depths measured", "never, at the depths measured")
+    assert "Counting everything an update holds, it does not hold" in f["verdict"] and "stays at 1.11 times that of backprop" in f["verdict"]
+    below = figs.facts(_study(streaming_peak_extra=-1.0), "cpu")  # the streaming step's peak below backprop's everywhere
+    assert below["cross-peak"] == "from 1 hidden layer on"
+    assert below["verdict"].startswith("So the claim of the blog holds for FF written as a stream")
+    assert figs.verdict(streaming_growth=1.5, joint_growth=8.0, cross_peak=None, peak_ratio=1.0).startswith("So at these sizes the claim does not hold")
+    page = json.loads((REPO_ROOT / "book" / "notebooks" / "memory-depth.ipynb").read_text())
+    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    assert set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text)) <= set(f)  # every number the page glues

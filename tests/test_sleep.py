@@ -5,6 +5,10 @@ schedule sees each image once as each per epoch, and "interleaved" is the unchan
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -12,6 +16,8 @@ import torch
 from ffrepro.config import ConfigError, DataConfig, FFConfig, OptimConfig, RunConfig, UnsupervisedFFConfig, override
 from ffrepro.data import Dataset, Split
 from ffrepro.ff import FFLayer
+from ffrepro.registry import get_experiment
+from ffrepro.results import REPO_ROOT
 from ffrepro.supervised import FFSupervisedTrainer
 from ffrepro.trainer import phase_plan
 from ffrepro.unsupervised import FFUnsupervisedTrainer
@@ -199,13 +205,13 @@ def _run(seed: int, error: float, device: str = "cpu (x86_64, 2 threads)") -> di
 
 
 def test_the_paper_scale_table_lists_only_variants_with_runs_beside_the_pages_profile() -> None:
-    from ffrepro.figures.sleep import scale_comparison, scale_sentence
+    from ffrepro.figures.sleep import Setting, by_setting, scale_comparison, scale_sentence
 
     entry = "mnist-ff-sleep-unsupervised"
-    other = {"phases-k100-lr0.01-s0.9-max_ssq": [_run(0, 72.0), _run(1, 80.0, "NVIDIA H100 80GB HBM3")],
+    other = by_setting({"phases-k100-lr0.01-s0.9-max_ssq": [_run(0, 72.0), _run(1, 80.0, "NVIDIA H100 80GB HBM3")],
              "interleaved-lr0.01-s0.9-max_ssq": [_run(s, e) for s, e in enumerate((2.6, 2.8, 2.9))],
              "positive_only-lr0.01-s0.9-max_ssq": [_run(0, 9.0)],
-             "phases-k10-lr0.01-s0.99-max_ssq": [], "phases-k1-lr0.01-s0.9-max_ssq": [_run(s, 2.5) for s in range(3)]}
+             "phases-k10-lr0.01-s0.99-max_ssq": [], "phases-k1-lr0.01-s0.9-max_ssq": [_run(s, 2.5) for s in range(3)]})
     here = {name: [_run(0, 50.0)] for name in other}
     table = scale_comparison(other, here, "last3")
     assert [i[3] for i in table.index] == ["interleaved", "K = 1", "K = 100", "positive only (no nights)"]  # no row for the variant without runs
@@ -213,26 +219,113 @@ def test_the_paper_scale_table_lists_only_variants_with_runs_beside_the_pages_pr
     assert row["test error % (this scale)"] == "76.00 ± 5.66 (2 seeds)" and row["ran on"] == "NVIDIA H100 80GB HBM3, cpu (x86_64, 2 threads)"
     assert row["test error % (page's profile)"] == 50.0 and row["epochs"] == "3/3"
     assert scale_sentence(other, entry).startswith(f"4 of the study's 5 variants of {entry} have paper-profile runs so far (2 with three seeds)")
-    assert scale_comparison({"phases-k10-lr0.01-s0.99-max_ssq": []}, here).empty
-    assert "No variant of" in scale_sentence({"phases-k10-lr0.01-s0.99-max_ssq": []}, entry)
+    empty = {Setting("phases", 10, smoothing=0.99): []}
+    assert scale_comparison(empty, here).empty
+    assert "No variant of" in scale_sentence(empty, entry)
     complete = {name: runs for name, runs in other.items() if len({r["seed"] for r in runs}) >= 3}
     assert scale_sentence(complete, entry) == (f"All {len(complete)} variants of {entry} have paper-profile runs with three seeds; "
                                                "the table shows them beside this page's profile.")
 
 
 def test_the_answers_paper_scale_sentence_reads_ffcodes_settings_only() -> None:
-    from ffrepro.figures.sleep import scale_answer
+    from ffrepro.figures.sleep import Setting, by_setting, scale_answer
 
-    other = {"interleaved-lr0.01-s0.9-max_ssq": [_run(s, e) for s, e in enumerate((2.6, 2.8, 2.9))],
+    other = by_setting({"interleaved-lr0.01-s0.9-max_ssq": [_run(s, e) for s, e in enumerate((2.6, 2.8, 2.9))],
              "phases-k1-lr0.01-s0.9-max_ssq": [_run(0, 2.5)],
              "phases-k10-lr0.01-s0.9-max_ssq": [_run(s, 84.0) for s in range(3)],
              "phases-k100-lr0.01-s0.9-max_ssq": [_run(0, 72.0), _run(1, 80.0)],
              "phases-k10-lr0.01-s0.99-max_ssq": [_run(0, 5.0)],  # another smoothing: not ffcode's settings
-             "phases-k500-lr0.01-s0.9-max_ssq": []}
+             "phases-k500-lr0.01-s0.9-max_ssq": []})
     text = scale_answer(other, "last3")
     assert "interleaved learning ends at 2.77 % (3 seeds), phases of one update 2.50 % (1 seed)" in text
     assert "phases of 10 updates 84.00 % (3 seeds), of 100 updates 76.00 % (2 seeds)" in text and "5.00" not in text
     assert text.endswith("is 73.2 points worse than interleaved.")
-    other["positive_only-lr0.01-s0.9-max_ssq"] = [_run(s, 19.0) for s in range(3)]
+    other[Setting("positive_only")] = [_run(s, 19.0) for s in range(3)]
     assert scale_answer(other, "last3").endswith("no night at all the readout reaches 19.00 % (3 seeds), so the best of the long phases is 57.0 points worse than never showing negative data.")
-    assert "have not both run yet" in scale_answer({"interleaved-lr0.01-s0.9-max_ssq": other["interleaved-lr0.01-s0.9-max_ssq"]}, "last3")
+    assert "have not both run yet" in scale_answer({Setting("interleaved"): other[Setting("interleaved")]}, "last3")
+
+
+def test_a_setting_is_what_the_variant_name_encodes() -> None:
+    from ffrepro.figures.sleep import Setting
+
+    assert Setting.of("phases-k10-lr0.001-s0.99-min_ssq") == Setting("phases", 10, 0.001, 0.99, "min_ssq")
+    assert Setting.of("positive_only-lr0.01-s0.9-max_ssq") == Setting("positive_only")  # ffcode's settings are the defaults
+    for entry in ("mnist-ff-sleep", "mnist-ff-sleep-unsupervised"):
+        names = list(get_experiment(entry).variants)
+        assert [Setting.of(n).name for n in names] == names  # the registry's names, read back and written again
+        assert len({Setting.of(n) for n in names}) == len(names)
+
+
+def _study_runs(entry: str, error: Callable[[Any], float], mode: str) -> dict:
+    """One synthetic run per variant of ``entry`` whose final test error is ``error(setting)``."""
+    from ffrepro.figures.sleep import Setting
+
+    runs = {}
+    for name in get_experiment(entry).variants:
+        v = Setting.of(name)
+        e = error(v)
+        trace = {"update": [0, 100, 200], "phase": ["start", "positive", "negative"],
+                 "positive": [[10.0, 10.0], [900.0, 800.0], [0.5, 0.4]], "negative": [[9.0, 9.0], [850.0, 700.0], [0.2, 0.1]]}
+        runs[v] = [{
+            "seed": 0, "final": {"test": {mode: e}},
+            "config": {"model": {"hidden": [500, 500]}, "data": {"eval_examples": None, "train_examples": None, "batch_size": 100},
+                       "optim": {"epochs": 3}},
+            "history": [{"phase_trace": trace, "pos_goodness": [0.0, 0.0] if e > 85 else [50.0, 60.0]}],
+        }]
+    return runs
+
+
+def test_sleep_facts_state_every_number_the_chapter_glues() -> None:
+    """On synthetic studies: phases of 10 or more updates at ffcode's learning rate never learn, slower
+    settings learn with a cost growing with K; unsupervised FF alike. Every key the page glues is there."""
+    from ffrepro.figures.sleep import facts
+
+    def error(v: Any) -> float:
+        if v.schedule == "positive_only":
+            return 40.0 if v.goodness == "max_ssq" else 45.0
+        if v.schedule == "interleaved":
+            return round(2.0 + abs(0.01 - v.lr) * 100, 2)
+        if v.k >= 10 and v.lr >= 0.01:
+            return 90.0
+        return 3.0 + v.k / 100 + (0.5 if v.goodness == "max_ssq" else 0.0)
+
+    results = _study_runs("mnist-ff-sleep", error, "goodness")
+    results_u = _study_runs("mnist-ff-sleep-unsupervised", error, "last3")
+    f = facts(results, results_u, {}, "cpu", [0])
+    assert (f["default-interleaved"], f["default-k1"], f["default-k10"], f["k-max"], f["default-kmax"]) == (2.0, 3.51, 90.0, 500, 90.0)
+    # at lr 0.01 and 0.1 (four smoothings, one; two goodnesses) phases of 10, 100 and 500 updates are dead
+    assert (f["dead"], f["phased"]) == (2 * 5 * 3, 2 * 11 * 3)
+    assert (f["best-long"], f["best-long-k"], f["best-long-setting"]) == (4.0, 100, "min ssq, learning rate 0.0001, smoothing 0.9")
+    assert f["best-long-max-ssq"] == 4.5 and f["best-long-min-ssq"] == 4.0 and f["cost"] == pytest.approx(2.0)
+    assert (f["no-sleep-max_ssq"], f["no-sleep-min_ssq"], f["u-no-sleep"]) == (40.0, 45.0, 40.0)
+    assert f["short-verdict"] == "Yes, at a cost that grows with the length of the phases."  # 30 of 66 dead: under half
+    assert f["ten-verdict"] == "From ten updates a phase on they fail there."
+    assert (f["u-dead"], f["u-phased"], f["u-alike"]) == (9, 9, "fares differently")  # every unsupervised variant is at lr 0.01
+    assert f["silent"] == 30 and f["k1-versus"] == "worse than"
+    assert (f["start-pos"], f["day-pos"], f["day-neg"], f["night-pos"], f["night-neg"]) == (10.0, 900.0, 850.0, 0.5, 0.2)
+    assert f["recipe-k10"] == "0.9: 90.00 %, 0.99: 90.00 %, 0.999: 90.00 %, 0.9999: 90.00 %"
+    assert (f["lowest-lr"], f["recipe-long"]) == ("0.0001", 90.0)
+    assert "have not both run yet" in f["u-paper-scale"] and facts(results, results_u, {}, "paper", [0])["u-paper-scale"].startswith("(This page")
+    assert (f["n-runs"], f["batches"], f["seeds"]) == (len(results), 500, "0")
+    assert json.loads(json.dumps(f)) == f  # plain values, for glue
+    page = json.loads((REPO_ROOT / "book" / "notebooks" / "mnist-ff-sleep.ipynb").read_text())
+    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    glued = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text)) | set(re.findall(r"\{glue:figure\} (\S+)", text))
+    assert glued - {"profile", "seeds"} <= set(f) | {"fig-sweep", "fig-trace", "fig-no-sleep", "fig-sweep-u"}, glued - set(f)
+
+
+def test_gan_facts_read_the_sleep_study_and_the_supervised_entries() -> None:
+    from ffrepro.figures.sleep import gan_facts
+
+    def error(v: Any) -> float:
+        return 40.0 if v.schedule == "positive_only" else 2.0 if v.schedule == "interleaved" else 90.0 if v.k >= 10 else 3.0
+
+    results = _study_runs("mnist-ff-sleep", error, "goodness")
+    uniform, hard = ([{"config": {"data": {"eval_examples": None}, "optim": {"epochs": e}}, "final": {"test": {"goodness": x}}}] for e, x in ((60, 1.4), (20, 1.45)))
+    f = gan_facts(uniform, hard, results, "cpu")
+    assert (f["uniform-error"], f["hard-error"], f["uniform-epochs"], f["hard-epochs"], f["hard-versus"]) == (1.4, 1.45, 60, 20, "as well as")
+    assert (f["interleaved"], f["k1"], f["k10"], f["no-sleep"], f["dead"], f["phased"]) == (2.0, 3.0, 90.0, 40.0, 66, 66)
+    assert f["reading"].startswith("FF shares with a GAN")
+    page = json.loads((REPO_ROOT / "book" / "notebooks" / "ff-and-gans.ipynb").read_text())
+    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    assert set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text)) <= set(f)

@@ -10,7 +10,7 @@ from ffrepro.experiments.base import Experiment
 from ffrepro.experiments.mnist_jitter import BP_4X2000
 from ffrepro.experiments.mnist_supervised import FF_SUPERVISED
 
-# The claim (PAPER.md, the seed's points; the paper's motivation says FF can learn when the details of
+# The claim (one of the points a blog post on FF makes; the paper's motivation says FF can learn when the details of
 # the forward computation are unknown (r)): no numbers anywhere. Our choices:
 # - The box (ffrepro.blackbox): a fixed random quantiser computed in numpy between hidden layers 2
 #   and 3 of the 4-layer nets; each unit's activity, in units of its row's RMS, rounded down to a

@@ -15,7 +15,7 @@ from ffrepro.local import LocalSpec
 # onto the padding never receive a gradient. The paper does not say how it handled borders (r).
 MAP = LocalSpec(grid=32, window=11, stride=1, channels=3, padding=5)
 
-# What the paper states (section 4, Table 1; see ../shared/PAPER.md): the maps above; FF nets recurrent
+# What the paper states (section 4, Table 1; ffrepro.paper lists it): the maps above; FF nets recurrent
 # as on MNIST with top-down inputs from the map above through the same 11 x 11 windows and the 10
 # label units into the last hidden layer; 10 synchronous iterations; the goodness test averages
 # iterations 4-6 (r); weight decay for FF and BP. Everything else is our choice:
@@ -110,8 +110,9 @@ def bp_config(depth: int) -> RunConfig:
     return RunConfig(method="bp", data=CIFAR, model=BPConfig(hidden=(MAP.units,) * depth, local=(MAP,) * depth), optim=BP_OPTIM)
 
 
-# Table 1 as the paper prints it: (learning, testing, hidden layers) -> (train %, test %), with how sure
-# ../shared/PAPER.md is of each cell: (c) confirmed, (r) recalled.
+# Table 1 as the paper prints it: (learning, testing, hidden layers) -> (train %, test %), each cell with
+# how sure we are of it: (c) confirmed by independent summaries of the paper, (r) recalled
+# (ffrepro.paper.MARKS; the book's page "The paper's numbers" shows the table).
 TABLE1 = {
     ("BP", "", 2): ((0, "r"), (37, "c")),
     ("FF min ssq", "goodness", 2): ((20, "r"), (41, "c")),

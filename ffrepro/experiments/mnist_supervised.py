@@ -74,7 +74,7 @@ EXPERIMENTS = [
         id="mnist-ff-ffcode",
         section="3.3",
         title="Control: Hinton's released code's own setting, 3 x 1000 for 100 epochs with hard negatives",
-        # ffcode's recipe is already FF_SUPERVISED's (PAPER.md); its own run differs in three things:
+        # ffcode's recipe is already FF_SUPERVISED's (ffrepro.paper.FFCODE); its own run differs in three things:
         # three hidden layers of 1000, 100 epochs, and hard negative labels (it never uses uniform ones).
         # Its reported results (FFCODE_REPORTED) are of that setting; the paper's 1.36 % is of 4 x 2000
         # with 60 epochs, so the control shows which of the two settings the paper's number resembles.
@@ -86,12 +86,12 @@ EXPERIMENTS = [
         paper_value=1.36,
         metric="test.goodness",
         tolerance=MNIST_TOLERANCE,
-        source="ffcode's setting (PAPER.md); compared with section 3.3's 1.36 % (c); ffcode's own reported "
+        source="ffcode's setting; compared with section 3.3's 1.36 % (c); ffcode's own reported "
         "results: 1.44-1.47 % (Matlab), 1.65 % (another run), 1.33-1.34 % (a numpy port)",
         comment="ffcode's own run: 3 x 1000, 100 epochs, hard negatives; cpu: the same net for half the epochs",
     ),
 ]
 
-# What ffcode's own runs are reported to reach at its setting (PAPER.md; test error, %): not ours, shown
+# What ffcode's own runs are reported to reach at its setting (test error, %; ffrepro.paper shows them): not ours, shown
 # beside mnist-ff-ffcode's results in the supervised chapter as the numbers to compare with.
 FFCODE_REPORTED = {"Matlab": (1.44, 1.47), "another run": (1.65, 1.65), "a numpy port, 100 epochs": (1.33, 1.34)}

@@ -2,21 +2,29 @@
 
 Table 1 regenerated from the six nets' results beside the paper's cells (:func:`table1`), the
 learning curves of the six nets (:func:`learning_curves`), and a few first-layer receptive fields,
-11 x 11 x 3 patches drawn in colour (:func:`receptive_fields`).
+11 x 11 x 3 patches drawn in colour (:func:`receptive_fields`), what each net costs
+(:func:`cost_table`, from :mod:`ffrepro.cost`), and every number the chapter's text states
+(:func:`facts`), so that the notebook only glues them.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ffrepro.paper import citation_facts
+from ffrepro.cost import INPUTS, epoch_examples, train_flops_per_example
+from ffrepro.data import CIFAR10_TRAIN_SIZE
 from ffrepro.experiments.cifar10 import TABLE1, entry_id
-from ffrepro.figures.common import Result, per_epoch
+from ffrepro.ff import image_shape
+from ffrepro.figures.common import Result, mean_error, per_epoch
+from ffrepro.local import LocalSpec
 from ffrepro.registry import get_experiment
 from ffrepro.report import check_results
 from ffrepro.trainer import unpack_weights
@@ -141,9 +149,17 @@ def receptive_fields(results: Mapping[str, Result], per_net: int = 8) -> Figure:
     return fig
 
 
-def cost_table(results: Mapping[str, Sequence[Result]], flops_per_epoch: Mapping[str, float]) -> pd.DataFrame:
-    """Per net: analytic TFLOP per epoch of its configuration, measured seconds per epoch (mean over
-    epochs and seeds, validation included), epochs, total wall time (minutes), and the device."""
+def epoch_flops(exp_id: str, profile: str) -> float:
+    """Analytic training FLOPs of one epoch of a registry entry at ``profile`` (:mod:`ffrepro.cost`)."""
+    cfg = get_experiment(exp_id).config(profile)
+    return train_flops_per_example(cfg) * epoch_examples(cfg)
+
+
+def cost_table(results: Mapping[str, Sequence[Result]], profile: str) -> pd.DataFrame:
+    """Per net: analytic TFLOP per epoch of its configuration at ``profile``, measured seconds per
+    epoch (mean over epochs and seeds, validation included), epochs, total wall time (minutes), and
+    the device."""
+    flops_per_epoch = {exp_id: epoch_flops(exp_id, profile) for exp_id in results}
     rows = []
     for exp_id, runs in results.items():
         seconds = [h["seconds"] for r in runs for h in r["history"]]
@@ -159,3 +175,79 @@ def cost_table(results: Mapping[str, Sequence[Result]], flops_per_epoch: Mapping
         )
     return pd.DataFrame(rows).set_index("experiment")
 
+
+
+# The official training set (the first CIFAR10_TRAIN_SIZE train, the rest validate) and the test set.
+OFFICIAL_TRAIN, TEST = 50_000, 10_000
+
+
+def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence[int]) -> dict[str, Any]:
+    """Every number the CIFAR-10 chapter states, keyed by its glue name (``results``: registry id ->
+    runs at ``profile``, the FF nets and the BP nets in any order).
+
+    Keys: ``profile``, ``seeds``; the maps, from the first FF net's results (``grid``, ``channels``,
+    ``window``, ``padding``, ``fan-in`` and ``corner-fan-in`` of a unit, ``units`` and
+    ``weights-per-map`` of a map, ``dense-ratio``: the dense product's multiply-adds over the
+    necessary ones); the data (``train-size``, ``val-size``, and ``n-train``, ``n-train-eval``,
+    ``n-test`` of this profile); the FF dynamics (``iterations``, ``damping``, the test and loss
+    windows); the optimisers (``ff-lr``, ``ff-wd``, ``readout-lr``, ``readout-wd``, ``bp-lr``,
+    ``bp-wd``) and epochs, ours and the paper's (``ff-epochs``, ``bp-epochs``, ``ff-paper-epochs``,
+    ``bp-paper-epochs``); what the text quotes of Table 1 and of another reproduction
+    (``table1-*``, ``repro-cifar-*``: :func:`ffrepro.paper.citation_facts`); and per net
+    ``ID-test``, ``ID-train``, ``ID-paper`` (its metric's test), for FF nets ``ID-test-softmax`` and
+    ``ID-paper-softmax``, and ``ID-paper-tflop-epoch`` (the paper profile's epoch, :func:`epoch_flops`).
+    """
+    is_bp = {e: get_experiment(e).paper_config.method == "bp" for e in results}
+    ff_first = next(rs for e, rs in results.items() if not is_bp[e])[0]["config"]
+    bp_first = next(rs for e, rs in results.items() if is_bp[e])[0]["config"]
+    bp_paper = get_experiment(next(e for e in results if is_bp[e])).paper_config
+    ff_paper = get_experiment(next(e for e in results if not is_bp[e])).paper_config
+    spec = LocalSpec(**ff_first["model"]["local"][0])
+    colours, side, _ = image_shape(INPUTS["cifar10"])
+    m, data = ff_first["model"], ff_first["data"]
+    out: dict[str, Any] = {
+        "profile": profile,
+        "seeds": ", ".join(map(str, seeds)),
+        "grid": spec.grid,
+        "channels": spec.channels,
+        "window": spec.window,
+        "padding": spec.padding,
+        "fan-in": colours * spec.window**2,
+        "corner-fan-in": colours * (spec.window - spec.padding) ** 2,  # a corner unit's window inside the image
+        "units": spec.units,
+        "weights-per-map": spec.weights(colours),
+        "dense-ratio": colours * side * side / (colours * spec.window**2),
+        "train-size": CIFAR10_TRAIN_SIZE,
+        "val-size": OFFICIAL_TRAIN - CIFAR10_TRAIN_SIZE,
+        "n-train": data["train_examples"] or CIFAR10_TRAIN_SIZE,
+        "n-train-eval": data["eval_examples"] or OFFICIAL_TRAIN - CIFAR10_TRAIN_SIZE,  # as many as validation
+        "n-test": data["eval_examples"] or TEST,
+        "iterations": m["iterations"],
+        "damping": m["damping"],
+        "window-first": m["test_window"][0],
+        "window-last": m["test_window"][1],
+        "loss-first": m["loss_iterations"][0],
+        "loss-last": m["loss_iterations"][1],
+        "ff-lr": ff_first["optim"]["lr"],
+        "ff-wd": ff_first["optim"]["weight_decay"],
+        "readout-lr": ff_first["optim"]["readout_lr"],
+        "readout-wd": ff_first["optim"]["readout_weight_decay"],
+        "bp-lr": bp_first["optim"]["lr"],
+        "bp-wd": bp_first["optim"]["weight_decay"],
+        "ff-epochs": ff_first["optim"]["epochs"],
+        "bp-epochs": bp_first["optim"]["epochs"],
+        "ff-paper-epochs": ff_paper.optim.epochs,
+        "bp-paper-epochs": bp_paper.optim.epochs,
+        **{k: v for k, v in citation_facts().items() if k.startswith(("table1-", "repro-cifar-"))},
+    }
+    for e, rs in results.items():
+        exp = get_experiment(e)
+        mode = "bp" if is_bp[e] else "goodness"
+        out[f"{e}-paper-tflop-epoch"] = epoch_flops(e, "paper") / 1e12
+        out[f"{e}-test"] = mean_error(rs, "test", mode)
+        out[f"{e}-train"] = mean_error(rs, "train", mode)
+        out[f"{e}-paper"] = exp.paper_value
+        if not is_bp[e]:
+            out[f"{e}-test-softmax"] = mean_error(rs, "test", "softmax")
+            out[f"{e}-paper-softmax"] = exp.also["test.softmax"]
+    return out

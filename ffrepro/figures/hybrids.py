@@ -3,12 +3,14 @@
 How a mask is made (:func:`hybrid_mask_figure`), the paper's Figure 1 (:func:`hybrid_figure`, also
 shown by the chapter on unsupervised FF), and why noise makes poorer negative data than hybrids
 (:func:`hybrid_statistics`, :func:`noise_versus_hybrid_figure`). Drawn from MNIST test images: no
-results are needed.
+results are needed. :func:`facts` gives every number the page states, read from the statistics, so
+that the notebook only glues them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -186,3 +188,27 @@ def noise_versus_hybrid_figure(dataset: Dataset, seed: int = 0, stats: pd.DataFr
         ax.grid(alpha=0.3)
     return fig
 
+
+
+DISTANCES = (1, 10)  # the pixel distances the page quotes
+HALF = 0.52  # "about half": the share of same-side pairs the page treats as a coin toss
+
+
+def facts(stats: pd.DataFrame, blur_steps: int, n_images: int) -> dict[str, Any]:
+    """Every number the hybrid page states, from :func:`hybrid_statistics` (``stats``, over
+    ``n_images`` test digits, masks blurred ``blur_steps`` times): ``blur-steps``, ``blur-sigma`` (the
+    blur's width: each [1/4, 1/2, 1/4] pass adds a variance of 1/2), ``n-images``; at each distance of
+    :data:`DISTANCES` the correlation within one image and at fixed positions of digits, hybrids and
+    shuffled pixels (``within-KIND-D``, ``fixed-KIND-D``), hybrids' over digits' at fixed positions
+    (``ratio-D``) and the share of mask pairs on the same side (``same-D``); and the first distance at
+    which that share is below :data:`HALF` (``same-half-distance``)."""
+    within, fixed, same = stats["within one image"], stats["at fixed positions"], stats[("mask", "same side")]
+    out: dict[str, Any] = {"blur-steps": blur_steps, "blur-sigma": (blur_steps / 2) ** 0.5, "n-images": n_images}
+    for d in DISTANCES:
+        for kind in ("digits", "hybrids", "shuffled"):
+            out[f"within-{kind}-{d}"] = float(within.loc[d, kind].round(2)) + 0.0  # + 0.0: no "-0.00"
+            out[f"fixed-{kind}-{d}"] = float(fixed.loc[d, kind])
+        out[f"ratio-{d}"] = float(fixed.loc[d, "hybrids"] / fixed.loc[d, "digits"])
+        out[f"same-{d}"] = float(same.loc[d])
+    out["same-half-distance"] = int(same.index[same < HALF][0])
+    return out

@@ -2,13 +2,16 @@
 
 The jitter gain of FF and of backprop (:func:`jitter_gain_table`), validation error over training
 with and without jitter (:func:`jitter_curves`), and the first-layer receptive fields of a jittered
-and an unjittered net side by side (:func:`fields_figure`, :func:`field_smoothness`).
+and an unjittered net side by side (:func:`fields_figure`, :func:`field_smoothness`). :func:`facts`
+gives every number the chapter states and :func:`figures` its figures, so that the notebook only glues
+them.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +21,7 @@ from matplotlib.ticker import FuncFormatter
 
 from ffrepro.data import MNIST_SIDE
 from ffrepro.ff import NUM_CLASSES
-from ffrepro.figures.common import Result, neighbour_correlation, per_epoch
+from ffrepro.figures.common import Result, mean_error, neighbour_correlation, per_epoch, short_hidden, summary_row
 from ffrepro.registry import get_experiment
 from ffrepro.report import metric_value
 from ffrepro.results import load_results
@@ -130,3 +133,57 @@ def fields_figure(results: Mapping[str, Result], n: int = 100, ncols: int = 10) 
                 spine.set_visible(False)
         panel.suptitle(title, fontsize="medium")
     return fig
+
+
+FIELDS = ("mnist-ff-jitter", "mnist-ff-supervised")  # the nets whose first-layer fields the chapter compares
+
+
+def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence[int]) -> dict[str, Any]:
+    """Every number the jitter chapter states, keyed by its glue name (``results``: entry -> runs at
+    ``profile``, the four entries of :data:`PAIRS`).
+
+    Keys: ``profile``, ``seeds``; the paper's jittered FF net (``ff-depth``, ``ff-width``, ``jitter``:
+    the largest shift, ``shifts``: how many there are, ``jitter-epochs``, ``jitter-passes``,
+    ``views-per-shift``: how often each shift of an image is shown in all) and the BP epochs without
+    and with jitter; per entry ``ID-paper`` (NaN where the paper gives none), ``ID-epochs``,
+    ``ID-hidden``, ``ID-status``, ``ID-test``; the jitter gains (``ff-gain``, ``bp-gain``) and the
+    smoothness of the first-layer fields of :data:`FIELDS` (``ID-smoothness``, first seed)."""
+    paper_ff = get_experiment("mnist-ff-jitter").paper_config
+    shifts = (2 * paper_ff.data.jitter + 1) ** 2
+    out: dict[str, Any] = {
+        "profile": profile,
+        "seeds": ", ".join(map(str, seeds)),
+        "ff-depth": len(paper_ff.model.hidden),
+        "ff-width": paper_ff.model.hidden[0],
+        "jitter": paper_ff.data.jitter,
+        "shifts": shifts,
+        "jitter-epochs": paper_ff.optim.epochs,
+        "jitter-passes": paper_ff.data.jitter_passes,
+        "views-per-shift": round(paper_ff.optim.epochs * paper_ff.data.jitter_passes / shifts),
+        "bp-epochs": get_experiment("mnist-bp-4x2000").paper_config.optim.epochs,
+        "bp-jitter-epochs": get_experiment("mnist-bp-jitter").paper_config.optim.epochs,
+    }
+    for e, rs in results.items():
+        exp = get_experiment(e)
+        out[f"{e}-paper"] = exp.paper_value if exp.paper_value is not None else float("nan")
+        out[f"{e}-epochs"] = rs[0]["config"]["optim"]["epochs"]
+        out[f"{e}-hidden"] = short_hidden("x".join(map(str, rs[0]["config"]["model"]["hidden"])))
+        out[f"{e}-status"] = summary_row(e, profile)["status"]
+        split, mode = exp.metric.split(".")
+        out[f"{e}-test"] = mean_error(rs, split, mode)
+    gains = jitter_gain_table(profile, seeds)
+    out["ff-gain"], out["bp-gain"] = float(gains.loc["FF", "gain (points)"]), float(gains.loc["BP", "gain (points)"])
+    for e in FIELDS:
+        out[f"{e}-smoothness"] = field_smoothness(first_layer_weights(results[e][0]))
+    return out
+
+
+def figures(results: Mapping[str, Sequence[Result]]) -> dict[str, Figure]:
+    """The chapter's figures by glue name: validation error with and without jitter
+    (``fig-jitter-curves``) and the first-layer fields of :data:`FIELDS`' first seeds (``fig-fields``)."""
+    jittered, plain = (results[e][0] for e in FIELDS)
+    return {
+        "fig-jitter-curves": jitter_curves(results),
+        "fig-fields": fields_figure({f"with jitter ({FIELDS[0]}, seed {jittered['seed']})": jittered,
+                                     f"without jitter ({FIELDS[1]}, seed {plain['seed']})": plain}),
+    }

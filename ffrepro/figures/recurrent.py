@@ -4,7 +4,9 @@ The network drawn as the paper's Figure 3 (:func:`network_diagram`), the net set
 test digits (:func:`settling_figure`), the test error against the averaging window and per iteration
 (:func:`window_error_figure`, :func:`window_table`), learning curves (:func:`recurrent_curves`) and the
 goodness of positive and negative videos over the iterations (:func:`goodness_by_iteration_figure`).
-The goodness histograms are :func:`ffrepro.figures.common.goodness_histograms`.
+The goodness histograms are :func:`ffrepro.figures.common.goodness_histograms`. :func:`facts` gives
+every number the chapter states and :func:`figures` every figure it glues, so that the notebook only
+glues them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
-from ffrepro.data import MNIST_SIDE
-from ffrepro.figures.common import Result, per_epoch, seed_lines
+from ffrepro.paper import reproduction
+from ffrepro.cost import epoch_examples, train_flops_per_example
+from ffrepro.data import MNIST_SIDE, NUM_CLASSES
+from ffrepro.figures.common import Result, goodness_histograms, mean_error, per_epoch, seed_lines, summary_row
+from ffrepro.registry import get_experiment
+
+WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
 
 
 def _window(name: str) -> tuple[int, int]:
@@ -238,3 +245,80 @@ def goodness_by_iteration_figure(result: Result) -> Figure:
     axes[0].set_ylabel("mean goodness")
     axes[0].legend(fontsize="small")
     return fig
+
+
+def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence[int]) -> dict[str, Any]:
+    """Every number the recurrent chapter states, keyed by its glue name (``results``: entry -> runs
+    at ``profile``, the main entry first; the others differ from it in depth only).
+
+    Keys: ``profile``, ``seeds``, ``n-test``; ``depth-words`` (the paper's depths, in words); the
+    method's settings from the main entry's runs (``iterations``, ``damping``, ``damping-new``, the
+    test and loss windows, ``negative-iterations``, ``label-norm``: the length of the one-hot label);
+    and per entry ``ID-*``: the paper's number, depth, width and epochs (ours and the paper's), status
+    and tolerance, test errors of the three tests, the train error, the best averaging window on
+    validation with its test error, the error after one iteration and the best single iteration, the
+    seconds per epoch and the device, and the training work: TFLOP an epoch at this profile and at the
+    paper's, and PFLOP of the whole paper run (:mod:`ffrepro.cost`); and what another reproduction
+    reports (``repro-recurrent-mnist``, :data:`ffrepro.paper.REPRODUCTIONS`).
+    """
+    main = next(iter(results.values()))[0]
+    model = main["config"]["model"]
+    out: dict[str, Any] = {
+        "profile": profile,
+        "seeds": ", ".join(map(str, seeds)),
+        "n-test": main["config"]["data"]["eval_examples"] or 10_000,
+        "depth-words": " or ".join(sorted({WORDS[len(get_experiment(e).paper_config.model.hidden)] for e in results}, key=len)),
+        "iterations": model["iterations"],
+        "damping": model["damping"],
+        "damping-new": 1 - model["damping"],
+        "window-first": model["test_window"][0],
+        "window-last": model["test_window"][1],
+        "loss-first": model["loss_iterations"][0],
+        "loss-last": model["loss_iterations"][1],
+        "negative-iterations": model["negative_iterations"],
+        "label-norm": NUM_CLASSES ** 0.5 * model["label_strength"],  # a one-hot label's length, the label units at full strength
+        "repro-recurrent-mnist": reproduction("recurrent-mnist").value,
+    }
+    for e, rs in results.items():
+        exp = get_experiment(e)
+        ran, cfg, paper = rs[0]["config"], exp.config(profile), exp.paper_config
+        out[f"{e}-paper"] = exp.paper_value
+        out[f"{e}-depth"], out[f"{e}-width"] = len(ran["model"]["hidden"]), ran["model"]["hidden"][0]
+        out[f"{e}-paper-width"] = paper.model.hidden[0]
+        out[f"{e}-epochs"], out[f"{e}-paper-epochs"] = ran["optim"]["epochs"], paper.optim.epochs
+        out[f"{e}-status"] = summary_row(e, profile)["status"]
+        out[f"{e}-tolerance"] = exp.tolerance.get(profile, float("nan"))
+        for mode in ("goodness", "all_iterations", "last_iteration"):
+            out[f"{e}-test-{mode}"] = mean_error(rs, "test", mode)
+        out[f"{e}-train-goodness"] = mean_error(rs, "train", "goodness")
+        (a, b), _ = best_window(rs, "val")  # chosen on validation, reported on test
+        out[f"{e}-best-val-window"] = f"{a}-{b}"
+        out[f"{e}-best-val-window-test"] = window_errors(rs, "test")[(a, b)]
+        it = iteration_errors(rs, "test")
+        out[f"{e}-iteration-1"] = float(it[0])
+        out[f"{e}-best-iteration"] = int(it.argmin()) + 1
+        out[f"{e}-best-iteration-error"] = float(it.min())
+        seconds = [h["seconds"] for r in rs for h in r["history"]]
+        out[f"{e}-seconds-per-epoch"] = statistics.fmean(seconds)
+        out[f"{e}-fastest-epoch"] = min(seconds)
+        out[f"{e}-device"] = rs[0]["provenance"]["device"]
+        paper_epoch = train_flops_per_example(paper) * epoch_examples(paper)
+        out[f"{e}-tflop-epoch"] = train_flops_per_example(cfg) * epoch_examples(cfg) / 1e12
+        out[f"{e}-paper-tflop-epoch"] = paper_epoch / 1e12
+        out[f"{e}-paper-pflop"] = paper_epoch * paper.optim.epochs / 1e15
+    return out
+
+
+def figures(results: Mapping[str, Sequence[Result]], images: np.ndarray | None = None, n: int = 4) -> dict[str, Figure]:
+    """The chapter's figures by glue name: each entry's learning curves (``fig-curves-ID``), the net
+    of the main entry (the first) drawn over ``n`` steps, that net settling on ``n`` test ``images``,
+    the errors by window and iteration, and the goodness by iteration and as histograms (first seed)."""
+    first = next(iter(results.values()))[0]
+    model = first["config"]["model"]
+    out = {f"fig-curves-{e}": recurrent_curves(rs) for e, rs in results.items()}
+    out["fig-network"] = network_diagram(len(model["hidden"]), n, model["damping"], model["iterations"])
+    out["fig-settling"] = settling_figure(first, n, images)
+    out["fig-windows"] = window_error_figure(results)
+    out["fig-goodness-iterations"] = goodness_by_iteration_figure(first)
+    out["fig-goodness-recurrent"] = goodness_histograms(first)
+    return out

@@ -3,21 +3,30 @@
 The test error of every variant as a table (:func:`sweep_table`) and against K, the number of
 updates per phase (:func:`error_vs_phase_length`); the goodness of a fixed probe of positive and
 negative data through the first days and nights (:func:`phase_trace_figure`); and learning without
-any night (:func:`no_sleep_figure`).
+any night (:func:`no_sleep_figure`). :func:`facts` computes every number and verdict the chapter's
+text states and :func:`figures` every figure it glues, so the notebook only glues them.
+
+A variant is keyed by its parameters, a :class:`Setting` (schedule, K, learning rate, smoothing,
+goodness), never by a name rebuilt from them: :func:`load` returns the study's runs so keyed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 from matplotlib.figure import Figure
 
-from ffrepro.figures.common import Result, commit_text, mean_error, per_epoch
+from ffrepro.config import FFConfig, OptimConfig
+from ffrepro.data import TRAIN_SIZE
+from ffrepro.experiments.mnist_sleep import variant_name
+from ffrepro.figures.common import Result, commit_text, mean_error, per_epoch, require_results, versus
+from ffrepro.registry import get_experiment, variant_ids
 from ffrepro.report import mean_std_text
+from ffrepro.results import load_results
 
 Variant = dict[str, Any]  # the settings a variant name encodes: schedule, k, lr, smoothing, goodness
 
@@ -39,21 +48,62 @@ def parse_variant(name: str) -> Variant:
     return out
 
 
+class Setting(NamedTuple):
+    """A variant of a sleep study by its parameters; the defaults are ffcode's learning rate,
+    smoothing and goodness (ffrepro.config's defaults), so ``Setting("positive_only")`` is the run
+    without nights at ffcode's settings and ``Setting("phases", 10)`` phases of 10 updates."""
+
+    schedule: str  # "interleaved", "phases" or "positive_only"
+    k: int = 0  # updates per phase; 0 for the other schedules
+    lr: float = OptimConfig().lr
+    smoothing: float = OptimConfig().smoothing
+    goodness: str = FFConfig().goodness  # "max_ssq" or "min_ssq"
+
+    @staticmethod
+    def of(name: str) -> "Setting":
+        """The setting a variant's name encodes (see :func:`parse_variant`)."""
+        v = parse_variant(name)
+        return Setting(v["schedule"], v["k"], v["lr"], v["smoothing"], v["goodness"])
+
+    @property
+    def name(self) -> str:
+        """The variant's name in the registry, for titles and legends."""
+        return variant_name(self.schedule, self.k or None, f"{self.lr:g}", f"{self.smoothing:g}", self.goodness)
+
+
+Runs = dict[Setting, list[Result]]  # a study's runs, variant by variant
+
+# ffcode's goodness, learning rate and smoothing as sweep_table writes a row's index.
+DEFAULT = (Setting("interleaved").goodness.replace("_", " "), Setting("interleaved").lr, Setting("interleaved").smoothing)
+
+
+def by_setting(results: Mapping[str, Sequence[Result]]) -> Runs:
+    """Runs keyed by variant name -> the same runs keyed by :class:`Setting`."""
+    return {Setting.of(name): list(runs) for name, runs in results.items()}
+
+
+def load(entry: str, profile: str, seeds: Sequence[int] | None = None, required: bool = True) -> Runs:
+    """Every variant's runs of a study (``entry``) at ``profile``, keyed by :class:`Setting`. With
+    ``required``, a missing seed is an error that names the command to run; without it a variant
+    with no runs maps to an empty list (the paper-scale table shows what has run so far)."""
+    read = (lambda v: require_results(v, profile, seeds)) if required else (lambda v: load_results(v, profile))
+    return {Setting.of(v.split("/", 1)[1]): read(v) for v in variant_ids(entry)}
+
+
 def phase_lengths(table: pd.DataFrame) -> list[int]:
     """The K of :func:`sweep_table`'s phased columns ("K = 10" -> 10), in column order."""
     return [int(c.split("= ")[1]) for c in table.columns if c != "interleaved"]
 
 
-def sweep_table(results: Mapping[str, Sequence[Result]], mode: str = "goodness") -> pd.DataFrame:
+def sweep_table(results: Mapping[Setting, Sequence[Result]], mode: str = "goodness") -> pd.DataFrame:
     """Test error (%) of every phased and interleaved variant: rows (goodness, learning rate,
     smoothing), columns "interleaved" and K = 1, 10, ...; the mean over seeds."""
     rows: dict[tuple[str, float, float], dict[str, float]] = {}
-    for name, runs in results.items():
-        v = parse_variant(name)
-        if v["schedule"] == "positive_only":
+    for v, runs in results.items():
+        if v.schedule == "positive_only":
             continue
-        column = "interleaved" if v["schedule"] == "interleaved" else f"K = {v['k']}"
-        rows.setdefault((v["goodness"].replace("_", " "), v["lr"], v["smoothing"]), {})[column] = round(mean_error(runs, "test", mode), 2)
+        column = "interleaved" if v.schedule == "interleaved" else f"K = {v.k}"
+        rows.setdefault((v.goodness.replace("_", " "), v.lr, v.smoothing), {})[column] = round(mean_error(runs, "test", mode), 2)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["goodness", "learning rate", "smoothing"])
     return table.sort_index()[["interleaved", *(f"K = {k}" for k in sorted(phase_lengths(table)))]]
@@ -66,7 +116,7 @@ def shown(table: pd.DataFrame) -> Styler:
     return out.style.format("{:.2f}")
 
 
-def error_vs_phase_length(results: Mapping[str, Sequence[Result]], mode: str = "goodness") -> Figure:
+def error_vs_phase_length(results: Mapping[Setting, Sequence[Result]], mode: str = "goodness") -> Figure:
     """Test error against K, one panel per (goodness, learning rate), one line per smoothing; the
     interleaved run at the same settings as a dotted line of the same colour."""
     table = sweep_table(results, mode)
@@ -177,13 +227,13 @@ def findings(table: pd.DataFrame, default: tuple[str, float, float], long_k: int
     }
 
 
-def silent_runs(results: Mapping[str, Sequence[Result]], below: float = 1.0) -> list[str]:
+def silent_runs(results: Mapping[Setting, Sequence[Result]], below: float = 1.0) -> list[Setting]:
     """The runs whose net fell silent: in the last epoch the mean goodness of positive training
     data was below ``below`` in every layer (every ReLU off, so that no gradient reaches the weights)."""
     return [name for name, runs in results.items() if all(max(r["history"][-1]["pos_goodness"]) < below for r in runs)]
 
 
-def study_provenance(results: Mapping[str, Mapping[str, Sequence[Result]]]) -> pd.DataFrame:
+def study_provenance(results: Mapping[str, Mapping[Setting, Sequence[Result]]]) -> pd.DataFrame:
     """Where a study's runs were made, one row per entry (entry -> variant -> runs): how many runs
     and seeds, whether all finished, the devices, CPUs, thread counts and commits, and the training
     time in all and per run."""
@@ -207,7 +257,7 @@ def study_provenance(results: Mapping[str, Mapping[str, Sequence[Result]]]) -> p
     return pd.DataFrame(rows)
 
 
-def scale_comparison(other: Mapping[str, Sequence[Result]], here: Mapping[str, Sequence[Result]], mode: str = "goodness") -> pd.DataFrame:
+def scale_comparison(other: Mapping[Setting, Sequence[Result]], here: Mapping[Setting, Sequence[Result]], mode: str = "goodness") -> pd.DataFrame:
     """A study's variants that have runs at another profile (``other``: the paper's scale, variant ->
     runs, possibly fewer seeds or none) beside the same variants at this page's profile (``here``): per
     variant its schedule, K and smoothing, the other profile's test error (mean ± sd over its seeds)
@@ -215,26 +265,25 @@ def scale_comparison(other: Mapping[str, Sequence[Result]], here: Mapping[str, S
     interleaved, K ascending, positive only. Empty if no variant has such runs."""
     order = {"interleaved": -1, "phases": 0, "positive_only": 10**9}
     rows = []
-    for name, runs in other.items():
+    for v, runs in other.items():
         if not runs:
             continue
-        v = parse_variant(name)
         values = [r["final"]["test"][mode] for r in runs]
         devices = sorted({r["provenance"]["device"] for r in runs})
-        rows.append(((v["goodness"], v["lr"], v["smoothing"], order[v["schedule"]] + v["k"]), {
-            "goodness": v["goodness"].replace("_", " "), "learning rate": f"{v['lr']:g}", "smoothing": f"{v['smoothing']:g}",
-            "schedule": "interleaved" if v["schedule"] == "interleaved" else ("positive only (no nights)" if v["schedule"] == "positive_only" else f"K = {v['k']}"),
+        rows.append(((v.goodness, v.lr, v.smoothing, order[v.schedule] + v.k), {
+            "goodness": v.goodness.replace("_", " "), "learning rate": f"{v.lr:g}", "smoothing": f"{v.smoothing:g}",
+            "schedule": "interleaved" if v.schedule == "interleaved" else ("positive only (no nights)" if v.schedule == "positive_only" else f"K = {v.k}"),
             "test error % (this scale)": mean_std_text(values),
             "epochs": ", ".join(sorted({f"{r['epochs_done']}/{r['config']['optim']['epochs']}" for r in runs})),
             "ran on": ", ".join(devices),
-            "test error % (page's profile)": round(mean_error(here[name], "test", mode), 2) if here.get(name) else float("nan"),
+            "test error % (page's profile)": round(mean_error(here[v], "test", mode), 2) if here.get(v) else float("nan"),
         }))
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame([row for _, row in sorted(rows, key=lambda r: r[0])]).set_index(["goodness", "learning rate", "smoothing", "schedule"])
 
 
-def scale_sentence(other: Mapping[str, Sequence[Result]], entry: str, other_profile: str = "paper") -> str:
+def scale_sentence(other: Mapping[Setting, Sequence[Result]], entry: str, other_profile: str = "paper") -> str:
     """What the page says above :func:`scale_comparison`: how many of the study's variants have runs at
     ``other_profile`` (how many with three seeds), and the command that makes the rest, if any is missing."""
     with_runs = [runs for runs in other.values() if runs]
@@ -248,14 +297,15 @@ def scale_sentence(other: Mapping[str, Sequence[Result]], entry: str, other_prof
             f"({three} with three seeds); the table shows them beside this page's profile, and {command} makes the rest.")
 
 
-def scale_answer(other: Mapping[str, Sequence[Result]], mode: str, settings: str = "lr0.01-s0.9-max_ssq", long_k: int = 10) -> str:
+def scale_answer(other: Mapping[Setting, Sequence[Result]], mode: str, long_k: int = 10) -> str:
     """The answer's sentence on the paper's scale (``other``: variant -> runs at that profile): at
-    ``settings`` (ffcode's), the error of interleaved learning, of phases of one update and of every
-    phase length of at least ``long_k`` updates that has runs, with their seeds, and how much worse
-    the best of the long phases is than interleaved. Says so where those runs are not on disk yet."""
-    interleaved, k1 = other.get(f"interleaved-{settings}") or [], other.get(f"phases-k1-{settings}") or []
-    parsed = {name: parse_variant(name) for name, runs in other.items() if runs and name.endswith(settings)}
-    long = sorted(((v["k"], other[name]) for name, v in parsed.items() if v["schedule"] == "phases" and v["k"] >= long_k), key=lambda kv: kv[0])
+    ffcode's settings (:class:`Setting`'s defaults), the error of interleaved learning, of phases of one
+    update and of every phase length of at least ``long_k`` updates that has runs, with their seeds,
+    and how much worse the best of the long phases is than interleaved. Says so where those runs are
+    not on disk yet."""
+    interleaved, k1 = other.get(Setting("interleaved")) or [], other.get(Setting("phases", 1)) or []
+    long = sorted(((v.k, runs) for v, runs in other.items() if runs and v.schedule == "phases" and v.k >= long_k
+                   and v == Setting("phases", v.k)), key=lambda kv: kv[0])
     if not interleaved or not long:
         return (f"At the paper's scale, interleaved learning and phases of {long_k} or more updates at ffcode's settings have not "
                 "both run yet.")
@@ -267,7 +317,7 @@ def scale_answer(other: Mapping[str, Sequence[Result]], mode: str, settings: str
     ones = f", phases of one update {err(k1)}" if k1 else ""
     best_long = min(mean_error(runs, "test", mode) for _, runs in long)
     gap = best_long - mean_error(interleaved, "test", mode)
-    no_nights = other.get(f"positive_only-{settings}") or []
+    no_nights = other.get(Setting("positive_only")) or []
     without = ""
     if no_nights:
         night_gap = best_long - mean_error(no_nights, "test", mode)
@@ -275,3 +325,157 @@ def scale_answer(other: Mapping[str, Sequence[Result]], mode: str, settings: str
                    f"{abs(night_gap):.1f} points {'worse' if night_gap > 0 else 'better'} than never showing negative data")
     return (f"At the paper's scale (4 x 2000) and ffcode's settings, interleaved learning ends at {err(interleaved)}{ones}, "
             f"phases {phases}: the best of the phases of {long_k} or more updates is {gap:.1f} points worse than interleaved{without}.")
+
+
+TRACE_K = 100  # the phase length whose first day and night the text follows
+
+
+def _best_long(findings_: Mapping[str, Any]) -> Setting:
+    """The best run with phases of at least :data:`LONG_K` updates, as a :class:`Setting`."""
+    goodness, lr, smoothing = findings_["best_long_setting"]
+    return Setting("phases", findings_["best_long_k"], lr, smoothing, goodness.replace(" ", "_"))
+
+
+def _shape(results: Runs) -> tuple[int, int]:
+    """(depth, width) of a study's net, from its first run."""
+    hidden = next(iter(results.values()))[0]["config"]["model"]["hidden"]
+    return len(hidden), hidden[0]
+
+
+def facts(results: Runs, results_u: Runs, paper_u: Runs, profile: str, seeds: Sequence[int]) -> dict[str, Any]:
+    """Every number and verdict the sleep chapter states, keyed by its glue name.
+
+    ``results`` and ``results_u``: the supervised and the unsupervised study at the page's profile
+    (:func:`load`); ``paper_u``: the unsupervised study's runs at the paper's scale, possibly none
+    (for the answer's sentence on that scale, unless the page is the paper profile).
+
+    Keys: the page's ``profile`` and ``seeds``; the runs and nets (``n-runs``, ``depth``, ``width``,
+    their ``-u`` twins, ``epochs``, ``batches`` an epoch); at ffcode's settings the errors of
+    interleaved learning and of phases of 1, 10 and the longest ``k-max`` updates (``default-*``);
+    the thresholds of the text (``at-chance``, ``long-k``); how many long-phase runs never learned
+    (``dead`` of ``phased``) and fell silent (``silent``); the best long-phase run (``best-long*``),
+    the best interleaved one and their ``cost``; each goodness's best long-phase run and learning
+    without nights (``no-sleep-*``); the first day and night of phases of :data:`TRACE_K` updates
+    (``start-pos``, ``day-*``, ``night-*``); the paper's recipe at ffcode's step (``recipe-*``,
+    ``lowest-lr*``); the same for unsupervised FF (``u-*``); and the verdict sentences
+    (``short-verdict``, ``ten-verdict``, ``u-alike``, the ``*-versus`` comparisons and
+    ``u-paper-scale``).
+    """
+    cfg = next(iter(results.values()))[0]["config"]
+    n_test = cfg["data"]["eval_examples"] or 10_000
+    out: dict[str, Any] = {"profile": profile, "seeds": ", ".join(map(str, seeds))}
+    out["n-runs"], out["n-runs-u"] = len(results) * len(seeds), len(results_u) * len(seeds)
+    (out["depth"], out["width"]), (out["depth-u"], out["width-u"]) = _shape(results), _shape(results_u)
+    out["epochs"] = cfg["optim"]["epochs"]
+    out["batches"] = -(-(cfg["data"]["train_examples"] or TRAIN_SIZE) // cfg["data"]["batch_size"])
+
+    table = sweep_table(results)
+    ks = phase_lengths(table)
+    f = findings(table, DEFAULT)
+    d = f["default"]
+    out["default-interleaved"], out["default-k1"], out["default-k10"] = d["interleaved"], d["K = 1"], d["K = 10"]
+    out["default-kmax"], out["k-max"] = d[f"K = {ks[-1]}"], ks[-1]
+    out["k1-versus"] = versus(d["K = 1"], d["interleaved"], n_test)
+    out["at-chance"], out["long-k"] = AT_CHANCE, LONG_K
+    out["dead"], out["phased"] = f["dead"], f["phased"]
+    out["best-long"], out["best-long-k"] = f["best_long"], f["best_long_k"]
+    g, lr, s = f["best_long_setting"]
+    out["best-long-setting"] = f"{g}, learning rate {lr:g}, smoothing {s:g}"
+    out["best-long-interleaved"], out["best-interleaved"] = f["best_long_interleaved"], f["best_interleaved"]
+    out["best-long-versus"] = versus(f["best_long"], f["best_long_interleaved"], n_test)
+    for name, err in f["best_long_by_goodness"].items():
+        out[f"best-long-{name.replace(' ', '-')}"] = err
+    for goodness in ("max_ssq", "min_ssq"):
+        out[f"no-sleep-{goodness}"] = mean_error(results[Setting("positive_only", goodness=goodness)], "test", "goodness")
+
+    table_u = sweep_table(results_u, mode="last3")
+    f_u = findings(table_u, DEFAULT)
+    out["u-default-interleaved"], out["u-default-k1"] = f_u["default"]["interleaved"], f_u["default"]["K = 1"]
+    out["u-k1-versus"] = versus(f_u["default"]["K = 1"], f_u["default"]["interleaved"], n_test)
+    out["u-dead"], out["u-phased"] = f_u["dead"], f_u["phased"]
+    out["u-best-long"], out["u-best-long-k"] = f_u["best_long"], f_u["best_long_k"]
+    _, lr_u, s_u = f_u["best_long_setting"]
+    out["u-best-long-setting"] = f"learning rate {lr_u:g}, smoothing {s_u:g}"
+    out["u-best-long-interleaved"] = f_u["best_long_interleaved"]
+    out["u-no-sleep"] = mean_error(results_u[Setting("positive_only")], "test", "last3")
+
+    # The verdicts: most long-phase runs dead means phases work only when short.
+    dead_share, u_dead_share = f["dead"] / f["phased"], f_u["dead"] / f_u["phased"]
+    out["short-verdict"] = "Only when the phases are short." if dead_share > 0.5 else "Yes, at a cost that grows with the length of the phases."
+    out["ten-verdict"] = "From ten updates a phase on they fail there." if d["K = 10"] > AT_CHANCE else "Longer phases cost accuracy there."
+    out["u-alike"] = "behaves alike" if (u_dead_share > 0.5) == (dead_share > 0.5) else "fares differently"
+    out["silent"] = sum(v.schedule == "phases" and v.k >= 10 for v in silent_runs(results))
+
+    first_day = results[Setting("phases", TRACE_K)][0]["history"][0]["phase_trace"]
+    out["trace-k"] = TRACE_K
+    out["start-pos"] = first_day["positive"][0][0]
+    out["day-pos"], out["day-neg"] = first_day["positive"][1][0], first_day["negative"][1][0]
+    out["night-pos"], out["night-neg"] = first_day["positive"][2][0], first_day["negative"][2][0]
+    out["cost"] = f["best_long"] - f["best_interleaved"]
+
+    at_step = table.loc[DEFAULT[:2]]  # ffcode's goodness and learning rate, smoothing rising: the recipe with the step held
+    out["recipe-k10"] = ", ".join(f"{sm:g}: {row['K = 10']:.2f} %" for sm, row in at_step.iterrows())
+    lowest_lr = min(table.index.get_level_values(1))
+    out["lowest-lr"] = f"{lowest_lr:g}"
+    out["lowest-lr-interleaved"] = float(table.xs(lowest_lr, level=1)["interleaved"].min())
+    out["recipe-long"] = float(at_step[[f"K = {k}" for k in ks if k >= LONG_K]].min().min())
+    by_g = f["best_long_by_goodness"]
+    out["goodness-versus"] = versus(by_g["min ssq"], by_g["max ssq"], n_test)
+    out["u-paper-scale"] = scale_answer(paper_u, "last3") if profile != "paper" else "(This page is the paper profile.)"
+    return out
+
+
+def figures(results: Runs, results_u: Runs) -> dict[str, Figure]:
+    """The chapter's figures by glue name: the sweeps against K (``fig-sweep``, ``fig-sweep-u``), the
+    first day and night of phases of 10 and :data:`TRACE_K` updates and of the best long-phase run
+    (``fig-trace``), and learning with and without nights (``fig-no-sleep``), all at ffcode's settings."""
+    best = _best_long(findings(sweep_table(results), DEFAULT))
+    traced = {v.name: results[v][0] for v in (Setting("phases", 10), Setting("phases", TRACE_K), best)}
+    return {
+        "fig-sweep": error_vs_phase_length(results),
+        "fig-trace": phase_trace_figure(traced),
+        "fig-no-sleep": no_sleep_figure({v.name: results[v] for v in (Setting("interleaved"), Setting("positive_only"))}),
+        "fig-sweep-u": error_vs_phase_length(results_u, mode="last3"),
+    }
+
+
+def scale_sections(paper_runs: Mapping[str, Runs], here: Mapping[str, Runs], profile: str) -> list[tuple[str, pd.DataFrame]]:
+    """What the page shows on the paper's scale, per study (entry -> runs, the unsupervised study
+    first as on the page): a sentence and the table of the variants that have paper-scale runs (empty
+    where none has); one sentence alone where the page is itself the paper profile."""
+    if profile == "paper":
+        return [("This page is the paper profile: the tables above are the paper's scale.", pd.DataFrame())]
+    mode = {entry: get_experiment(entry).metric.split(".")[1] for entry in here}  # goodness, or last3 for unsupervised FF
+    return [(scale_sentence(paper_runs[entry], entry), scale_comparison(paper_runs[entry], runs, mode[entry])) for entry, runs in here.items()]
+
+
+def gan_facts(uniform: Sequence[Result], hard: Sequence[Result], results: Runs, profile: str) -> dict[str, Any]:
+    """The numbers and the reading the page on FF and GANs takes from the supervised entries
+    (``uniform``, ``hard``: their runs) and from the sleep study (``results``, :func:`load`): both
+    entries' test errors and epochs and how hard negatives compare (``hard-versus``); at ffcode's
+    settings the error of interleaved learning, of phases of 1 and 10 updates and without nights;
+    how many long-phase runs never learned (``dead`` of ``phased``) and the ``reading`` it gives."""
+    n_test = uniform[0]["config"]["data"]["eval_examples"] or 10_000
+    uniform_error, hard_error = mean_error(uniform, "test", "goodness"), mean_error(hard, "test", "goodness")
+    f = findings(sweep_table(results), DEFAULT)
+    if f["dead"] > f["phased"] / 2:
+        reading = ("FF shares with a GAN the need for the two kinds of updates to stay close in time: a long day or night "
+                   "drives the goodness of everything up or down together, much as a discriminator trained too long "
+                   "against a fixed generator stops being informative.")
+    else:
+        reading = "Unlike the two nets of a GAN, the two kinds of FF updates can be kept apart for long stretches at these settings."
+    return {
+        "profile": profile,
+        "uniform-error": uniform_error,
+        "hard-error": hard_error,
+        "uniform-epochs": uniform[0]["config"]["optim"]["epochs"],
+        "hard-epochs": hard[0]["config"]["optim"]["epochs"],
+        "hard-versus": versus(hard_error, uniform_error, n_test),
+        "interleaved": f["default"]["interleaved"],
+        "k1": f["default"]["K = 1"],
+        "k10": f["default"]["K = 10"],
+        "dead": f["dead"],
+        "phased": f["phased"],
+        "no-sleep": mean_error(results[Setting("positive_only")], "test", "goodness"),
+        "reading": reading,
+    }

@@ -88,3 +88,13 @@ def overview_figure(exp_ids: Sequence[str] | None = None) -> Figure:
     axes[0, 0].legend(handles=handles, loc="lower right", fontsize="x-small", ncol=2, framealpha=0.9)
     fig.tight_layout()
     return fig
+
+
+def known_gaps_markdown() -> str:
+    """:func:`known_gaps_table` as the "All results" page states it: one bullet per known gap (ours,
+    the paper's number, the tolerance, the bound and what we know), or a sentence that there is none."""
+    gaps = known_gaps_table()
+    if not len(gaps):
+        return "No known gaps among the results on disk."
+    return "\n".join(f"- **{e}** ({p}), test error in %: ours {r['ours %']}, paper {r['paper %']}, tolerance {r['tolerance']}, "
+                     f"bound {r['bound']}. {r['what we know']}" for (e, p), r in gaps.iterrows())

@@ -6,12 +6,14 @@ tables compare the settings of the supervised entries and ffcode's with the pape
 the latest saved ``make bench`` run (:func:`bench_table`, :func:`bench_paragraph`). Its
 learning curves and goodness histograms are drawn as in other chapters, by
 :func:`ffrepro.figures.common.learning_curves` and :func:`ffrepro.figures.common.goodness_histograms`.
+:func:`facts` gives every number and verdict the chapter states, :func:`figures` its figures and
+:func:`tables` and :func:`sections` what it displays, so that the notebook only glues and shows them.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -21,12 +23,14 @@ from matplotlib.patches import Rectangle
 
 from ffrepro.config import FFConfig
 from ffrepro.data import MNIST_SIDE, Dataset
+from ffrepro import bench as bench_run
 from ffrepro.cost import achieved
 from ffrepro.experiments.mnist_supervised import FFCODE_REPORTED
 from ffrepro.ff import NUM_CLASSES, embed_label, wrong_labels
 from ffrepro.registry import get_experiment
 from ffrepro.report import mean_std_text, metric_value
-from ffrepro.results import load_results
+from ffrepro.figures.common import Result, goodness_histograms, learning_curves, mean_error, summary_row
+from ffrepro.results import ResultsError, load_results
 
 
 def label_embedding_figure(dataset: Dataset, n: int = 4, cfg: FFConfig | None = None, seed: int = 0) -> Figure:
@@ -237,3 +241,87 @@ def bench_paragraph(bench: dict[str, Any] | None) -> str:
             f"{fp32}: the reference already runs its products near the machine's fp32 peak (the share column), so float32 cannot "
             f"be halved without doing less arithmetic; {source}. GFLOP/s counts the reference's work, so a path that skips "
             "work (layer 1's shared image product) can pass 100 % of the matmul throughput." + stacked_sentence(bench))
+
+
+PRECISION = ("mnist-ff-hard-negatives", "bf16")  # the entry and variant of the bf16 validation
+MODES = ("goodness", "softmax", "neutral_goodness")  # the inference modes the chapter reports
+COMPARED = ("mnist-ff-supervised", "mnist-ff-ffcode")  # the paper-profile settings the prose compares
+
+
+def _precision(profile: str) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
+    """:func:`precision_validation` of :data:`PRECISION` at ``profile``, or (None, None) where its runs are not on disk."""
+    try:
+        return precision_validation(*PRECISION, profile)
+    except FileNotFoundError:
+        return None, None
+
+
+def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence[int]) -> dict[str, Any]:
+    """Every number and verdict the supervised chapter states, keyed by its glue name (``results``:
+    entry -> runs at ``profile``, the main entry first).
+
+    Keys: ``profile``, ``seeds``, ``n-test``; per entry ``ID-paper``, ``ID-epochs``, ``ID-status``
+    and ``ID-test-MODE`` for every mode of :data:`MODES`; the paper settings of :data:`COMPARED`
+    (``ID-paper-layers``, ``-width``, ``-epochs``); the setting closest to the paper at this profile
+    (``closest``, ``closest-error``, ``closest-of``) and the sentence on the paper's scale
+    (``paper-scale``); and, where the bf16 validation's runs are on disk, its verdict (``bf16-*``,
+    ``fp32-seeds``)."""
+    first = next(iter(results.values()))[0]
+    out: dict[str, Any] = {"profile": profile, "seeds": ", ".join(map(str, seeds)), "n-test": first["config"]["data"]["eval_examples"] or 10_000}
+    for e, rs in results.items():
+        out[f"{e}-paper"] = get_experiment(e).paper_value
+        out[f"{e}-epochs"] = rs[0]["config"]["optim"]["epochs"]
+        out[f"{e}-status"] = summary_row(e, profile)["status"]
+        for mode in MODES:
+            out[f"{e}-test-{mode}"] = mean_error(rs, "test", mode)
+    for e in COMPARED:
+        paper_cfg = get_experiment(e).paper_config
+        out[f"{e}-paper-layers"], out[f"{e}-paper-width"], out[f"{e}-paper-epochs"] = len(paper_cfg.model.hidden), paper_cfg.model.hidden[0], paper_cfg.optim.epochs
+    _, closest = setting_comparison(profile)
+    out["closest"], out["closest-error"], out["closest-of"] = closest["closest"], closest["closest_error"], closest["settings"]
+    out["paper-scale"] = scale_verdict(setting_comparison("paper")[1], "paper") if profile != "paper" else "this page is the paper profile"
+    _, precision = _precision(profile)
+    if precision is not None:
+        out["bf16-within"] = "within" if precision["within"] else "outside"
+        out["bf16-difference"], out["bf16-allowed"], out["bf16-speed-up"] = precision["difference"], precision["allowed"], precision["speed_up"]
+        out["bf16-seeds"], out["fp32-seeds"] = precision["variant_seeds"], precision["fp32_seeds"]
+    return out
+
+
+def figures(results: Mapping[str, Sequence[Result]], dataset: Dataset) -> dict[str, Figure]:
+    """The chapter's figures by glue name: each entry's learning curves (``fig-curves-ID``), how a
+    label enters the image (``fig-label-embedding``) and the goodness of the main entry's first seed."""
+    out = {f"fig-curves-{e}": learning_curves(rs) for e, rs in results.items()}
+    out["fig-label-embedding"] = label_embedding_figure(dataset)
+    out["fig-goodness"] = goodness_histograms(next(iter(results.values()))[0])
+    return out
+
+
+def tables(profile: str) -> dict[str, pd.DataFrame | None]:
+    """The tables the chapter shows: the settings against the paper at this profile (``comparison``)
+    and at the paper's (``paper-comparison``, None on the paper profile's own page), and the bf16
+    validation here (``validation``, None without its runs)."""
+    return {
+        "comparison": setting_comparison(profile)[0],
+        "paper-comparison": setting_comparison("paper")[0] if profile != "paper" else None,
+        "validation": _precision(profile)[0],
+    }
+
+
+def sections(profile: str) -> dict[str, list[tuple[str, pd.DataFrame | None]]]:
+    """What the chapter shows in two places as (Markdown, table or None) pairs: after the bf16
+    validation, the same validation at the paper's scale (``paper-precision``; nothing on the paper
+    profile's own page), and the latest full ``make bench`` run on a CPU and on a GPU (``bench``; a
+    missing CPU run is said, a missing GPU run is not)."""
+    out: dict[str, list[tuple[str, pd.DataFrame | None]]] = {"paper-precision": [], "bench": []}
+    if profile != "paper":
+        table, verdict = _precision("paper")
+        out["paper-precision"].append((scale_precision_sentence(verdict, "paper"), table))
+    for kind in ("cpu", "cuda"):
+        try:
+            bench: dict[str, Any] | None = bench_run.load(kind)
+        except ResultsError:
+            bench = None
+        if bench is not None or kind == "cpu":
+            out["bench"].append((bench_paragraph(bench), bench_table(bench) if bench is not None else None))
+    return out

@@ -5,7 +5,8 @@ training history (:func:`unsupervised_curves`), first-layer receptive fields
 (:func:`receptive_fields_figure`, :func:`field_smoothness`) and the maps of the locally connected
 net (:func:`local_maps_table`). The chapter's goodness histograms are
 :func:`ffrepro.figures.common.goodness_histograms`, its hybrid images
-:func:`ffrepro.figures.hybrids.hybrid_figure`.
+:func:`ffrepro.figures.hybrids.hybrid_figure`. :func:`facts` gives every number the chapter states and
+:func:`figures` its own figures, so that the notebook only glues them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from matplotlib.patches import Rectangle
 from ffrepro.data import MNIST_TEST
 from ffrepro.figures import common
 from ffrepro.figures.common import SPLITS, Result, neighbour_correlation
+from ffrepro.registry import get_experiment
 
 
 def _readout_name(key: str, depth: int) -> str:
@@ -205,3 +207,49 @@ def field_smoothness(result: Result) -> float:
         values.append(neighbour_correlation(field))
     return float(np.mean(values))
 
+
+
+LOCAL, DENSE = "mnist-ff-unsupervised-local", "mnist-ff-unsupervised"
+
+
+def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence[int]) -> dict[str, Any]:
+    """Every number the unsupervised chapter states, keyed by its glue name (``results``: entry ->
+    runs at ``profile``, :data:`DENSE` and :data:`LOCAL`).
+
+    Keys: ``profile``, ``seeds``; per entry ``ID-paper``, ``ID-paper-epochs``, ``ID-epochs``,
+    ``ID-readout-epochs``, ``ID-hidden``, ``ID-status``, its :func:`readout_comparison` (``ID-KEY``)
+    and the smoothness of its first seed's fields (``ID-smoothness``); the locally connected maps
+    (``local-weights``, ``local-dense-weights``: as many dense layers would hold, ``local-units``);
+    peer normalisation of both nets (``local-peer``, ``dense-peer``) and the hybrids' ``blur-steps``."""
+    out: dict[str, Any] = {"profile": profile, "seeds": ", ".join(map(str, seeds))}
+    for e, rs in results.items():
+        exp = get_experiment(e)
+        cfg = rs[0]["config"]
+        out[f"{e}-paper"] = exp.paper_value
+        out[f"{e}-paper-epochs"] = exp.paper_config.optim.epochs
+        out[f"{e}-epochs"] = cfg["optim"]["epochs"]
+        out[f"{e}-readout-epochs"] = cfg["model"]["readout_epochs"]
+        out[f"{e}-hidden"] = " × ".join(map(str, cfg["model"]["hidden"]))
+        out[f"{e}-status"] = common.summary_row(e, profile)["status"]
+        out.update({f"{e}-{key}": value for key, value in readout_comparison(rs).items()})
+        out[f"{e}-smoothness"] = field_smoothness(rs[0])
+    local, dense = results[LOCAL][0], results[DENSE][0]
+    maps = local_maps_table(local)
+    out["local-weights"] = int(maps["weights"].sum())
+    out["local-dense-weights"] = int(maps["weights if dense"].sum())
+    out["local-units"] = ", ".join(f"{u:,d}" for u in maps["units"])
+    out["local-peer"] = local["config"]["model"]["peer_normalization"]
+    out["dense-peer"] = dense["config"]["model"]["peer_normalization"]
+    out["blur-steps"] = dense["config"]["model"]["blur_steps"]
+    return out
+
+
+def figures(results: Mapping[str, Sequence[Result]]) -> dict[str, Figure]:
+    """The chapter's figures of each entry by glue name: learning curves (``fig-curves-ID``), goodness
+    histograms (``fig-goodness-ID``) and receptive fields (``fig-fields-ID``), of its first seed where one run is drawn."""
+    out: dict[str, Figure] = {}
+    for e, rs in results.items():
+        out[f"fig-curves-{e}"] = unsupervised_curves(rs)
+        out[f"fig-goodness-{e}"] = common.goodness_histograms(rs[0])
+        out[f"fig-fields-{e}"] = receptive_fields_figure(rs[0])
+    return out
