@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from ffrepro.config import BPConfig, FFConfig, RecurrentFFConfig, RunConfig
-from ffrepro.ff import NUM_CLASSES, image_shape
+from ffrepro.data import NUM_CLASSES
+from ffrepro.ff import image_shape
 from ffrepro.local import map_shapes
 
 INPUTS = {"mnist": 784, "cifar10": 3072}  # input width per data set

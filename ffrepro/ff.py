@@ -15,10 +15,8 @@ from torch import nn
 
 from ffrepro.blackbox import BlackBox
 from ffrepro.config import FFConfig
+from ffrepro.data import NUM_CLASSES
 from ffrepro.local import LocallyConnected
-
-NUM_CLASSES = 10
-
 
 def length_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Scale each row to a mean square of 1 (ffcode's ``ffnormrows``), so its length carries no goodness.

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ffrepro.config import RecurrentFFConfig, RunConfig
-from ffrepro.data import Dataset
-from ffrepro.ff import NUM_CLASSES, FFLayer, image_shape, length_normalize, wrong_labels
+from ffrepro.data import NUM_CLASSES, Dataset
+from ffrepro.ff import FFLayer, image_shape, length_normalize, wrong_labels
 from ffrepro.local import LocallyConnected, map_shapes
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
 from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats, local_fields

@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from ffrepro.compiled import Compiled
 from ffrepro.cost import INPUTS
 from ffrepro.config import RunConfig
-from ffrepro.ff import NUM_CLASSES, FFLayer, ff_loss_rows, image_shape, length_normalize, peer_push, wrong_labels
+from ffrepro.data import NUM_CLASSES
+from ffrepro.ff import FFLayer, ff_loss_rows, image_shape, length_normalize, peer_push, wrong_labels
 from ffrepro.local import LocallyConnected, computed_dense, map_shapes
 from ffrepro.optim import _compiled_update, lr_gain, set_gain
 from ffrepro.supervised import predict

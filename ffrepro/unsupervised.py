@@ -14,12 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from ffrepro.config import RunConfig, UnsupervisedFFConfig
-from ffrepro.data import Dataset
+from ffrepro.data import NUM_CLASSES, Dataset
 from ffrepro.ff import FFNet, length_normalize
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
 from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_optimizer, ff_step, ff_stats, first_layer_fields, goodness_sample
 
-NUM_CLASSES = 10
 BLUR = torch.tensor([0.25, 0.5, 0.25])
 
 

@@ -20,10 +20,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ffrepro.config import FFConfig
-from ffrepro.data import Dataset
+from ffrepro.data import NUM_CLASSES, Dataset
 from ffrepro.cost import achieved
 from ffrepro.experiments.mnist_supervised import FFCODE_REPORTED
-from ffrepro.ff import NUM_CLASSES, embed_label, wrong_labels
+from ffrepro.ff import embed_label, wrong_labels
 from ffrepro.registry import get_experiment
 from ffrepro.report import mean_std_text, metric_value
 from ffrepro.results import load_results
