@@ -10,14 +10,11 @@ from torch import nn
 
 from ffrepro.blackbox import BlackBox
 from ffrepro.config import BoxGradient, BPConfig, RunConfig
-from ffrepro.data import Dataset
+from ffrepro.data import NUM_CLASSES, Dataset
 from ffrepro.ff import image_shape
 from ffrepro.local import LocallyConnected, LocalSpec, map_shapes
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
 from ffrepro.trainer import EVAL_CHUNK, Trainer, error_rate, local_fields
-
-NUM_CLASSES = 10
-
 
 def mlp(n_in: int, hidden: tuple[int, ...], local: tuple[LocalSpec, ...] = (), box_after: int = 0, box_gradient: BoxGradient = "blocked") -> nn.Sequential:
     """ReLU layers and a softmax output layer: fully connected, or (``local``) locally connected hidden

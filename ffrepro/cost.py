@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from ffrepro.config import BPConfig, FFConfig, RecurrentFFConfig, RunConfig
-from ffrepro.data import INPUTS, TRAIN_SIZES
-from ffrepro.ff import NUM_CLASSES, image_shape
+from ffrepro.data import INPUTS, NUM_CLASSES, TRAIN_SIZES
+from ffrepro.ff import image_shape
 from ffrepro.local import map_shapes
 
 

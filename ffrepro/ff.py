@@ -15,10 +15,8 @@ from torch import nn
 
 from ffrepro.blackbox import BlackBox
 from ffrepro.config import FFConfig
+from ffrepro.data import NUM_CLASSES
 from ffrepro.local import LocallyConnected
-
-NUM_CLASSES = 10
-
 
 def length_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Scale each row to a mean square of 1 (ffcode's ``ffnormrows``), so its length carries no goodness.
@@ -67,13 +65,11 @@ class _Bf16Product(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, wb: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, wb: torch.Tensor) -> torch.Tensor:
         """``wb``: the weight's bf16 copy (:meth:`Bf16Linear.bf16_weight`); ``weight`` itself only takes the gradient."""
         xb = x.to(torch.bfloat16)
         ctx.save_for_backward(xb, wb)
-        ctx.has_bias = bias is not None
-        z = F.linear(xb, wb)
-        return torch.add(z, bias) if bias is not None else z.float()  # widened to float32 in the same pass as the bias
+        return torch.add(F.linear(xb, wb), bias)  # widened to float32 in the same pass as the bias
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -81,7 +77,7 @@ class _Bf16Product(torch.autograd.Function):
         gb = grad.to(torch.bfloat16)
         grad_x = (gb @ wb).float() if ctx.needs_input_grad[0] else None
         grad_w = (gb.T @ xb).float() if ctx.needs_input_grad[1] else None
-        grad_b = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        grad_b = grad.sum(0) if ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b, None
 
 
@@ -102,51 +98,73 @@ class Bf16Linear(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _Bf16Product.apply(x, self.weight, self.bias, self.bf16_weight())
 
-    def product(self, x: torch.Tensor) -> torch.Tensor:
-        """``x @ weight.T`` in bf16, without the bias."""
-        return _Bf16Product.apply(x, self.weight, None, self.bf16_weight())
-
-
-def product(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """A dense layer's ``x @ weight.T`` without its bias, in the layer's precision."""
-    return linear.product(x) if isinstance(linear, Bf16Linear) else F.linear(x, linear.weight)
-
-
-def weight_gradient(linear: nn.Linear, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``grad.T @ x`` in the layer's precision, as a float32 (H, D) tensor."""
-    if isinstance(linear, Bf16Linear):
-        return (grad.to(torch.bfloat16).T @ x.to(torch.bfloat16)).float()
-    return grad.T @ x
-
 
 DENSE = {"fp32": nn.Linear, "bf16": Bf16Linear}  # model.precision -> the dense layer's class
 
 
+def matmul(a: torch.Tensor, b: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+    """``a @ b`` for one seed's (M, K) x (K, N) or stacked seeds' (S, M, K) x (S, K, N) operands, in float32
+    or (``bf16``) with bfloat16 operands and a float32 result, as :class:`Bf16Linear` multiplies. Stacked
+    on a CPU, one product per seed into one output, since the CPU's batched product splits its threads
+    over the batch (3 seeds on 2 cores measured 25 % slower than the products one by one)."""
+    if bf16:
+        return matmul(a.to(torch.bfloat16), b.to(torch.bfloat16)).float()
+    if a.dim() == 2 or a.device.type != "cpu" or torch.compiler.is_compiling():
+        return a @ b
+    out = a.new_empty(a.shape[0], a.shape[1], b.shape[2])
+    for s in range(a.shape[0]):
+        torch.mm(a[s], b[s], out=out[s])
+    return out
+
+
+def unlabelled_images(x: torch.Tensor, weight: torch.Tensor, bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What every labelled pass of an update shares in layer 1 (:class:`LabelledBatch`): the images (..., B, D)
+    with their label pixels zeroed, their squared lengths (..., B) and their product with layer 1's weights
+    (..., H, D) -> (..., B, H). Leading axes: stacked seeds (:mod:`ffrepro.stacked`)."""
+    x0 = x.clone()
+    x0[..., :NUM_CLASSES] = 0
+    return x0, x0.pow(2).sum(-1), matmul(x0, weight.mT, bf16)
+
+
+def labelled_first(image_product: torch.Tensor, image_ss: torch.Tensor, pixels: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                   width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer 1's pre-activations for k label sets (..., kB, 10) written into the B images of
+    :func:`unlabelled_images`: ``z_j = s_j (u + p_j W[:, :10]^T) + b`` for j = 1..k, stacked, with ``s_j`` each
+    row's length-normalisation factor (as :func:`length_normalize` of the labelled row). -> (z (..., kB, H), s (..., kB))"""
+    k, lead = pixels.shape[-2] // image_ss.shape[-1], (1,) * (image_ss.dim() - 1)
+    scale = 1 / ((image_ss.repeat(*lead, k) + pixels.pow(2).sum(-1)) / width).sqrt().add_(1e-12)
+    # the label columns copied into a contiguous (10, H) block first: inside an update, the product
+    # with the strided 10-column slice measured about twice as slow as copy and product together
+    z = (image_product.repeat(*lead, k, 1) + matmul(pixels, weight[..., :NUM_CLASSES].mT.contiguous())) * scale[..., None] + bias[..., None, :]
+    return z, scale
+
+
+def labelled_first_grad(dz: torch.Tensor, scale: torch.Tensor, x0: torch.Tensor, pixels: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+    """The weight gradient of :func:`labelled_first` from its output's gradient ``dz`` (..., kB, H): one
+    (H x B) by (B x D) product for all k label sets (the scaled gradients of the k uses of ``u`` summed
+    first), plus the label columns' small term. -> (..., H, D)"""
+    scaled = dz * scale[..., None]
+    grad_w = matmul(scaled.unflatten(-2, (-1, x0.shape[-2])).sum(-3).mT, x0, bf16)  # its label columns are 0 (x0 is 0 there)
+    grad_w[..., :NUM_CLASSES] += matmul(pixels.mT, scaled).mT  # (10, kB) x (kB, H): the fast orientation
+    return grad_w
+
+
 class _LabelledFirstLayer(torch.autograd.Function):
-    """Layer 1's pre-activations for k label sets written into one batch of B images (see
-    :class:`LabelledBatch`): ``z_j = s_j (u + p_j W[:, :10]^T) + b`` for j = 1..k, stacked, where ``u =
-    x0 W^T`` was computed once. Its backward makes one (H x B) by (B x D) weight-gradient product for
-    all k sets (the scaled gradients of the k uses of ``u`` summed first), plus the label columns'
-    small term; it is autograd's gradient of the same expression, without copying the weight."""
+    """:func:`labelled_first` for one seed, with :func:`labelled_first_grad` as its backward: autograd's
+    gradient of the same expression, without copying the weight."""
 
     @staticmethod
-    def forward(ctx: Any, u: torch.Tensor, x0: torch.Tensor, pixels: torch.Tensor, scale: torch.Tensor,
-                weight: torch.Tensor, bias: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
-        k = pixels.shape[0] // u.shape[0]
+    def forward(ctx: Any, u: torch.Tensor, image_ss: torch.Tensor, x0: torch.Tensor, pixels: torch.Tensor, weight: torch.Tensor,
+                bias: torch.Tensor, bf16: bool) -> torch.Tensor:
+        z, scale = labelled_first(u, image_ss, pixels, weight, bias, x0.shape[-1])
         ctx.save_for_backward(x0, pixels, scale)
-        ctx.k, ctx.linear = k, linear
-        # the label columns copied into a contiguous (10, H) block first: inside an update, the product
-        # with the strided 10-column slice measured about twice as slow as copy and product together
-        return (u.repeat(k, 1) + pixels @ weight[:, :NUM_CLASSES].T.contiguous()) * scale[:, None] + bias
+        ctx.bf16 = bf16
+        return z
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x0, pixels, scale = ctx.saved_tensors
-        scaled = grad * scale[:, None]  # (kB, H)
-        grad_u = scaled.view(ctx.k, x0.shape[0], -1).sum(0)  # (B, H)
-        grad_w = weight_gradient(ctx.linear, grad_u, x0)  # (H, D); its label columns are 0 (x0 is 0 there)
-        grad_w[:, :NUM_CLASSES] += (pixels.T @ scaled).T  # (10, kB) x (kB, H): the fast orientation
-        return None, None, None, None, grad_w, grad.sum(0), None
+        return None, None, None, None, labelled_first_grad(grad, scale, x0, pixels, ctx.bf16), grad.sum(0), None
 
 
 class LabelledBatch:
@@ -163,12 +181,9 @@ class LabelledBatch:
     def __init__(self, net: "FFNet", x: torch.Tensor):
         self.net, self.linear = net, net.layers[0].linear
         assert isinstance(self.linear, nn.Linear), "a shared first layer needs a dense layer 1"
-        x0 = x.clone()
-        x0[:, :NUM_CLASSES] = 0
-        self.x0, self.width = x0, x.shape[1]
-        self.image_ss = x0.pow(2).sum(1)  # (B,)
+        self.bf16 = isinstance(self.linear, Bf16Linear)
         with torch.no_grad():
-            self.image_product = product(self.linear, x0)  # (B, H)
+            self.x0, self.image_ss, self.image_product = unlabelled_images(x, self.linear.weight, self.bf16)
 
     def label_pixels(self, label: torch.Tensor | None) -> torch.Tensor:
         """The 10 label pixels of each row: the one-hot label, or the neutral value. -> (B, 10)"""
@@ -182,20 +197,7 @@ class LabelledBatch:
         stacked in that order, with the gradient of the weights (inside a no-grad block, none).
         -> (len(labels) x B, H)"""
         pixels = torch.cat([self.label_pixels(label) for label in labels])
-        scale = 1 / ((self.image_ss.repeat(len(labels)) + pixels.pow(2).sum(1)) / self.width).sqrt().add_(1e-12)  # length_normalize's
-        return _LabelledFirstLayer.apply(self.image_product, self.x0, pixels, scale, self.linear.weight, self.linear.bias, self.linear)
-
-
-def ff_loss_rows(h: torch.Tensor, n_pos: int, n: int, threshold: float, sign: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Goodness, logistic loss and ``2 dL/dg`` per row of states ``h`` (:class:`_FFLoss`): rows ``[:n_pos]``
-    positive, the rest negative, the loss averaged over ``n``. h: (..., rows, H) -> (goodness (..., rows),
-    loss (...), ``2 dL/dg`` (..., rows)); leading axes (stacked seeds, :mod:`ffrepro.stacked`) are kept."""
-    g = FFLayer.goodness(h)
-    # t = +1 on positive rows, -1 on negative ones: each row's loss is softplus(-t * logit)
-    t = torch.ones_like(g)
-    t[..., n_pos:] = -1.0
-    margin = t * (sign * (g - threshold))  # t * logit
-    return g, F.softplus(-margin).sum(-1) * (0.5 / n), -(sign / n) * t * torch.sigmoid(-margin)
+        return _LabelledFirstLayer.apply(self.image_product, self.image_ss, self.x0, pixels, self.linear.weight, self.linear.bias, self.bf16)
 
 
 def peer_push(mean_activity: torch.Tensor, h_pos: torch.Tensor, strength: float, momentum: float) -> torch.Tensor:
@@ -206,33 +208,57 @@ def peer_push(mean_activity: torch.Tensor, h_pos: torch.Tensor, strength: float,
     return strength * (mean_activity.mean(-1, keepdim=True) - mean_activity)
 
 
-class _FFLoss(torch.autograd.Function):
-    """A layer's two loss terms (:meth:`FFLayer.loss_terms`) from its pre-activations ``z`` and states
-    ``h = relu(z)``, with their gradient with respect to ``z`` written out instead of traced: the
-    logistic loss's is ``2 h dL/dg`` row by row (``h`` is 0 where the ReLU is off), the peer term's
-    ``-push / n`` on every positive row. One node in the backward pass instead of a dozen (ReLU,
-    square, row sums, slices, softplus, ...), the same numbers up to float rounding.
+def ff_loss(z: torch.Tensor, h: torch.Tensor, n_pos: int, n: int, threshold: float, sign: float,
+            push: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A layer's two loss terms (:meth:`FFLayer.loss_terms`) from its pre-activations ``z`` and states ``h``
+    (..., rows, H): rows ``[:n_pos]`` positive, the rest negative, both terms averaged over ``n``; ``push``
+    (:func:`peer_push`, None: no peer term) pushes the positive rows' ``z``. Leading axes (stacked seeds,
+    :mod:`ffrepro.stacked`) are kept. The one place the loss is computed for a written-out gradient
+    (:func:`ff_loss_grad`): one seed's :class:`_FFLoss`, and the stacked seeds' feed-forward and
+    recurrent updates. -> (goodness (..., rows), logistic loss (...), peer term (...), ``2 dL/dg`` (..., rows))"""
+    g = FFLayer.goodness(h)
+    # t = +1 on positive rows, -1 on negative ones: each row's loss is softplus(-t * logit)
+    t = torch.ones_like(g)
+    t[..., n_pos:] = -1.0
+    margin = t * (sign * (g - threshold))  # t * logit
+    ff = F.softplus(-margin).sum(-1) * (0.5 / n)
+    peer = torch.zeros_like(ff) if push is None or not n_pos else -(z[..., :n_pos, :].sum(-2) * push).sum(-1) / n
+    return g, ff, peer, -(sign / n) * t * torch.sigmoid(-margin)
 
-    The first ``n_pos`` rows are positive data, the rest negative; both terms are averaged over ``n``.
+
+def ff_loss_grad(h: torch.Tensor, coef: torch.Tensor, push: torch.Tensor | None, n_pos: int, n: int, through: torch.Tensor | None = None,
+                 grad_ff: torch.Tensor | None = None, grad_peer: torch.Tensor | None = None) -> torch.Tensor:
+    """The gradient of :func:`ff_loss`'s two terms (times ``grad_ff`` and ``grad_peer``, 1 if None) with
+    respect to ``z``: the logistic loss's is ``2 h dL/dg`` row by row, times ``through`` = dh/dz where
+    ``h`` is not ``relu(z)`` (the recurrent net's damped states; for a ReLU, ``h`` is 0 where it is off),
+    the peer term's ``-push / n`` on every positive row. ``coef``: ``ff_loss``'s ``2 dL/dg``. -> (..., rows, H)"""
+    dz = h * (coef if grad_ff is None else coef * grad_ff)[..., None]
+    if through is not None:
+        dz.mul_(through)
+    if push is not None and n_pos:
+        dz[..., :n_pos, :].sub_((push if grad_peer is None else push * grad_peer)[..., None, :] / n)  # in place on the view
+    return dz
+
+
+class _FFLoss(torch.autograd.Function):
+    """:func:`ff_loss` of a layer with ``h = relu(z)``, with the gradient with respect to ``z`` written out
+    (:func:`ff_loss_grad`) instead of traced: one node in the backward pass instead of a dozen (ReLU,
+    square, row sums, slices, softplus, ...), the same numbers up to float rounding.
     Returns (FF loss, peer term, goodness (N,)); the goodness carries no gradient."""
 
     @staticmethod
     def forward(ctx: Any, z: torch.Tensor, h: torch.Tensor, push: torch.Tensor | None, n_pos: int, n: int, threshold: float,
                 sign: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        g, ff, coef = ff_loss_rows(h, n_pos, n, threshold, sign)
+        g, ff, peer, coef = ff_loss(z, h, n_pos, n, threshold, sign, push)
         ctx.save_for_backward(h, coef, push)
         ctx.n_pos, ctx.n = n_pos, n
-        peer = torch.zeros((), device=z.device, dtype=z.dtype) if push is None else -(z[:n_pos].sum(0) @ push) / n
         ctx.mark_non_differentiable(g)
         return ff, peer, g
 
     @staticmethod
     def backward(ctx: Any, grad_ff: torch.Tensor, grad_peer: torch.Tensor, _: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         h, coef, push = ctx.saved_tensors
-        dz = h * (coef * grad_ff)[:, None]
-        if push is not None and ctx.n_pos:
-            dz[: ctx.n_pos].sub_(push * (grad_peer / ctx.n))  # in place on the view (`-=` would copy it back)
-        return dz, None, None, None, None, None, None
+        return ff_loss_grad(h, coef, push, ctx.n_pos, ctx.n, grad_ff=grad_ff, grad_peer=grad_peer), None, None, None, None, None, None
 
 
 def states(z: torch.Tensor, traced: bool = True) -> torch.Tensor:
@@ -261,7 +287,7 @@ class FFLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, traced: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (N, n_in), already length-normalised -> (pre-activation, ReLU states), each (N, n_out).
-        ``traced`` off: the states carry no gradient (the fused loss differentiates ``z`` itself), so
+        ``traced`` off: the states carry no gradient (:class:`_FFLoss` differentiates ``z`` itself), so
         the ReLU keeps no copy of them for a backward pass."""
         z = self.linear(x)
         return z, states(z, traced)
@@ -361,18 +387,16 @@ class FFNet(nn.Module):
         self.readout = nn.Linear(n_read, NUM_CLASSES, bias=False)  # ffcode never updates its bias
         nn.init.zeros_(self.readout.weight)
         # compute layer 1's image product once for all the labels of a batch (LabelledBatch); off: each
-        # labelled copy is normalised and multiplied out (the reference the tests and `make bench` use)
+        # labelled copy is normalised and multiplied out (`make bench`'s reference path, and tests that
+        # watch every labelled input go into the net)
         self.share_first_layer = True
-        # each layer's loss terms and their gradient in one step (FFLayer.fused_loss_terms); off: traced
-        # by autograd from FFLayer.loss_terms (the reference)
-        self.fused_loss = True
 
     def forward(self, x: torch.Tensor | None, detach: bool = True, first: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Bottom-up pass. x: (N, n_in) -> [(z, h)] per layer. ``detach`` cuts gradients between layers.
         ``first``: layer 1's pre-activation, already computed (:class:`LabelledBatch`); x is then unused."""
         out = []
         a = x
-        traced = self.traces_states(detach)
+        traced = not detach  # cut apart, each layer's loss differentiates its pre-activations itself (_FFLoss)
         for i, layer in enumerate(self.layers):
             if i == 0 and first is not None:
                 z, h = first, states(first, traced)
@@ -383,11 +407,6 @@ class FFNet(nn.Module):
             out.append((z, h))
             a = self.passed_on(i, h)
         return out
-
-    def traces_states(self, detach: bool = True) -> bool:
-        """Whether a pass's ReLU states need a gradient: not where layers are cut apart (``detach``) and
-        the fused loss differentiates each layer's pre-activations itself."""
-        return not (detach and self.fused_loss)
 
     def passed_on(self, i: int, h: torch.Tensor) -> torch.Tensor:
         """What layer ``i`` (0-based) hands to the next layer: its states, or the black box's output."""

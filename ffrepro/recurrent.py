@@ -20,7 +20,7 @@ and broadcast.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ffrepro.config import RecurrentFFConfig, RunConfig
-from ffrepro.data import Dataset
-from ffrepro.ff import NUM_CLASSES, FFLayer, image_shape, length_normalize, wrong_labels
+from ffrepro.data import NUM_CLASSES, Dataset
+from ffrepro.ff import FFLayer, image_shape, length_normalize, wrong_labels
 from ffrepro.local import LocallyConnected, map_shapes
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats, local_fields
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats, ff_stats_row, local_fields
 
 VAL_EPOCH = 2000  # validation images whose error is measured after every epoch (the full split at the end)
 SETTLING_EXAMPLES = 8  # test images whose per-label goodness over the iterations is saved for the book
@@ -47,6 +47,48 @@ def windows(iterations: int) -> list[tuple[int, int]]:
 
 def window_name(window: tuple[int, int]) -> str:
     return f"{window[0]}-{window[1]}"
+
+
+Product = Callable[[int, torch.Tensor], torch.Tensor]  # (layer index, normalised states) -> that layer's input from them
+
+
+def initial_states(image_term: torch.Tensor, up: Product, layers: int) -> list[State]:
+    """One bottom-up pass with every top-down input (the label's too) at zero, from the image's term of
+    layer 1; ``up(i, a)``: layer i's bottom-up input (bias included) from the normalised states below."""
+    states: list[State] = []
+    for i in range(layers):
+        z = image_term if i == 0 else up(i, length_normalize(states[-1][1]))
+        states.append((z, torch.relu(z)))
+    return states
+
+
+def damped_step(image_term: torch.Tensor, label: torch.Tensor, states: list[State], up: Product, down: Product,
+                damping: float) -> tuple[list[State], list[tuple[torch.Tensor | None, torch.Tensor]]]:
+    """One synchronous iteration: every layer from the normalised states of its neighbours at t-1 (the label
+    above the last), ``h_t = damping h_{t-1} + (1 - damping) relu(up + down)``. The inputs are detached (no
+    gradient across time or layers), so the gradient reaches only this step's weights, scaled by
+    1 - damping. Shapes broadcast over the label axis, and over a leading seeds axis where one seed's
+    products are stacked seeds' (:mod:`ffrepro.stacked`). -> (the new states, the normalised inputs
+    [(from below, None for layer 1; from above)] that made them)"""
+    h_old = [h.detach() for _, h in states]
+    last = len(states) - 1
+    inputs = [(None if i == 0 else length_normalize(h_old[i - 1]), label if i == last else length_normalize(h_old[i + 1])) for i in range(len(states))]
+    out = []
+    for i, (below, above) in enumerate(inputs):
+        z = (image_term if below is None else up(i, below)) + down(i, above)
+        out.append((z, damping * h_old[i] + (1 - damping) * torch.relu(z)))
+    return out, inputs
+
+
+def dynamics(image_term: torch.Tensor, label: torch.Tensor, iterations: int, up: Product, down: Product, damping: float,
+             layers: int) -> Iterator[tuple[list[State], list[tuple[torch.Tensor | None, torch.Tensor]] | None]]:
+    """The initial pass (:func:`initial_states`) and ``iterations`` steps (:func:`damped_step`), one at a time: each
+    step's states and the inputs that made them (None for the initial pass)."""
+    states = initial_states(image_term, up, layers)
+    yield states, None
+    for _ in range(iterations):
+        states, inputs = damped_step(image_term, label, states, up, down, damping)
+        yield states, inputs
 
 
 class RecurrentFFNet(nn.Module):
@@ -95,27 +137,18 @@ class RecurrentFFNet(nn.Module):
 
     def initial_states(self, image: torch.Tensor, image_term: torch.Tensor | None = None) -> list[State]:
         """One bottom-up pass with every top-down input (the label's too) at zero. image: (N, D) -> [(1, N, units)]"""
-        states: list[State] = []
-        for i, layer in enumerate(self.layers):
-            z = (image_term if image_term is not None else self.bottom_up(image)) if i == 0 else layer.linear(length_normalize(states[-1][1]))
-            states.append((z, torch.relu(z)))
-        return states
+        return initial_states(image_term if image_term is not None else self.bottom_up(image), self._up, len(self.layers))
 
     def step(self, image_term: torch.Tensor, label: torch.Tensor, states: list[State]) -> list[State]:
-        """One synchronous iteration: every layer from the normalised states of its neighbours at t-1.
+        """One synchronous iteration (:func:`damped_step`). image_term: (1, N, units_1) from :meth:`bottom_up`;
+        label: (K, N, 10) from :meth:`label_state`; states: [(z, h)] with h (K_i, N, units_i), K_i in {1, K}."""
+        return damped_step(image_term, label, states, self._up, self._down, self.cfg.damping)[0]
 
-        image_term: (1, N, units_1) from :meth:`bottom_up`; label: (K, N, 10) from :meth:`label_state`;
-        states: [(z, h)] with h (K_i, N, units_i), K_i in {1, K}. The inputs are detached (no gradient
-        across time or layers); the gradient reaches only this step's weights, scaled by 1 - damping.
-        """
-        d = self.cfg.damping
-        h_old = [h.detach() for _, h in states]
-        out = []
-        for i, (layer, down) in enumerate(zip(self.layers, self.top_down)):
-            up = image_term if i == 0 else layer.linear(length_normalize(h_old[i - 1]))
-            z = up + down(label if i == len(self.layers) - 1 else length_normalize(h_old[i + 1]))  # broadcasts over K
-            out.append((z, d * h_old[i] + (1 - d) * torch.relu(z)))
-        return out
+    def _up(self, i: int, a: torch.Tensor) -> torch.Tensor:
+        return self.layers[i].linear(a)
+
+    def _down(self, i: int, a: torch.Tensor) -> torch.Tensor:
+        return self.top_down[i](a)
 
     def run(self, image: torch.Tensor, labels: torch.Tensor | None, iterations: int) -> list[list[State]]:
         """The initial pass and ``iterations`` steps. image: (N, D), labels: (K, N) or None (the neutral
@@ -125,20 +158,16 @@ class RecurrentFFNet(nn.Module):
     def states_over_time(self, image: torch.Tensor, labels: torch.Tensor | None, iterations: int) -> Iterator[list[State]]:
         """:meth:`run` one step at a time, keeping no step that the caller does not keep (the test of
         every label on CIFAR-10 holds 10 x 3072 units per image and layer at each step)."""
-        image_term = self.bottom_up(image)
         label = self.label_state(labels, image.shape[0])
-        states = self.initial_states(image, image_term)
-        yield states
-        for _ in range(iterations):
-            states = self.step(image_term, label, states)
+        for states, _ in dynamics(self.bottom_up(image), label, iterations, self._up, self._down, self.cfg.damping, len(self.layers)):
             yield states
 
     # --- scoring -------------------------------------------------------------------------------
     def scored_goodness(self, states: list[State], k: int) -> torch.Tensor:
-        """Goodness summed over the scored layers, signed so that larger means 'more positive'. -> (k, N)"""
-        sign = self.layers[0].sign
-        total = sum(FFLayer.goodness(h.flatten(0, 1)).view(h.shape[:2]) for _, h in states[self.cfg.first_scored_layer :])
-        return sign * total.expand(k, -1)
+        """Goodness summed over the scored layers, signed so that larger means 'more positive'; leading axes
+        (stacked seeds) are kept. -> (..., k, N)"""
+        total = sum(FFLayer.goodness(h) for _, h in states[self.cfg.first_scored_layer :])
+        return self.layers[0].sign * total.expand(*total.shape[:-2], k, -1)
 
     @torch.no_grad()
     def label_goodness(self, image: torch.Tensor, iterations: int | None = None) -> torch.Tensor:
@@ -276,7 +305,7 @@ class FFRecurrentTrainer(Trainer):
                 counts[i] += 1
                 with torch.no_grad():
                     g = g.detach()
-                    sums[:, i] += torch.stack([ff.detach() * n, peer.detach() * n, g[0].sum(), g[1].sum(), (g[1] > g[0]).float().sum()])
+                    sums[:, i] += ff_stats_row(ff.detach(), peer.detach(), g.flatten(), n, n)
         stats += sums / counts.clamp(min=1)
         return total / (last - first + 1)
 

@@ -2,9 +2,13 @@
 
 At the paper's minibatch of 100 an FF update is many small products, and a GPU spends it launching
 kernels. Here S seeds' weights are stacked into (S, H, D) tensors, so each product of an update is one
-batched matmul for all the seeds, and the gradients are written out (what autograd derives for
-:mod:`ffrepro.ff`'s fused loss and shared first layer, without building a graph): an update is a short,
-fixed sequence of kernels with no transfer to the host.
+batched matmul for all the seeds, and the gradients are written out without building a graph: an
+update is a short, fixed sequence of kernels with no transfer to the host. The maths is the one-seed
+code's, called with a leading seeds axis: layer 1 shared across labels (:func:`ffrepro.ff.labelled_first`
+and its gradient), the FF loss and its gradient (:func:`ffrepro.ff.ff_loss`, :func:`ffrepro.ff.ff_loss_grad`)
+and statistics (:func:`ffrepro.trainer.ff_stats_row`), the recurrent dynamics
+(:func:`ffrepro.recurrent.dynamics`) and the optimiser step (:func:`ffrepro.optim.smoothed_step`); what
+is here strings them into passes and moves the state between the seeds' trainers and the stack.
 
 Each seed keeps what makes it that seed: its initial weights (made by its one-seed trainer under its
 own ``torch.manual_seed``) and its data order, shifts, wrong labels or hybrid masks, drawn from its own
@@ -37,12 +41,14 @@ import torch.nn.functional as F
 from ffrepro.compiled import Compiled
 from ffrepro.cost import INPUTS
 from ffrepro.config import RunConfig
-from ffrepro.ff import NUM_CLASSES, FFLayer, ff_loss_rows, image_shape, length_normalize, peer_push, wrong_labels
+from ffrepro.data import NUM_CLASSES
+from ffrepro.ff import ff_loss, ff_loss_grad, image_shape, labelled_first, labelled_first_grad, length_normalize, matmul, peer_push, unlabelled_images, wrong_labels
 from ffrepro.local import LocallyConnected, computed_dense, map_shapes
-from ffrepro.optim import _compiled_update, lr_gain, set_gain
+from ffrepro.optim import lr_gain, set_gain, smoothed_step
+from ffrepro.recurrent import dynamics
 from ffrepro.supervised import predict
-from ffrepro.trainer import FF_STATS, Trainer, error_rate, ff_stats
-from ffrepro.unsupervised import blur, hybrid_images
+from ffrepro.trainer import FF_STATS, Trainer, error_rate, ff_stats, ff_stats_row
+from ffrepro.unsupervised import blurred_masks, hybrid_draws, hybrid_images
 
 
 def stackable(cfg: RunConfig) -> str | None:
@@ -67,34 +73,6 @@ def stackable(cfg: RunConfig) -> str | None:
     return None
 
 
-def _t(w: torch.Tensor) -> torch.Tensor:
-    """(S, H, D) -> (S, D, H): the stacked weights as right-hand factors of a batched product."""
-    return w.transpose(1, 2)
-
-
-def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``torch.bmm`` on a GPU; on a CPU one product per seed into one output, since the CPU's batched
-    product splits its threads over the batch (3 seeds on 2 cores measured 25 % slower than the
-    products one by one). a: (S, M, K), b: (S, K, N) -> (S, M, N)"""
-    if a.device.type != "cpu" or torch.compiler.is_compiling():
-        return torch.bmm(a, b)
-    out = a.new_empty(a.shape[0], a.shape[1], b.shape[2])
-    for s in range(a.shape[0]):
-        torch.mm(a[s], b[s], out=out[s])
-    return out
-
-
-def _first_layer(shared: tuple[torch.Tensor, ...], pixels: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Layer 1's pre-activations with label pixels (S, kB, 10) written into the images (the shared image
-    product, :class:`ffrepro.ff.LabelledBatch`), and each row's length-normalisation factor (S, kB)."""
-    x0, image_ss, image_product, label_columns = shared
-    n, width = image_product.shape[1], x0.shape[2]
-    k = pixels.shape[1] // n
-    scale = 1 / ((image_ss.repeat(1, k) + pixels.pow(2).sum(-1)) / width).sqrt().add_(1e-12)
-    z = (image_product.repeat(1, k, 1) + _bmm(pixels, label_columns)) * scale[..., None] + bias[:, None, :]
-    return z, scale
-
-
 Box = tuple[int, Callable[[torch.Tensor], torch.Tensor]]  # a black box (ffrepro.blackbox): the layer it follows (1-based), and the box
 
 
@@ -107,18 +85,9 @@ def _upward(x0: torch.Tensor, z1: torch.Tensor, weights: list[torch.Tensor], bia
     for i, (w, b) in enumerate(zip(weights[1:], biases[1:]), start=1):
         h = out[-1][2]
         a = length_normalize(box[1](h) if box is not None and box[0] == i else h)
-        z = _bmm(a, _t(w)).add_(b[:, None, :])
+        z = matmul(a, w.mT).add_(b[:, None, :])
         out.append((a, z, torch.relu(z)))
     return out
-
-
-def _shared_first(x: torch.Tensor, weights: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """What every labelled pass of an update shares in layer 1 (:class:`ffrepro.ff.LabelledBatch`): the
-    images with their label pixels zeroed (S, B, D), their squared lengths (S, B), their product with
-    layer 1's weights (S, B, H) and layer 1's label columns (S, 10, H)."""
-    x0 = x.clone()
-    x0[..., :NUM_CLASSES] = 0
-    return (x0, x0.pow(2).sum(-1), _bmm(x0, _t(weights[0])), _t(weights[0][:, :, :NUM_CLASSES]).contiguous())
 
 
 def _neutral_pass(shared: tuple[torch.Tensor, ...], y: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], readout: torch.Tensor,
@@ -128,79 +97,64 @@ def _neutral_pass(shared: tuple[torch.Tensor, ...], y: torch.Tensor, weights: li
     x0 = shared[0]
     seeds, n, _ = x0.shape
     neutral = torch.full((seeds, n, NUM_CLASSES), neutral_label, device=x0.device, dtype=x0.dtype)
-    states = _upward(x0, _first_layer(shared, neutral, biases[0])[0], weights, biases, box)
+    states = _upward(x0, labelled_first(shared[2], shared[1], neutral, weights[0], biases[0], x0.shape[-1])[0], weights, biases, box)
     feats = torch.cat([length_normalize(h) for _, _, h in states[first_scored:]], dim=-1)  # (S, B, F)
-    logits = _bmm(feats, _t(readout))
+    logits = matmul(feats, readout.mT)
     log_p = torch.log_softmax(logits, -1)
     target = F.one_hot(y, NUM_CLASSES).to(x0.dtype)
-    readout_grad = _bmm(_t((log_p.exp() - target) / n), feats)
+    readout_grad = matmul(((log_p.exp() - target) / n).mT, feats)
     return logits, readout_grad, -(log_p * target).sum((1, 2))
 
 
 def _layer_loss(z: torch.Tensor, h: torch.Tensor, n_pos: int, n: int, constants: tuple[float, float, float, float],
                 mean_activity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One layer's FF loss on each seed's rows ``[:n_pos]`` positive and the rest negative, averaged over the
-    batch size ``n`` (an interleaved update: ``n_pos = n`` and 2n rows; a day: n rows, all positive; a
-    night: ``n_pos = 0``): the gradient of its logistic loss and peer term with respect to ``z``
-    (:class:`ffrepro.ff._FFLoss`'s, written out), its running mean activity updated in place from the
-    positive rows, and its statistics (S, len(FF_STATS)) as :func:`ffrepro.trainer.ff_layer_loss` keeps
-    them. ``constants``: the layer's (threshold, sign, peer normalisation, peer momentum).
-    z, h: (S, rows, H) -> (dz (S, rows, H), statistics)"""
-    threshold, layer_sign, peer_normalization, momentum = constants
-    seeds, rows, _ = z.shape
-    g, ff, coef = ff_loss_rows(h, n_pos, n, threshold, layer_sign)  # (S, rows), (S,), (S, rows)
-    dz = h * coef[..., None]  # the logistic loss's gradient
-    zero = torch.zeros(seeds, device=z.device, dtype=z.dtype)
-    peer = zero
-    if peer_normalization and n_pos:
-        push = peer_push(mean_activity, h[:, :n_pos], peer_normalization, momentum)  # (S, H)
-        peer = -(z[:, :n_pos].sum(1) * push).sum(-1) / n
-        dz[:, :n_pos] -= push[:, None, :] / n
-    beats = (g[:, n:] > g[:, :n]).sum(1).to(g.dtype) if n_pos and rows > n_pos else zero  # only where an update sees both
-    return dz, torch.stack([ff * n, peer * n, g[:, :n_pos].sum(1), g[:, n_pos:].sum(1), beats], 1)
+    batch size ``n`` (:func:`ffrepro.ff.ff_loss`, as one seed's :meth:`ffrepro.ff.FFLayer.fused_loss_terms`):
+    its gradient with respect to ``z``, the running mean activity updated in place from the positive rows,
+    and the statistics (S, len(FF_STATS)). ``constants``: the layer's (threshold, sign, peer normalisation,
+    peer momentum). z, h: (S, rows, H) -> (dz (S, rows, H), statistics)"""
+    threshold, sign, peer_normalization, momentum = constants
+    push = peer_push(mean_activity, h[:, :n_pos], peer_normalization, momentum) if peer_normalization and n_pos else None  # (S, H)
+    g, ff, peer, coef = ff_loss(z, h, n_pos, n, threshold, sign, push)
+    return ff_loss_grad(h, coef, push, n_pos, n), ff_stats_row(ff, peer, g, n_pos, n)
+
+
+def _layer_grads(states: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], n_pos: int, n: int, mean_activity: list[torch.Tensor],
+                 layers: tuple[tuple[float, float, float, float], ...], labelled: tuple[torch.Tensor, torch.Tensor] | None = None
+                 ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """Every layer's weight and bias gradients of its own loss (:func:`_layer_loss`) from a pass's :func:`_upward`
+    states, the first ``n_pos`` rows positive, the running means updated, and the update's statistics
+    (S, len(FF_STATS), layers). ``layers``: each layer's :func:`_layer_loss` constants; ``labelled``: layer 1's
+    (scale, label pixels) where it shares the image product (:func:`ffrepro.ff.labelled_first_grad`)."""
+    weight_grads, bias_grads, stats = [], [], []
+    for i, (a, z, h) in enumerate(states):
+        dz, layer_stats = _layer_loss(z, h, n_pos, n, layers[i], mean_activity[i])
+        weight_grads.append(labelled_first_grad(dz, labelled[0], a, labelled[1]) if i == 0 and labelled is not None else matmul(dz.mT, a))
+        bias_grads.append(dz.sum(1))
+        stats.append(layer_stats)
+    return weight_grads, bias_grads, torch.stack(stats, -1)
 
 
 def _labelled_pass(shared: tuple[torch.Tensor, ...], labels: list[torch.Tensor], n_pos: int, weights: list[torch.Tensor], biases: list[torch.Tensor],
                    mean_activity: list[torch.Tensor], label_strength: float, layers: tuple[tuple[float, float, float, float], ...],
                    box: Box | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-    """The images with each of ``labels`` (S, B) written in (the true labels, wrong ones, or both, the
-    first ``n_pos`` rows positive): every layer's weight and bias gradients of its own loss
-    (:func:`_layer_loss`), the running means updated, and the update's statistics (S, len(FF_STATS),
-    layers). ``layers``: each layer's :func:`_layer_loss` constants."""
+    """:func:`_layer_grads` of the images with each of ``labels`` (S, B) written in (the true labels, wrong ones,
+    or both, the first ``n_pos`` rows positive), through layer 1's shared image product."""
     x0 = shared[0]
-    seeds, n, _ = x0.shape
     pixels = torch.cat([F.one_hot(label, NUM_CLASSES) for label in labels], dim=1).to(x0.dtype) * label_strength  # (S, kB, 10)
-    z1, scale = _first_layer(shared, pixels, biases[0])
-    weight_grads, bias_grads, stats = [], [], []
-    for i, (a, z, h) in enumerate(_upward(x0, z1, weights, biases, box)):
-        dz, layer_stats = _layer_loss(z, h, n_pos, n, layers[i], mean_activity[i])
-        if i == 0:  # through the shared image product (ffrepro.ff._LabelledFirstLayer's backward)
-            scaled = dz * scale[..., None]
-            grad_w = _bmm(_t(scaled.view(seeds, len(labels), n, -1).sum(1)), x0)
-            grad_w[:, :, :NUM_CLASSES] += _t(_bmm(_t(pixels), scaled))
-        else:
-            grad_w = _bmm(_t(dz), a)
-        weight_grads.append(grad_w)
-        bias_grads.append(dz.sum(1))
-        stats.append(layer_stats)
-    return weight_grads, bias_grads, torch.stack(stats, -1)
+    z1, scale = labelled_first(shared[2], shared[1], pixels, weights[0], biases[0], x0.shape[-1])
+    return _layer_grads(_upward(x0, z1, weights, biases, box), n_pos, x0.shape[1], mean_activity, layers, (scale, pixels))
 
 
 def _plain_pass(inputs: torch.Tensor, n_pos: int, n: int, weights: list[torch.Tensor], biases: list[torch.Tensor], mean_activity: list[torch.Tensor],
                 layers: tuple[tuple[float, float, float, float], ...], box: Box | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-    """:func:`_labelled_pass` for inputs without labels (unsupervised FF): each seed's (S, rows, D) inputs,
-    the first ``n_pos`` rows positive, each layer's input length-normalised."""
+    """:func:`_layer_grads` of inputs without labels (unsupervised FF): each seed's (S, rows, D) inputs, the first
+    ``n_pos`` rows positive, each layer's input length-normalised."""
     a0 = length_normalize(inputs)
-    weight_grads, bias_grads, stats = [], [], []
-    for i, (a, z, h) in enumerate(_upward(a0, _bmm(a0, _t(weights[0])).add_(biases[0][:, None, :]), weights, biases, box)):
-        dz, layer_stats = _layer_loss(z, h, n_pos, n, layers[i], mean_activity[i])
-        weight_grads.append(_bmm(_t(dz), a))
-        bias_grads.append(dz.sum(1))
-        stats.append(layer_stats)
-    return weight_grads, bias_grads, torch.stack(stats, -1)
+    return _layer_grads(_upward(a0, matmul(a0, weights[0].mT).add_(biases[0][:, None, :]), weights, biases, box), n_pos, n, mean_activity, layers)
 
 
-_compiled_shared = Compiled(_shared_first)
+_compiled_shared = Compiled(unlabelled_images)
 _compiled_neutral = Compiled(_neutral_pass)
 _compiled_labelled = Compiled(_labelled_pass)
 _compiled_plain = Compiled(_plain_pass)
@@ -361,22 +315,13 @@ class StackedFF:
         raise NotImplementedError
 
     def _step(self, update: tuple[list[list[torch.Tensor] | None], torch.Tensor], groups: list[dict[str, Any]]) -> torch.Tensor:
-        """:class:`ffrepro.optim.SmoothedSGD`'s fused step, group by group, on the stacked tensors (a group
+        """:func:`ffrepro.optim.smoothed_step`, group by group, on the stacked tensors (a group
         without gradients is left alone, as SmoothedSGD leaves parameters without one); passes the
         update's statistics on."""
         grads, stats = update
-        grads = self._compact_grads(grads)
-        for params, smoothed, g, group in zip(self.params, self.smoothed, grads, groups):
-            if g is None:
-                continue
-            lr, wd = group["lr"], group["weight_decay"]
-            if _compiled_update.enabled:  # FFREPRO_COMPILE=1: one pass over each tensor
-                _compiled_update(params, smoothed, g, torch.tensor(lr, device=params[0].device), group["smoothing"], wd)
-                continue
-            torch._foreach_lerp_(smoothed, g, 1 - group["smoothing"])
-            if wd:
-                torch._foreach_mul_(params, 1 - lr * wd)
-            torch._foreach_add_(params, smoothed, alpha=-lr)
+        for params, smoothed, g, group in zip(self.params, self.smoothed, self._compact_grads(grads), groups):
+            if g is not None:
+                smoothed_step(params, smoothed, g, group["lr"], group["smoothing"], group["weight_decay"])
         return stats
 
 
@@ -399,7 +344,7 @@ class StackedFFSupervised(StackedFF):
         ``FFREPRO_COMPILE=1``; the wrong labels between them are drawn eagerly, from each seed's own generator."""
         model = self.cfg.model
         weights, biases, readout = self.dense
-        shared = _compiled_shared(x, weights)
+        shared = _compiled_shared(x, weights[0])
         hard = model.negative_labels == "hard"
         readout_grads, logits = None, None
         if phase != "negative" or hard:
@@ -423,19 +368,14 @@ class StackedFFUnsupervised(StackedFF):
 
     def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
         """Where negative data are shown, each seed's hybrids from its own generator
-        (:func:`ffrepro.unsupervised.make_negatives`: the partner shift, then the mask bits), the masks of
+        (:func:`ffrepro.unsupervised.hybrid_draws`), the masks of
         all seeds blurred together; then the real images, the hybrids, or both go through (:func:`_plain_pass`)."""
         seeds, n, width = x.shape
         inputs, n_pos = x, n
         if phase != "positive":
-            side = int(round(width**0.5))
-            bits, partners = [], []
-            for t in self.trainers:
-                shift = torch.randint(1, n, (1,), generator=t.gen, device=x.device) if n > 1 else torch.zeros(1, dtype=torch.long, device=x.device)
-                partners.append((torch.arange(n, device=x.device) + shift) % n)
-                bits.append(torch.randint(0, 2, (n, side, side), generator=t.gen, device=x.device).float())
-            masks = (blur(torch.cat(bits), self.cfg.model.blur_steps) > 0.5).float().view(seeds, n, width)
-            partner = torch.stack(partners)
+            draws = [hybrid_draws(n, int(round(width**0.5)), t.gen, x.device) for t in self.trainers]
+            partner = torch.stack([p for p, _ in draws])
+            masks = blurred_masks(torch.cat([bits for _, bits in draws]), self.cfg.model.blur_steps).view(seeds, n, width)
             neg = hybrid_images(x, torch.gather(x, 1, partner[..., None].expand(-1, -1, width)), masks)
             inputs, n_pos = (neg, 0) if phase == "negative" else (torch.cat([x, neg], 1), n)
         weights, biases = self.dense
@@ -446,7 +386,7 @@ class StackedFFUnsupervised(StackedFF):
 def _video_product(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """States times stacked weights, over the label axis too. a: (S, K, N, D), w: (S, H, D) -> (S, K, N, H)"""
     s, k, n, d = a.shape
-    return _bmm(a.reshape(s, k * n, d), _t(w)).view(s, k, n, -1)
+    return matmul(a.reshape(s, k * n, d), w.mT).view(s, k, n, -1)
 
 
 def _video_grad(dz: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -456,7 +396,7 @@ def _video_grad(dz: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     if a.shape[1] == 1 and dz.shape[1] != 1:
         dz = dz.sum(1, keepdim=True)
     s = dz.shape[0]
-    return _bmm(_t(dz.reshape(s, -1, dz.shape[-1])), a.reshape(s, -1, a.shape[-1]))
+    return matmul((dz.reshape(s, -1, dz.shape[-1])).mT, a.reshape(s, -1, a.shape[-1]))
 
 
 def _video_loss(z: torch.Tensor, h: torch.Tensor, constants: tuple[float, float, float, float], damping: float, iterations: int,
@@ -468,16 +408,11 @@ def _video_loss(z: torch.Tensor, h: torch.Tensor, constants: tuple[float, float,
     :meth:`ffrepro.recurrent.FFRecurrentTrainer.video_loss` keeps. z, h: (S, 2, N, H) -> (dz (S, 2, N, H), statistics)"""
     threshold, sign, peer_normalization, momentum = constants
     seeds, _, n, width = h.shape
-    rows = h.reshape(seeds, 2 * n, width)
-    g, ff, coef = ff_loss_rows(rows, n, n, threshold, sign)
-    dz = (rows * coef[..., None]).mul_(z.reshape(seeds, 2 * n, width) > 0).mul_(1 - damping)
-    peer = torch.zeros(seeds, device=z.device, dtype=z.dtype)
-    if peer_normalization:
-        push = peer_push(mean_activity, h[:, 0], peer_normalization, momentum)  # (S, H)
-        peer = -(z[:, 0].sum(1) * push).sum(-1) / n
-        dz[:, :n] -= push[:, None, :] / n
-    stats = torch.stack([ff * n, peer * n, g[:, :n].sum(1), g[:, n:].sum(1), (g[:, n:] > g[:, :n]).sum(1).to(z.dtype)], 1)
-    return dz.div_(iterations).view(seeds, 2, n, width), stats
+    rows, z_rows = h.reshape(seeds, 2 * n, width), z.reshape(seeds, 2 * n, width)
+    push = peer_push(mean_activity, h[:, 0], peer_normalization, momentum) if peer_normalization else None  # (S, H)
+    g, ff, peer, coef = ff_loss(z_rows, rows, n, n, threshold, sign, push)
+    dz = ff_loss_grad(rows, coef, push, n, n, through=(z_rows > 0) * (1 - damping))
+    return dz.div_(iterations).view(seeds, 2, n, width), ff_stats_row(ff, peer, g, n, n)
 
 
 _compiled_video_loss = Compiled(_video_loss)
@@ -500,36 +435,14 @@ class StackedFFRecurrent(StackedFF):
     def _label_state(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
         """:meth:`ffrepro.recurrent.RecurrentFFNet.label_state` with a seeds axis. labels: (S, K, N) -> (S, K, N, 10);
         None: the neutral label -> (S, 1, n, 10)"""
-        weights = self.dense[0]
-        if labels is None:
-            return torch.ones(len(self.trainers), 1, n, NUM_CLASSES, dtype=weights[0].dtype, device=weights[0].device)
-        return length_normalize(F.one_hot(labels, NUM_CLASSES).to(weights[0].dtype) * self.cfg.model.label_strength)
+        state = self.trainers[0].net.label_state(labels, n)
+        return state if labels is not None else state.expand(len(self.trainers), -1, -1, -1)
 
     def _states(self, image_term: torch.Tensor, label: torch.Tensor, iterations: int) -> Any:
-        """:meth:`ffrepro.recurrent.RecurrentFFNet.states_over_time`, stacked: yields each step's states
-        [(z, h)] and the normalised inputs [(from below or None for layer 1, from above)] that made them
-        (None for the initial pass). image_term: (S, 1, N, units_1), label: (S, K, N, 10)"""
-        weights, biases = self.dense[0], self.dense[1]
-        layers = len(self.layers)
-        ups, downs, damping = weights[:layers], weights[layers:], self.cfg.model.damping
-        states: list[tuple[torch.Tensor, torch.Tensor]] = []
-        for i in range(layers):
-            z = image_term if i == 0 else _video_product(length_normalize(states[-1][1]), ups[i]) + biases[i][:, None, None, :]
-            states.append((z, torch.relu(z)))
-        yield states, None
-        for _ in range(iterations):
-            h_old = [h for _, h in states]
-            inputs = [(None if i == 0 else length_normalize(h_old[i - 1]), label if i == layers - 1 else length_normalize(h_old[i + 1])) for i in range(layers)]
-            states = []
-            for i, (below, above) in enumerate(inputs):
-                up = image_term if i == 0 else _video_product(below, ups[i]) + biases[i][:, None, None, :]
-                z = up + _video_product(above, downs[i])
-                states.append((z, damping * h_old[i] + (1 - damping) * torch.relu(z)))
-            yield states, inputs
-
-    def _scored_goodness(self, states: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        """Goodness summed over the scored layers, signed. -> (S, K, N)"""
-        return self.layers[0].sign * sum(FFLayer.goodness(h) for _, h in states[self.cfg.model.first_scored_layer :])
+        """:func:`ffrepro.recurrent.dynamics` of the stacked seeds. image_term: (S, 1, N, units_1), label: (S, K, N, 10)"""
+        weights, biases, layers = self.dense[0], self.dense[1], len(self.layers)
+        return dynamics(image_term, label, iterations, lambda i, a: _video_product(a, weights[i]) + biases[i][:, None, None, :],
+                        lambda i, a: _video_product(a, weights[layers + i]), self.cfg.model.damping, layers)
 
     def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
         """As :meth:`ffrepro.recurrent.FFRecurrentTrainer.train_epoch`: the wrong labels (hard: sampled from
@@ -544,7 +457,7 @@ class StackedFFRecurrent(StackedFF):
             ten = torch.arange(NUM_CLASSES, device=x.device)[None, :, None].expand(seeds, NUM_CLASSES, n)
             for states, _ in self._states(image_term, self._label_state(ten, n), m.negative_iterations):
                 pass
-            goodness = self._scored_goodness(states).expand(seeds, NUM_CLASSES, n).transpose(1, 2)  # (S, N, 10) after the last step
+            goodness = self.trainers[0].net.scored_goodness(states, NUM_CLASSES).transpose(1, 2)  # (S, N, 10) after the last step
             neg = torch.stack([wrong_labels(y[s], t.gen, goodness[s]) for s, t in enumerate(self.trainers)])
         else:
             neg = torch.stack([wrong_labels(y[s], t.gen) for s, t in enumerate(self.trainers)])
@@ -570,7 +483,7 @@ class StackedFFRecurrent(StackedFF):
                 grad_b[i] += dz.sum((1, 2))
                 counts[i] += 1
                 sums[:, :, i] += layer_stats
-        grad_up[0] = _bmm(_t(image_grad), a0)
+        grad_up[0] = matmul(image_grad.mT, a0)
         grads: list[list[torch.Tensor] | None] = [grad_up + grad_down, grad_b]
         if len(self.dense) > 2:  # the readout: on the neutral-label run's window of states (detached)
             window_first, window_last = m.test_window
@@ -578,11 +491,11 @@ class StackedFFRecurrent(StackedFF):
                       for t, (states, _) in enumerate(self._states(image_term, self._label_state(None, n), window_last)) if t >= window_first]
             feats = torch.cat([torch.stack([step[j] for step in window]).mean(0) for j in range(len(window[0]))], -1)  # (S, N, F)
             readout_w, readout_b = self.dense[2]
-            log_p = torch.log_softmax(_bmm(feats, _t(readout_w)) + readout_b[:, None, :], -1)
+            log_p = torch.log_softmax(matmul(feats, readout_w.mT) + readout_b[:, None, :], -1)
             target = F.one_hot(y, NUM_CLASSES).to(x.dtype)
             self.readout_loss += -(log_p * target).sum((1, 2))
             d_logits = (log_p.exp() - target) / n
-            grads.append([_bmm(_t(d_logits), feats), d_logits.sum(1)])
+            grads.append([matmul(d_logits.mT, feats), d_logits.sum(1)])
         return grads, sums / counts.clamp(min=1)
 
 
@@ -624,10 +537,10 @@ class StackedBP:
         for module in self.modules:
             if isinstance(module, torch.nn.Linear):
                 w, b = next(params), next(params)
-                h = torch.baddbmm(b[:, None, :], h, _t(w))
+                h = torch.baddbmm(b[:, None, :], h, w.mT)
             elif isinstance(module, LocallyConnected):  # its dense matrix, built from each seed's compact weights (differentiably)
                 w, b = next(params), next(params)
-                h = torch.baddbmm(b.transpose(1, 2).flatten(1)[:, None, :], h, _t(module.scatter_dense(w)))
+                h = torch.baddbmm(b.transpose(1, 2).flatten(1)[:, None, :], h, (module.scatter_dense(w)).mT)
             else:
                 h = module(h)
         return h

@@ -17,7 +17,8 @@ from ffrepro.config import FFConfig, RunConfig
 from ffrepro.data import Dataset
 from ffrepro.ff import INFERENCE_MODES, FFNet, LabelledBatch, wrong_labels
 from ffrepro.optim import lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_optimizer, ff_step, ff_stats, goodness_sample, pack_weights
+from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_optimizer, ff_step, ff_stats, goodness_sample
+from ffrepro.weights import pack_weights
 
 FIELD_UNITS = 100  # first-layer units whose weights the results keep (Figure 2 shows 100)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import torch
@@ -13,6 +12,7 @@ from ffrepro.data import Dataset, Split, jitter
 from ffrepro.ff import FFLayer, FFNet, length_normalize, states
 from ffrepro.local import LocallyConnected
 from ffrepro.optim import SmoothedSGD
+from ffrepro.weights import pack_weights
 
 EVAL_CHUNK = 1000  # rows per evaluation forward pass
 GOODNESS_SAMPLE = 500  # validation examples whose per-layer goodness is saved for the book
@@ -176,37 +176,25 @@ class PhaseTracer:
 FF_STATS = ("ff_loss", "peer_loss", "pos_goodness", "neg_goodness", "neg_beats_pos")
 
 
-def ff_layer_loss(layer: FFLayer, z: torch.Tensor, h: torch.Tensor, n: int, stats: torch.Tensor, i: int, phase: str = "both",
-                  fused: bool = True) -> torch.Tensor:
-    """Layer ``i``'s FF loss (logistic loss plus peer term) on states whose first ``n`` rows are
-    positive, the rest negative (phase "both"), or whose ``n`` rows are all positive ("positive") or
-    all negative ("negative").
+def ff_stats_row(ff: torch.Tensor, peer: torch.Tensor, g: torch.Tensor, n_pos: int, n: int) -> torch.Tensor:
+    """One layer's :data:`FF_STATS` of an update, each summed over the batch, from its loss terms (...) and
+    the goodness of its rows (..., rows), the first ``n_pos`` positive and the rest negative, averaged over
+    ``n``: the logistic loss, the peer-normalisation term, positive goodness, negative goodness, and how
+    often the negative beat its positive (only where an update sees both). Leading axes (stacked seeds)
+    are kept. -> (..., len(FF_STATS))"""
+    beats = (g[..., n:] > g[..., :n]).sum(-1).to(g.dtype) if n_pos and g.shape[-1] > n_pos else torch.zeros_like(ff)
+    return torch.stack([ff * n, peer * n, g[..., :n_pos].sum(-1), g[..., n_pos:].sum(-1), beats], -1)
 
-    ``fused``: the terms and their gradient in one step (:meth:`FFLayer.fused_loss_terms`); off, traced
-    by autograd from :meth:`FFLayer.loss_terms` (the reference the tests and ``make bench`` use).
 
-    Adds to column ``i`` of ``stats`` (len(FF_STATS), layers), each summed over the batch: the
-    logistic loss, the peer-normalisation term, positive goodness, negative goodness, and how often
-    the negative beat its positive (only where an update sees both).
-    """
-    if fused:
-        ff, peer, g = layer.fused_loss_terms(z, h, {"both": n, "positive": n, "negative": 0}[phase], n)
-    else:
-        g = FFLayer.goodness(h)
-        if phase == "both":
-            ff, peer = layer.loss_terms(z[:n], h[:n], g[:n], g[n:])
-        elif phase == "positive":
-            ff, peer = layer.loss_terms(z, h, g, None)
-        else:
-            ff, peer = layer.loss_terms(None, None, None, g)
+def ff_layer_loss(layer: FFLayer, z: torch.Tensor, h: torch.Tensor, n: int, stats: torch.Tensor, i: int, phase: str = "both") -> torch.Tensor:
+    """Layer ``i``'s FF loss (logistic loss plus peer term, :meth:`FFLayer.fused_loss_terms`) on states whose
+    first ``n`` rows are positive, the rest negative (phase "both"), or whose ``n`` rows are all positive
+    ("positive") or all negative ("negative"). Adds its :func:`ff_stats_row` to column ``i`` of ``stats``
+    (len(FF_STATS), layers)."""
+    n_pos = {"both": n, "positive": n, "negative": 0}[phase]
+    ff, peer, g = layer.fused_loss_terms(z, h, n_pos, n)
     with torch.no_grad():
-        g = g.detach()
-        if phase == "both":
-            pos, neg, beats = g[:n].sum(), g[n:].sum(), (g[n:] > g[:n]).float().sum()
-        else:
-            zero = torch.zeros((), device=g.device)
-            pos, neg, beats = (g.sum(), zero, zero) if phase == "positive" else (zero, g.sum(), zero)
-        stats[:, i] += torch.stack([ff.detach() * n, peer.detach() * n, pos, neg, beats])
+        stats[:, i] += ff_stats_row(ff.detach(), peer.detach(), g, n_pos, n)
     return ff + peer
 
 
@@ -214,7 +202,7 @@ def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]],
     """Sum of every layer's :func:`ff_layer_loss` over a whole forward pass's states."""
     total = torch.zeros((), device=stats.device)
     for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
-        total = total + ff_layer_loss(layer, z, h, n, stats, i, phase, net.fused_loss)
+        total = total + ff_layer_loss(layer, z, h, n, stats, i, phase)
     return total
 
 
@@ -241,11 +229,11 @@ def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor |
         a = inputs
         for i, layer in enumerate(net.layers):
             if i == 0 and first is not None:
-                z, h = first, states(first, net.traces_states())
+                z, h = first, states(first, False)
             else:
                 assert a is not None
-                z, h = layer(length_normalize(a).detach(), net.traces_states())
-            ff_layer_loss(layer, z, h, n, stats, i, phase, net.fused_loss).backward()
+                z, h = layer(length_normalize(a).detach(), False)
+            ff_layer_loss(layer, z, h, n, stats, i, phase).backward()
             a = net.passed_on(i, h.detach())
     optimizer.step()
 
@@ -305,20 +293,3 @@ def local_fields(layer: LocallyConnected, grid: tuple[int, ...] = FIELD_GRID) ->
     w = layer.weight[locations].permute(0, 2, 1).reshape(len(locations) * s.channels, -1)  # (locations x C_out, F)
     return {"locations": locations, "window": s.window, "in_channels": layer.in_shape[0], "weights": pack_weights(w),
             "grid": s.grid, "stride": s.stride, "padding": s.padding, "in_side": layer.in_shape[1]}
-
-
-def pack_weights(w: torch.Tensor) -> dict[str, Any]:
-    """Rows of weights, compactly for a results file: each row scaled by its largest magnitude to
-    int8 (-127..127; 1/254 of the row's range, plenty for a picture) and base64-encoded.
-    w: (R, C) -> {"shape", "scale" (R floats), "int8_base64"}; :func:`unpack_weights` inverts it."""
-    w = w.detach().float().cpu()
-    scale = w.abs().amax(dim=1).clamp(min=1e-12)
-    q = torch.round(w / scale[:, None] * 127).to(torch.int8)
-    return {"shape": list(w.shape), "scale": [float(f"{v:.6g}") for v in scale.tolist()], "int8_base64": base64.b64encode(q.numpy().tobytes()).decode("ascii")}
-
-
-def unpack_weights(packed: dict[str, Any]) -> torch.Tensor:
-    """The (R, C) float tensor that :func:`pack_weights` stored (to within 1/254 of each row's range)."""
-    rows, cols = packed["shape"]
-    q = torch.frombuffer(bytearray(base64.b64decode(packed["int8_base64"])), dtype=torch.int8).reshape(rows, cols)
-    return q.float() / 127 * torch.tensor(packed["scale"])[:, None]

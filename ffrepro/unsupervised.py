@@ -14,12 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from ffrepro.config import RunConfig, UnsupervisedFFConfig
-from ffrepro.data import Dataset
+from ffrepro.data import NUM_CLASSES, Dataset
 from ffrepro.ff import FFNet, length_normalize
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
 from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_optimizer, ff_step, ff_stats, first_layer_fields, goodness_sample
 
-NUM_CLASSES = 10
 BLUR = torch.tensor([0.25, 0.5, 0.25])
 
 
@@ -38,23 +37,32 @@ def hybrid_masks(n: int, side: int, steps: int, generator: torch.Generator, devi
 
     -> (N, side, side) float tensor of 0s and 1s.
     """
-    bits = torch.randint(0, 2, (n, side, side), generator=generator, device=device).float()
+    return blurred_masks(torch.randint(0, 2, (n, side, side), generator=generator, device=device).float(), steps)
+
+
+def blurred_masks(bits: torch.Tensor, steps: int) -> torch.Tensor:
+    """Random bits (N, side, side) blurred ``steps`` times and thresholded at 0.5: :func:`hybrid_masks`."""
     return (blur(bits, steps) > 0.5).float()
 
 
 def hybrid_images(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """digit A x mask + digit B x (1 - mask). a, b: (N, D); mask: (N, side, side) -> (N, D)"""
+    """digit A x mask + digit B x (1 - mask). a, b: (..., N, D); mask: (..., N, side, side) -> (..., N, D)"""
     m = mask.reshape(a.shape)
     return a * m + b * (1 - m)
 
 
+def hybrid_draws(n: int, side: int, generator: torch.Generator, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """What :func:`make_negatives` draws from ``generator``, in its order (stacked seeds draw each seed's
+    from its own, :mod:`ffrepro.stacked`): each image's partner in the batch (the batch shifted by 1 to
+    n - 1 places, never the image itself), then the masks' random bits. -> (partner (N,), bits (N, side, side))"""
+    shift = torch.randint(1, n, (1,), generator=generator, device=device) if n > 1 else torch.zeros(1, dtype=torch.long, device=device)
+    return (torch.arange(n, device=device) + shift) % n, torch.randint(0, 2, (n, side, side), generator=generator, device=device).float()
+
+
 def make_negatives(x: torch.Tensor, steps: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Hybrids of each image with another image of the same batch. x: (N, D) -> (hybrids, partner index, masks)."""
-    n = x.shape[0]
-    shift = torch.randint(1, n, (1,), generator=generator, device=x.device) if n > 1 else torch.zeros(1, dtype=torch.long, device=x.device)
-    partner = (torch.arange(n, device=x.device) + shift) % n  # never the image itself
-    side = int(round(x.shape[1] ** 0.5))
-    masks = hybrid_masks(n, side, steps, generator, x.device)
+    partner, bits = hybrid_draws(x.shape[0], int(round(x.shape[1] ** 0.5)), generator, x.device)
+    masks = blurred_masks(bits, steps)
     return hybrid_images(x, x[partner], masks), partner, masks
 
 

@@ -9,10 +9,11 @@ import torch
 
 from ffrepro.config import ConfigError, override
 from ffrepro.data import Dataset, Split, check_jitter, jitter, shift_images
-from ffrepro.ff import NUM_CLASSES, FFNet, embed_label, wrong_labels
+from ffrepro.data import NUM_CLASSES
+from ffrepro.ff import FFNet, embed_label, wrong_labels
 from ffrepro.registry import get_experiment
 from ffrepro.supervised import FFSupervisedTrainer
-from ffrepro.trainer import pack_weights, unpack_weights
+from ffrepro.weights import pack_weights, unpack_weights
 
 SIDE = 28
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from ffrepro.config import ConfigError, RecurrentFFConfig, RunConfig, override, validate
-from ffrepro.ff import NUM_CLASSES, length_normalize
+from ffrepro.data import NUM_CLASSES
+from ffrepro.ff import length_normalize
 from ffrepro.recurrent import RecurrentFFNet, error_table, window_name, windows
 from ffrepro.registry import EXPERIMENTS
 from ffrepro.results import load_results

@@ -192,7 +192,6 @@ def test_the_compiled_stacked_update_computes_the_same_in_float64(mnist: Dataset
     for name in fresh:
         monkeypatch.setattr(stacked, name, optim.Compiled(getattr(stacked, name).fn))
     monkeypatch.setattr(optim, "_compiled_update", optim.Compiled(optim._one_pass_update))
-    monkeypatch.setattr(stacked, "_compiled_update", optim._compiled_update)
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:

@@ -27,7 +27,7 @@ from ffrepro.figures.common import Result, mean_error, per_epoch
 from ffrepro.local import LocalSpec
 from ffrepro.registry import get_experiment
 from ffrepro.report import check_results
-from ffrepro.trainer import unpack_weights
+from ffrepro.weights import unpack_weights
 
 # Table 1's tests: result mode, and the short name the regenerated table gives it
 TESTS = {"": ("bp", ""), "goodness": ("goodness", "every label"), "softmax": ("softmax", "one-pass softmax")}

@@ -19,13 +19,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
-from ffrepro.data import MNIST_SIDE
-from ffrepro.ff import NUM_CLASSES
+from ffrepro.data import MNIST_SIDE, NUM_CLASSES
 from ffrepro.figures.common import Result, mean_error, neighbour_correlation, per_epoch, short_hidden, summary_row
 from ffrepro.registry import get_experiment
 from ffrepro.report import metric_value
 from ffrepro.results import load_results
-from ffrepro.trainer import unpack_weights
+from ffrepro.weights import unpack_weights
 
 # (learner, entry without jitter, entry with jitter): the pairs whose difference is the jitter gain
 PAIRS = (("FF", "mnist-ff-supervised", "mnist-ff-jitter"), ("BP", "mnist-bp-4x2000", "mnist-bp-jitter"))

@@ -22,11 +22,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ffrepro.config import FFConfig
-from ffrepro.data import MNIST_SIDE, Dataset
+from ffrepro.data import MNIST_SIDE, NUM_CLASSES, Dataset
 from ffrepro import bench as bench_run
 from ffrepro.cost import achieved
 from ffrepro.experiments.mnist_supervised import FFCODE_REPORTED
-from ffrepro.ff import NUM_CLASSES, embed_label, wrong_labels
+from ffrepro.ff import embed_label, wrong_labels
 from ffrepro.registry import get_experiment
 from ffrepro.report import mean_std_text, metric_value
 from ffrepro.figures.common import Result, goodness_histograms, learning_curves, mean_error, summary_row
