@@ -44,7 +44,7 @@ from ffrepro.experiments.base import Experiment
 #   smoke: 2 layers of 200 on 10,000 images (at 100 units the goodness test was still at 56 %). The
 #   entry's smoke run evaluates 10,000 images (its reference's bands need them); its variants' smoke
 #   runs, which no reference compares (they show that every schedule runs and that the chapter builds),
-#   evaluate 1,000: 2.2 s a run instead of 4.9 at one thread, 6 of the test suite's minutes saved over
+#   evaluate 1,000: 2.2 s a run instead of 4.9 at one thread, about 6 CPU-minutes (3 of wall time on two workers) saved over
 #   the 128 variants of both entries (half of it the validation error after every epoch).
 SWEEP_SMOKE = ProfileScale(eval_examples=1_000)
 SLEEP = RunConfig(
