@@ -7,14 +7,35 @@ to compile each function once per shape (cached on disk for later processes), so
 ``FFREPRO_COMPILE=1``; the results' provenance records whether it was on. If compiling fails, a
 warning names the cause once and the eager code runs from then on: the same arithmetic, up to float
 rounding.
+
+Inductor keys its on-disk cache by the machine, not by ``ATEN_CPU_CAPABILITY``: with that variable set
+(to emulate an AVX2-only CPU on an AVX-512 one, say) a kernel cached by a native run is loaded and
+gives wrong numbers (measured with torch 2.14: a smoothed gradient off by 0.35). So a process with
+``ATEN_CPU_CAPABILITY`` set, and no ``TORCHINDUCTOR_CACHE_DIR`` of its own, caches apart.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
+import tempfile
 import warnings
 from collections.abc import Callable
 from typing import Any
+
+
+def inductor_cache_dir(capability: str) -> str:
+    """Where compiled kernels are cached when torch's kernels are limited to ``capability``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid_{os.getuid()}"
+    return os.path.join(tempfile.gettempdir(), f"torchinductor_{re.sub(r'[^A-Za-z0-9_.-]', '_', user)}_{re.sub(r'[^A-Za-z0-9_]', '_', capability)}")
+
+
+if os.environ.get("ATEN_CPU_CAPABILITY"):
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", inductor_cache_dir(os.environ["ATEN_CPU_CAPABILITY"]))
 
 
 def enabled() -> bool:

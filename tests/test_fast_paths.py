@@ -4,6 +4,9 @@ fused loss and the optimiser step to float rounding, the bf16 products to bf16 r
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 import types
 import warnings
 
@@ -136,6 +139,18 @@ def test_the_optimiser_step_equals_the_per_tensor_formula() -> None:
     for a, b in zip(params, twins):
         assert torch.allclose(a, b, rtol=1e-12, atol=0)
         assert torch.allclose(fast.state[a]["smoothed"], ref.state[b]["smoothed"], rtol=1e-12, atol=0)
+
+
+def test_an_emulated_cpu_capability_compiles_into_a_cache_of_its_own() -> None:
+    """Inductor's disk cache ignores ATEN_CPU_CAPABILITY: a kernel cached natively and loaded under
+    ATEN_CPU_CAPABILITY=avx2 gave a smoothed gradient off by 0.35. ffrepro.compiled keeps such runs apart,
+    and leaves a cache directory the user chose, or a native run's, as it is."""
+    probe = "import os, ffrepro.compiled; print(os.environ.get('TORCHINDUCTOR_CACHE_DIR', ''))"
+    def cache(**env: str) -> str:
+        base = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "TORCHINDUCTOR_CACHE_DIR")}
+        return subprocess.run([sys.executable, "-c", probe], env={**base, **env}, capture_output=True, text=True, check=True).stdout.strip()
+    assert cache(ATEN_CPU_CAPABILITY="avx2").endswith("_avx2") and cache(ATEN_CPU_CAPABILITY="default").endswith("_default")
+    assert cache() == "" and cache(ATEN_CPU_CAPABILITY="avx2", TORCHINDUCTOR_CACHE_DIR="/tmp/mine") == "/tmp/mine"
 
 
 def test_compiled_optimiser_step_equals_the_eager_one(monkeypatch: pytest.MonkeyPatch) -> None:
