@@ -65,7 +65,9 @@ notebooks: $(STAMP)
 	  PYTHONPATH=$(CURDIR) FFREPRO_RESULTS_READ=$(CURDIR)/$(RESULTS_READ) $(PY) -m papermill $$nb book/executed/$$(basename $$nb) -k python3 --cwd book/notebooks \
 	    -p profile $(PROFILE) -y "seeds: [$$(echo $(SEEDS) | sed 's/ /, /g')]" --log-level WARNING; done
 
+# The table of contents and the first page's list of chapters are written from the pages' records (ffrepro/book.py).
 site: $(STAMP) $(MATHJAX)
+	$(PY) -m ffrepro.book book
 	$(VENV)/bin/jupyter-book build -W -n --keep-going book/
 
 book: results notebooks site

@@ -167,7 +167,9 @@ class RunConfig:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "RunConfig":
-        model_cls = {"bp": BPConfig, "ff-supervised": FFConfig, "ff-unsupervised": UnsupervisedFFConfig, "ff-recurrent": RecurrentFFConfig}[d["method"]]
+        from ffrepro.methods import METHODS  # above this module: each method's record names its model config
+
+        model_cls = METHODS[d["method"]].model
         model = dict(d["model"])
         model["hidden"] = tuple(model["hidden"])
         for name in ("loss_iterations", "test_window"):
@@ -345,8 +347,12 @@ def validate(config: RunConfig) -> None:
         problems.append(f"model.black_box_gradient must be {' or '.join(BOX_GRADIENTS)}, not {config.model.black_box_gradient!r}")
     if local and tuple(s.units for s in local) != config.model.hidden:
         problems.append(f"model.hidden {config.model.hidden} must equal the sizes of model.local {tuple(s.units for s in local)}")
-    if (config.method == "ff-recurrent") != isinstance(config.model, RecurrentFFConfig):
-        problems.append("method ff-recurrent needs a RecurrentFFConfig model, and only it")
+    from ffrepro.methods import METHODS  # above this module: each method's record names its model config
+
+    if config.method not in METHODS:
+        problems.append(f"method must be one of {', '.join(METHODS)}, not {config.method!r}")
+    elif type(config.model) is not METHODS[config.method].model:
+        problems.append(f"method {config.method} needs a {METHODS[config.method].model.__name__} model, not {type(config.model).__name__}")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ffrepro.config import BPConfig, FFConfig, RecurrentFFConfig, RunConfig
+from ffrepro.config import BPConfig, FFConfig, RunConfig
 from ffrepro.data import INPUTS, NUM_CLASSES, TRAIN_SIZES
 from ffrepro.ff import image_shape
 from ffrepro.local import map_shapes
@@ -41,16 +41,11 @@ def ff_flops(n_in: int, cfg: FFConfig, supervised: bool) -> float:
 
 
 def train_flops_per_example(cfg: RunConfig) -> float:
-    """Analytic training FLOPs per training example (one pass of one image) of any registered method."""
-    from ffrepro import bp, recurrent
+    """Analytic training FLOPs per training example (one pass of one image) of any registered method
+    (its record's ``flops``: :data:`ffrepro.methods.METHODS`)."""
+    from ffrepro.methods import METHODS  # above this module: each method's record names its FLOPs
 
-    n_in = INPUTS[cfg.data.dataset]
-    model = cfg.model
-    if isinstance(model, RecurrentFFConfig):
-        return recurrent.flops(n_in, model)["train"]
-    if isinstance(model, BPConfig):
-        return bp.flops(n_in, model)["train"]
-    return ff_flops(n_in, model, supervised=cfg.method == "ff-supervised")
+    return METHODS[cfg.method].flops(INPUTS[cfg.data.dataset], cfg.model)
 
 
 def epoch_examples(cfg: RunConfig) -> int:

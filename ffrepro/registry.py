@@ -2,8 +2,8 @@
 
 Each chapter's entries live in a module of :mod:`ffrepro.experiments`; every entry writes its
 ``paper`` configuration once, as the paper (and, where it is silent, Hinton's released ``ffcode``)
-describes it, and derives ``cpu`` and ``smoke`` from it. A new chapter adds a module there and one
-line to :data:`CHAPTERS`. Each entry's ``paper_value`` and ``source`` are the paper's number and
+describes it, and derives ``cpu`` and ``smoke`` from it. A new chapter adds a module there, with its
+``EXPERIMENTS`` and its ``PLACE`` in the registry's order; :data:`CHAPTERS` finds it. Each entry's ``paper_value`` and ``source`` are the paper's number and
 where the paper states it, marked (c) confirmed or (r) recalled; :mod:`ffrepro.paper` gathers them
 with the rest of what the book cites about the paper (Table 1, ffcode's settings), and the book's
 page "The paper's numbers" shows them.
@@ -11,13 +11,29 @@ page "The paper's numbers" shows them.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from types import ModuleType
+
+import ffrepro.experiments
 from ffrepro.config import ConfigError
-from ffrepro.experiments import blackbox, cifar10, mnist_bp, mnist_jitter, mnist_recurrent, mnist_sleep, mnist_supervised, mnist_unsupervised
 from ffrepro.experiments.base import Experiment
 
 __all__ = ["CHAPTERS", "EXPERIMENTS", "Experiment", "all_ids", "get_experiment", "variant_ids"]
 
-CHAPTERS = (mnist_bp, mnist_unsupervised, mnist_supervised, mnist_jitter, mnist_recurrent, cifar10, mnist_sleep, blackbox)  # the order of tables and of `make book`
+
+def _chapters() -> tuple[ModuleType, ...]:
+    """Every module of :mod:`ffrepro.experiments` but ``base``, in the order of their ``PLACE``."""
+    found = [importlib.import_module(f"ffrepro.experiments.{m.name}") for m in pkgutil.iter_modules(ffrepro.experiments.__path__) if m.name != "base"]
+    if missing := [m.__name__ for m in found if not isinstance(getattr(m, "PLACE", None), int) or not hasattr(m, "EXPERIMENTS")]:
+        raise ConfigError(f"experiments modules {missing} need EXPERIMENTS and an int PLACE (their place in the registry's order)")
+    places = [m.PLACE for m in found]
+    if len(set(places)) != len(places):
+        raise ConfigError(f"two experiments modules share a PLACE: {sorted(p for p in places if places.count(p) > 1)}")
+    return tuple(sorted(found, key=lambda m: m.PLACE))
+
+
+CHAPTERS = _chapters()  # the order of tables and of `make book`
 
 EXPERIMENTS: dict[str, Experiment] = {e.id: e for chapter in CHAPTERS for e in chapter.EXPERIMENTS}
 

@@ -18,7 +18,6 @@ import torch
 from tqdm import tqdm
 
 from ffrepro import data as data_mod
-from ffrepro.bp import BPTrainer
 from ffrepro.config import ConfigError, RunConfig, completed_with, config_changes, same_config
 from ffrepro.registry import get_experiment
 from ffrepro.results import (
@@ -33,14 +32,9 @@ from ffrepro.results import (
     result_path,
     write_result,
 )
-from ffrepro.recurrent import FFRecurrentTrainer
-from ffrepro.stacked import stackable, stacked_trainer
-from ffrepro.supervised import FFSupervisedTrainer
+from ffrepro.methods import METHODS, stacked_trainer
+from ffrepro.stacked import stackable
 from ffrepro.trainer import Trainer
-from ffrepro.unsupervised import FFUnsupervisedTrainer
-
-
-TRAINERS: dict[str, type[Trainer]] = {"ff-supervised": FFSupervisedTrainer, "ff-unsupervised": FFUnsupervisedTrainer, "ff-recurrent": FFRecurrentTrainer, "bp": BPTrainer}
 
 
 def default_device() -> torch.device:
@@ -256,7 +250,7 @@ def _start_job(exp_id: str, profile: str, folder: str | None, seed: int, cfg: Ru
         """A freshly initialised trainer: the seed fixes the weights (global RNG) and the data order (generator)."""
         torch.manual_seed(seed)
         generator.manual_seed(seed)
-        trainer = TRAINERS[cfg.method](cfg, dataset, generator)
+        trainer = METHODS[cfg.method].trainer(cfg, dataset, generator)
         if nudge:
             perturb_start(trainer.net, nudge, seed)
         return trainer
@@ -282,7 +276,7 @@ def _start_job(exp_id: str, profile: str, folder: str | None, seed: int, cfg: Ru
 
 def _train(jobs: list[_Job], time_budget_s: float | None, stop_after_epochs: int | None, progress: bool) -> None:
     """Train ``jobs`` (all at the same epoch) to the end or until stopped; one job alone, or several
-    stacked (:func:`ffrepro.stacked.stacked_trainer`). Every epoch is checkpointed per job."""
+    stacked (:func:`ffrepro.methods.stacked_trainer`). Every epoch is checkpointed per job."""
     head = jobs[0]
     stacked = stacked_trainer([job.trainer for job in jobs]) if len(jobs) > 1 else None
     if stacked is not None:

@@ -54,8 +54,6 @@ from ffrepro.unsupervised import blurred_masks, hybrid_draws, hybrid_images
 def stackable(cfg: RunConfig) -> str | None:
     """Why a config cannot train stacked, or None if it can."""
     model = cfg.model
-    if cfg.method not in STACKED:
-        return f"method {cfg.method!r} (only supervised, unsupervised and recurrent FF and backprop stack)"
     if cfg.method == "bp" and cfg.optim.algorithm != "adam":
         return f"backprop with {cfg.optim.algorithm!r} (only backprop with Adam stacks)"
     local = getattr(model, "local", ())
@@ -566,11 +564,3 @@ class StackedBP:
                 progress.update(1)
         self._unstack()
         return [t.epoch_log(total[s]) for s, t in enumerate(trainers)]
-
-
-STACKED = {"ff-supervised": StackedFFSupervised, "ff-unsupervised": StackedFFUnsupervised, "ff-recurrent": StackedFFRecurrent, "bp": StackedBP}  # method -> its stacked trainer
-
-
-def stacked_trainer(trainers: list[Any]) -> StackedFF | StackedBP:
-    """The stacked trainer of one-seed ``trainers``' method."""
-    return STACKED[trainers[0].cfg.method](trainers)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ffrepro import book as book_pages
 from ffrepro.data import Dataset, load_mnist
 from ffrepro.registry import all_ids
 from ffrepro.memory import run_study
@@ -70,7 +71,7 @@ def built_book(smoke_results: Path, tmp_path_factory: pytest.TempPathFactory) ->
     shutil.copytree(BOOK, book, ignore=shutil.ignore_patterns("_build", "executed", "results-read.txt"))
     env = {**os.environ, "FFREPRO_RESULTS": str(smoke_results), "PYTHONPATH": str(REPO_ROOT),
            "FFREPRO_RESULTS_READ": str(book / "_extra" / "downloads" / "results-read.txt")}
-    (book / "executed").mkdir()
+    book_pages.write(book)  # _toc.yml and the first page's list of chapters, as make site writes them
 
     def execute(nb: Path) -> None:
         subprocess.run(

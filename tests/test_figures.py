@@ -156,10 +156,11 @@ def imported_ffrepro_modules(path: Path) -> set[str]:
 
 
 def test_figures_are_layered() -> None:
-    """No core module imports ffrepro.figures; chapter modules import common, never each other."""
+    """No core module imports ffrepro.figures but ffrepro.book, which sits above it and collects its pages;
+    chapter modules import common, never each other."""
     package = REPO_ROOT / "ffrepro"
     for path in package.rglob("*.py"):
-        if "figures" not in path.relative_to(package).parts:
+        if "figures" not in path.relative_to(package).parts and path != package / "book.py":
             assert not any(m.startswith("ffrepro.figures") for m in imported_ffrepro_modules(path)), path
     chapters = {p.stem for p in (package / "figures").glob("*.py")} - {"__init__", "common"}
     for name in chapters:

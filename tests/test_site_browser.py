@@ -47,6 +47,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
+from ffrepro import book as book_pages
 from ffrepro.results import REPO_ROOT
 
 BOOK = REPO_ROOT / "book"
@@ -68,7 +69,7 @@ def _toc_files(node: Any) -> Iterator[str]:
 
 def _pages() -> list[str]:
     """The site's pages: the redirect index.html, every page of the table of contents, the index and search."""
-    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    toc = yaml.safe_load(book_pages.toc())  # what make site writes into book/_toc.yml
     return ["index.html", *(f"{f}.html" for f in _toc_files(toc)), "genindex.html", "search.html"]
 
 

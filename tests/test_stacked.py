@@ -17,8 +17,9 @@ from ffrepro.figures.common import provenance_table
 from ffrepro.local import LocalSpec
 from ffrepro.registry import get_experiment
 from ffrepro.results import result_path
-from ffrepro.runner import TRAINERS, checkpoint_path, run, run_seeds, set_folder
-from ffrepro.stacked import StackedFFSupervised, stackable, stacked_trainer
+from ffrepro.methods import METHODS, stacked_trainer
+from ffrepro.runner import checkpoint_path, run, run_seeds, set_folder
+from ffrepro.stacked import StackedFFSupervised, stackable
 from ffrepro.trainer import Trainer
 
 
@@ -32,7 +33,7 @@ def _trainers(cfg, data: Dataset, seeds: list[int]) -> list[Trainer]:
     out = []
     for seed in seeds:
         torch.manual_seed(seed)
-        out.append(TRAINERS[cfg.method](cfg, data, torch.Generator().manual_seed(seed)))
+        out.append(METHODS[cfg.method].trainer(cfg, data, torch.Generator().manual_seed(seed)))
     return out
 
 

@@ -26,6 +26,7 @@ BOX_AFTER = 2
 CPU = ProfileScale(hidden=(500, 500, 500, 500), epochs=10)
 NO_BOX = {"model.black_box_after": "0"}
 
+PLACE = 80  # this chapter's place in the registry: the order of the tables and of `make book` (ffrepro.registry)
 EXPERIMENTS = [
     Experiment(
         id="mnist-ff-blackbox",

@@ -172,4 +172,5 @@ def _experiments() -> list[Experiment]:
     return entries
 
 
+PLACE = 60  # this chapter's place in the registry: the order of the tables and of `make book` (ffrepro.registry)
 EXPERIMENTS = _experiments()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ffrepro.config import BPConfig, OptimConfig, RunConfig
 from ffrepro.experiments.base import MNIST_TOLERANCE, Experiment
 
+PLACE = 10  # this chapter's place in the registry: the order of the tables and of `make book` (ffrepro.registry)
 EXPERIMENTS = [
     Experiment(
         id="mnist-bp",

@@ -44,6 +44,7 @@ BP_JITTER = dataclasses.replace(
     optim=dataclasses.replace(BP_4X2000.optim, epochs=100),
 )
 
+PLACE = 40  # this chapter's place in the registry: the order of the tables and of `make book` (ffrepro.registry)
 EXPERIMENTS = [
     Experiment(
         id="mnist-ff-jitter",

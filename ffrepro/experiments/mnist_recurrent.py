@@ -64,6 +64,7 @@ RECURRENT = RunConfig(
 # 1.5 minutes: about 22 and 14 minutes in all, within the 30-minute budget per entry.
 CPU_WIDTH, CPU_EPOCH_FRACTION = 500, 1 / 3
 
+PLACE = 50  # this chapter's place in the registry: the order of the tables and of `make book` (ffrepro.registry)
 EXPERIMENTS = [
     Experiment(
         id="mnist-ff-recurrent",

@@ -80,6 +80,7 @@ def sweep(goodnesses: tuple[str, ...] = GOODNESS, settings: tuple[tuple[str, str
     return out
 
 
+PLACE = 70  # this chapter's place in the registry: the order of the tables and of `make book` (ffrepro.registry)
 EXPERIMENTS = [
     Experiment(
         id="mnist-ff-sleep",

@@ -19,6 +19,7 @@ FF_SUPERVISED = RunConfig(
     optim=OptimConfig(epochs=60, lr=0.01),
 )
 
+PLACE = 30  # this chapter's place in the registry: the order of the tables and of `make book` (ffrepro.registry)
 EXPERIMENTS = [
     Experiment(
         id="mnist-ff-supervised",

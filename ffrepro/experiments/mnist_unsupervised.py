@@ -18,6 +18,7 @@ LOCAL_MAPS = (LocalSpec(grid=4, window=10, stride=6, channels=128), LocalSpec(3,
 # a tenth of the test suite's smoke runs.
 SMOKE_MAPS = tuple(LocalSpec(s.grid, s.window, s.stride, s.channels // 4) for s in LOCAL_MAPS)
 
+PLACE = 20  # this chapter's place in the registry: the order of the tables and of `make book` (ffrepro.registry)
 EXPERIMENTS = [
     Experiment(
         id="mnist-ff-unsupervised",

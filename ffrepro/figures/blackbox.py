@@ -11,7 +11,13 @@ from typing import Any
 
 import pandas as pd
 
+from ffrepro.book import Page
 from ffrepro.figures.common import Result, mean_error, versus
+
+
+PAGES = (  # this module's pages of the book (ffrepro.book)
+    Page('blackbox', 'puts a step no learner can differentiate inside the net and measures what FF and backprop (blocked, or with a straight-through gradient) make of it.', 110),
+)
 
 # (entry or variant, learner, box) in the order of the table; the metric is each learner's test
 RUNS = (

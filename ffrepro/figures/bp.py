@@ -8,8 +8,14 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from ffrepro.book import Page
 from ffrepro.figures.common import Result, learning_curves, mean_error, summary_row
 from ffrepro.registry import get_experiment
+
+
+PAGES = (  # this module's pages of the book (ffrepro.book)
+    Page('mnist-bp', 'reproduces the backprop baseline (section 3.1).', 130),
+)
 
 
 def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence[int]) -> dict[str, Any]:

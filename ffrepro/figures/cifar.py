@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ffrepro.book import Page
 from ffrepro.paper import citation_facts
 from ffrepro.cost import INPUTS, epoch_examples, train_flops_per_example
 from ffrepro.data import CIFAR10_TRAIN_SIZE
@@ -28,6 +29,11 @@ from ffrepro.local import LocalSpec
 from ffrepro.registry import get_experiment
 from ffrepro.report import check_results
 from ffrepro.weights import unpack_weights
+
+
+PAGES = (  # this module's pages of the book (ffrepro.book)
+    Page('cifar10-table1', 'regenerates Table 1: locally connected recurrent FF nets with two goodness functions and two tests, against backprop on the same maps, on CIFAR-10 (section 4).', 80),
+)
 
 # Table 1's tests: result mode, and the short name the regenerated table gives it
 TESTS = {"": ("bp", ""), "goodness": ("goodness", "every label"), "softmax": ("softmax", "one-pass softmax")}

@@ -17,9 +17,15 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from ffrepro.book import Page
 from ffrepro.data import MNIST_SIDE, Dataset
 from ffrepro.figures import common
 from ffrepro.unsupervised import blur, hybrid_images, hybrid_masks
+
+
+PAGES = (  # this module's pages of the book (ffrepro.book)
+    Page('hybrid-negatives', 'shows the negative data of unsupervised FF, hybrid images, and why random noise would make poor negative data (section 3.2, Figure 1).', 50),
+)
 
 
 def hybrid_mask_figure(blur_steps: int = 10, stages: Sequence[int] = (1, 3), side: int = MNIST_SIDE, seed: int = 0) -> Figure:

@@ -19,12 +19,18 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
+from ffrepro.book import Page
 from ffrepro.data import MNIST_SIDE, NUM_CLASSES
 from ffrepro.figures.common import Result, mean_error, neighbour_correlation, per_epoch, short_hidden, summary_row
 from ffrepro.registry import get_experiment
 from ffrepro.report import metric_value
 from ffrepro.results import load_results
 from ffrepro.weights import unpack_weights
+
+
+PAGES = (  # this module's pages of the book (ffrepro.book)
+    Page('mnist-ff-jitter', 'trains the same net on jittered MNIST, with backprop on the same data beside it, and draws its receptive fields (section 3.3, Figure 2).', 40),
+)
 
 # (learner, entry without jitter, entry with jitter): the pairs whose difference is the jitter gain
 PAIRS = (("FF", "mnist-ff-supervised", "mnist-ff-jitter"), ("BP", "mnist-bp-4x2000", "mnist-bp-jitter"))

@@ -10,7 +10,13 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ffrepro.book import Page
 from ffrepro.memory import METHODS
+
+
+PAGES = (  # this module's pages of the book (ffrepro.book)
+    Page('memory-depth', "measures the training memory of FF and backprop against depth, with FF's update as its reference code makes it and layer by layer.", 100),
+)
 
 NAMES = {"ff-joint": "FF, joint step (ffcode)", "ff-streaming": "FF, streaming step", "bp": "backprop"}
 MIB = 2**20

@@ -21,11 +21,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
+from ffrepro.book import Page
 from ffrepro.paper import reproduction
 from ffrepro.cost import epoch_examples, train_flops_per_example
 from ffrepro.data import MNIST_SIDE, NUM_CLASSES
 from ffrepro.figures.common import Result, goodness_histograms, mean_error, per_epoch, seed_lines, summary_row
 from ffrepro.registry import get_experiment
+
+
+PAGES = (  # this module's pages of the book (ffrepro.book)
+    Page('mnist-ff-recurrent', 'reproduces the recurrent net with top-down connections, MNIST as a video of a static image (section 3.4, Figure 3).', 70),
+)
 
 WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
 

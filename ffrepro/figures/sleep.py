@@ -20,6 +20,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 from matplotlib.figure import Figure
 
+from ffrepro.book import Page
 from ffrepro.config import FFConfig, OptimConfig
 from ffrepro.data import TRAIN_SIZE
 from ffrepro.experiments.mnist_sleep import variant_name
@@ -27,6 +28,12 @@ from ffrepro.figures.common import Result, commit_text, mean_error, per_epoch, r
 from ffrepro.registry import get_experiment, variant_ids
 from ffrepro.report import mean_std_text
 from ffrepro.results import load_results
+
+
+PAGES = (  # this module's pages of the book (ffrepro.book)
+    Page('mnist-ff-sleep', 'asks whether FF can learn with its positive and negative data in long separate phases, "day" and "night" (section 5), and answers with a sweep of runs over the length of the phases, the learning rate, the gradient smoothing and the goodness, for supervised and unsupervised FF.', 90),
+    Page('ff-and-gans', "compares FF with generative adversarial nets, with the book's two cases of a net making its own negative data.", 120),
+)
 
 Variant = dict[str, Any]  # the settings a variant name encodes: schedule, k, lr, smoothing, goodness
 

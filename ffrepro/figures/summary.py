@@ -18,10 +18,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from ffrepro.book import Page
 from ffrepro.figures.common import OVERVIEW_COLUMNS, short_hidden
 from ffrepro.registry import EXPERIMENTS
 from ffrepro.report import best_check, check_all, front_page_rows, mean_std_text
 from ffrepro.results import results_root
+
+
+PAGES = (  # this module's pages of the book (ffrepro.book)
+    Page('summary', 'lists every result on disk at every profile, with its seeds, device, precision and run time.', 140),
+)
 
 
 def front_page_table(exp_ids: Sequence[str] | None = None) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ffrepro.book import Page
 from ffrepro.config import FFConfig
 from ffrepro.data import MNIST_SIDE, NUM_CLASSES, Dataset
 from ffrepro import bench as bench_run
@@ -31,6 +32,11 @@ from ffrepro.registry import get_experiment
 from ffrepro.report import mean_std_text, metric_value
 from ffrepro.figures.common import Result, goodness_histograms, learning_curves, mean_error, summary_row
 from ffrepro.results import ResultsError, load_results
+
+
+PAGES = (  # this module's pages of the book (ffrepro.book)
+    Page('mnist-ff-supervised', 'reproduces supervised FF on MNIST (section 3.3 of the paper).', 30),
+)
 
 
 def label_embedding_figure(dataset: Dataset, n: int = 4, cfg: FFConfig | None = None, seed: int = 0) -> Figure:

@@ -20,10 +20,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ffrepro.book import Page
 from ffrepro.data import MNIST_TEST
 from ffrepro.figures import common
 from ffrepro.figures.common import SPLITS, Result, neighbour_correlation
 from ffrepro.registry import get_experiment
+
+
+PAGES = (  # this module's pages of the book (ffrepro.book)
+    Page('mnist-ff-unsupervised', 'reproduces unsupervised FF on MNIST, with fully connected and locally connected layers (section 3.2).', 60),
+)
 
 
 def _readout_name(key: str, depth: int) -> str:

@@ -1,0 +1,49 @@
+"""The training methods as records: each method's model config, its trainer (one seed), its stacked
+trainer (several seeds as one model) and its training FLOPs, declared once. The runner, the stacked
+runs, the cost model and the reading of results files dispatch through :data:`METHODS`.
+
+A new method is a record here, its config dataclass in :mod:`ffrepro.config` (and its name in
+``config.Method``), its trainer and its stacked trainer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ffrepro import bp, recurrent
+from ffrepro.bp import BPTrainer
+from ffrepro.config import BPConfig, FFConfig, Method, RecurrentFFConfig, UnsupervisedFFConfig
+from ffrepro.cost import ff_flops
+from ffrepro.recurrent import FFRecurrentTrainer
+from ffrepro.stacked import StackedBP, StackedFF, StackedFFRecurrent, StackedFFSupervised, StackedFFUnsupervised
+from ffrepro.supervised import FFSupervisedTrainer
+from ffrepro.trainer import Trainer
+from ffrepro.unsupervised import FFUnsupervisedTrainer
+
+
+@dataclass(frozen=True)
+class MethodRecord:
+    """One training method: ``name`` (a run config's ``method``), the class of its ``model`` config, the
+    trainer of one seed, the trainer of several stacked seeds, and ``flops(n_in, model)``: its analytic
+    training FLOPs per example (2 per multiply-add of the layers' products)."""
+
+    name: Method
+    model: type
+    trainer: type[Trainer]
+    stacked: type[StackedFF] | type[StackedBP]
+    flops: Callable[[int, Any], float]
+
+
+METHODS: dict[str, MethodRecord] = {m.name: m for m in (
+    MethodRecord("ff-supervised", FFConfig, FFSupervisedTrainer, StackedFFSupervised, lambda n_in, model: ff_flops(n_in, model, supervised=True)),
+    MethodRecord("ff-unsupervised", UnsupervisedFFConfig, FFUnsupervisedTrainer, StackedFFUnsupervised, lambda n_in, model: ff_flops(n_in, model, supervised=False)),
+    MethodRecord("ff-recurrent", RecurrentFFConfig, FFRecurrentTrainer, StackedFFRecurrent, lambda n_in, model: recurrent.flops(n_in, model)["train"]),
+    MethodRecord("bp", BPConfig, BPTrainer, StackedBP, lambda n_in, model: bp.flops(n_in, model)["train"]),
+)}
+
+
+def stacked_trainer(trainers: list[Any]) -> StackedFF | StackedBP:
+    """The stacked trainer of one-seed ``trainers``' method."""
+    return METHODS[trainers[0].cfg.method].stacked(trainers)
