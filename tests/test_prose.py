@@ -272,3 +272,12 @@ def test_ff_intro_glues_only_known_facts() -> None:
     keys = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", page))
     assert keys, "ff-intro glues no facts"
     assert keys <= set(facts.config_facts()) | {"profile"}, keys - set(facts.config_facts())
+
+
+def test_the_intro_words_agree_with_the_facts_it_glues() -> None:
+    """ff-intro says in words that inference leaves out the first layer and that the MNIST experiments
+    maximise the sum of squares on positive data; if the registry changes either, its text must too."""
+    f = facts.config_facts()
+    text = "".join("".join(c["source"]) for c in json.loads((REPO_ROOT / "book" / "notebooks" / "ff-intro.ipynb").read_text())["cells"])
+    assert "and leave out the first (`model.first_scored_layer`)" in text and f["first-scored-layer"] == 2
+    assert 'the MNIST experiments use\n{glue:text}`goodness`' in text and f["goodness"] == "max ssq"

@@ -9,6 +9,8 @@ the tables each chapter shows for its own experiments.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import statistics
 from collections.abc import Sequence
 
@@ -56,6 +58,15 @@ def known_gaps_table() -> pd.DataFrame:
 
 
 STATUS_COLORS = {"PASS": "tab:green", "GAP": "tab:orange", "FAIL": "tab:red", "PARTIAL": "tab:gray", "n/a": "tab:blue", "smoke": "tab:purple"}
+
+
+def write_front_page(output: str | Path, exp_ids: Sequence[str] | None = None) -> None:
+    """The first page's table (:func:`front_page_table`, as CSV at ``output``, which ``intro.md``
+    includes) and its picture (:func:`overview_figure`, ``overview.svg`` beside it)."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    front_page_table(exp_ids).to_csv(output)
+    overview_figure(exp_ids).savefig(output.with_name("overview.svg"))
 
 
 def overview_figure(exp_ids: Sequence[str] | None = None) -> Figure:
