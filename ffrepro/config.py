@@ -388,6 +388,10 @@ class ProfileScale:
     local: tuple[LocalSpec, ...] | None = None  # other locally connected maps; hidden follows their sizes
     hidden: tuple[int, ...] | None = None  # other dense layers (another depth too), e.g. a small net for a sweep
 
+    def over(self, base: "ProfileScale | None") -> "ProfileScale":
+        """This scale's fields where set, ``base``'s elsewhere (a study's variants on top of its entry's scale)."""
+        return dataclasses.replace(base or ProfileScale(), **{f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None})
+
 
 def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fraction: float, scale: ProfileScale | None = None) -> RunConfig:
     """Derive a cheaper profile from the paper configuration.

@@ -75,10 +75,7 @@ class Experiment:
             valid = ", ".join(self.variants) or "none"
             raise ConfigError(f"unknown variant {name!r} of {self.id}; its variants: {valid}")
         changes = ", ".join(f"{k}={v}" for k, v in self.variants[name].items())
-        scales = {**self.scales}
-        for profile, extra in self.variant_scales.items():
-            base = scales.get(profile, ProfileScale())
-            scales[profile] = dataclasses.replace(base, **{f.name: getattr(extra, f.name) for f in dataclasses.fields(extra) if getattr(extra, f.name) is not None})
+        scales = {**self.scales, **{profile: extra.over(self.scales.get(profile)) for profile, extra in self.variant_scales.items()}}
         return dataclasses.replace(
             self, id=f"{self.id}/{name}", title=f"{self.title} [{changes}]", paper_value=None, tolerance={}, known_gaps={},
             also={}, variants={}, assignments=self.variants[name], scales=scales, variant_scales={},

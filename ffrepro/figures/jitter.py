@@ -21,6 +21,7 @@ from matplotlib.ticker import FuncFormatter
 
 from ffrepro.book import Page
 from ffrepro.data import MNIST_SIDE, NUM_CLASSES
+from ffrepro.report import epochs_text
 from ffrepro.figures.common import Result, mean_error, neighbour_correlation, per_epoch, short_hidden, summary_row
 from ffrepro.registry import get_experiment
 from ffrepro.report import metric_value
@@ -42,12 +43,6 @@ def _test_error(results: Sequence[Result], exp_id: str) -> float:
     return statistics.fmean(metric_value(r, metric) for r in results)
 
 
-def _epochs_text(results: Sequence[Result]) -> str:
-    """Epochs done of the configured number, as a range where the seeds differ: "15-24/500"."""
-    lo, hi = min(r["epochs_done"] for r in results), max(r["epochs_done"] for r in results)
-    return f"{lo if lo == hi else f'{lo}-{hi}'}/{results[0]['config']['optim']['epochs']}"
-
-
 def jitter_gain_table(profile: str, seeds: Sequence[int] | None = None) -> pd.DataFrame:
     """Test error without and with jitter, and the gain (points; positive = jitter helps), per learner,
     mean over the seeds on disk (or ``seeds``). A learner without both results is left out."""
@@ -63,10 +58,10 @@ def jitter_gain_table(profile: str, seeds: Sequence[int] | None = None) -> pd.Da
         rows.append({
             "learner": learner,
             "without jitter": plain_id,
-            "epochs": _epochs_text(plain),
+            "epochs": epochs_text(plain),
             "test error (%)": round(a, 2),
             "with jitter": jitter_id,
-            "epochs ": _epochs_text(jittered),
+            "epochs ": epochs_text(jittered),
             "test error (%) ": round(b, 2),
             "gain (points)": round(a - b, 2),
             "seeds": f"{len(plain)} / {len(jittered)}",
