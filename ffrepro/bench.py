@@ -45,25 +45,17 @@ def bf16_units(device: torch.device) -> str:
     bf16 instructions (elsewhere torch emulates bf16 products, slowly)."""
     if device.type == "cuda":
         return "yes (GPU)"
-    units = _bf16_flags()
+    from ffrepro.results import cpu_bf16_units
+
+    units = cpu_bf16_units()
     return ", ".join(units) if units else "none (bf16 is emulated: slow)"
-
-
-def _bf16_flags() -> list[str]:
-    from ffrepro.results import cpu_features
-
-    if os.environ.get("DNNL_MAX_CPU_ISA", "").upper() in NO_BF16_ISAS:  # oneDNN held below its bf16 kernels: emulated here too
-        return []
-    return [f for f in cpu_features() if f in ("amx_bf16", "avx512_bf16")]
-
-
-# oneDNN's instruction-set caps (DNNL_MAX_CPU_ISA) below avx512_core_bf16, e.g. AVX2 to mimic an AVX2-only CPU
-NO_BF16_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
 
 
 def bf16_native(device: torch.device) -> bool:
     """Whether bf16 products run on bf16 units here (see :func:`bf16_units`)."""
-    return device.type == "cuda" or bool(_bf16_flags())
+    from ffrepro.results import cpu_bf16_units
+
+    return device.type == "cuda" or bool(cpu_bf16_units())
 
 
 def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:

@@ -17,6 +17,7 @@ from ffrepro.blackbox import BlackBox
 from ffrepro.config import FFConfig
 from ffrepro.data import NUM_CLASSES
 from ffrepro.local import LocallyConnected
+from ffrepro.results import cpu_bf16_units
 
 def length_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Scale each row to a mean square of 1 (ffcode's ``ffnormrows``), so its length carries no goodness.
@@ -55,11 +56,27 @@ def wrong_labels(y: torch.Tensor, generator: torch.Generator, logits: torch.Tens
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
+CPU_BF16_UNITS = bool(cpu_bf16_units())  # whether this CPU multiplies bf16 on bf16 units (read once)
+
+
+def bf16_product(product: Any, *operands: torch.Tensor) -> torch.Tensor:
+    """``product(*operands)`` of bfloat16 operands, with a bfloat16 result, as bf16 units compute it
+    (float32 accumulation, the result rounded to bf16). On a GPU, or a CPU with bf16 units, it runs so.
+    On a CPU without them (an AVX2-only one) torch emulates bf16 products at about 1 GFLOP/s, so the
+    operands are widened to float32 and the float32 result rounded to bf16: a product of two bf16
+    numbers is exact in float32, so this gives the same numbers up to the order of accumulation, at
+    float32 speed. Provenance says which ran (:func:`ffrepro.results.matmul_precision`)."""
+    if operands[0].device.type == "cpu" and not CPU_BF16_UNITS:
+        return product(*(o.float() for o in operands)).to(torch.bfloat16)
+    return product(*operands)
+
+
 class _Bf16Product(torch.autograd.Function):
     """``x @ w.T + b`` with bfloat16 operands and a float32 result and gradients.
 
     The products run on bf16 units (float32 accumulation inside the kernel; the result is rounded to
-    bf16, then widened); the bias, and everything outside the products, stays float32. The weight
+    bf16, then widened; emulated where there are none: :func:`bf16_product`); the bias, and everything
+    outside the products, stays float32. The weight
     gradient is a bf16 product too; the input gradient is computed only when asked for (FF's inputs are
     detached, so training never asks; the neutral-goodness inference mode does).
     """
@@ -69,14 +86,14 @@ class _Bf16Product(torch.autograd.Function):
         """``wb``: the weight's bf16 copy (:meth:`Bf16Linear.bf16_weight`); ``weight`` itself only takes the gradient."""
         xb = x.to(torch.bfloat16)
         ctx.save_for_backward(xb, wb)
-        return torch.add(F.linear(xb, wb), bias)  # widened to float32 in the same pass as the bias
+        return torch.add(bf16_product(F.linear, xb, wb), bias)  # widened to float32 in the same pass as the bias
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         xb, wb = ctx.saved_tensors
         gb = grad.to(torch.bfloat16)
-        grad_x = (gb @ wb).float() if ctx.needs_input_grad[0] else None
-        grad_w = (gb.T @ xb).float() if ctx.needs_input_grad[1] else None
+        grad_x = bf16_product(torch.matmul, gb, wb).float() if ctx.needs_input_grad[0] else None
+        grad_w = bf16_product(torch.matmul, gb.T, xb).float() if ctx.needs_input_grad[1] else None
         grad_b = grad.sum(0) if ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b, None
 
@@ -108,7 +125,7 @@ def matmul(a: torch.Tensor, b: torch.Tensor, bf16: bool = False) -> torch.Tensor
     on a CPU, one product per seed into one output, since the CPU's batched product splits its threads
     over the batch (3 seeds on 2 cores measured 25 % slower than the products one by one)."""
     if bf16:
-        return matmul(a.to(torch.bfloat16), b.to(torch.bfloat16)).float()
+        return bf16_product(matmul, a.to(torch.bfloat16), b.to(torch.bfloat16)).float()
     if a.dim() == 2 or a.device.type != "cpu" or torch.compiler.is_compiling():
         return a @ b
     out = a.new_empty(a.shape[0], a.shape[1], b.shape[2])

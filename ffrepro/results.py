@@ -215,6 +215,18 @@ def cpu_features() -> list[str]:
     return sorted(flags)
 
 
+# oneDNN's instruction-set caps (DNNL_MAX_CPU_ISA) below avx512_core_bf16, e.g. AVX2 to mimic an AVX2-only CPU
+NO_BF16_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
+def cpu_bf16_units() -> list[str]:
+    """This CPU's bf16 product units (AVX-512 bf16, AMX), or none where torch would emulate bf16 products
+    (about 1 GFLOP/s on an AVX2-only EPYC); oneDNN capped below its bf16 kernels counts as none."""
+    if os.environ.get("DNNL_MAX_CPU_ISA", "").upper() in NO_BF16_ISAS:
+        return []
+    return [f for f in cpu_features() if f in ("amx_bf16", "avx512_bf16")]
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -248,9 +260,10 @@ def provenance(device: torch.device, dataset_hashes: dict[str, str], model_preci
 def matmul_precision(device: torch.device, model_precision: str = "fp32") -> str:
     """What the matrix products run in: "bf16" where the config asks for it (``model.precision``:
     bf16 operands, float32 weights and losses), else what float32 products run in: "fp32", or "tf32"
-    where torch lets the GPU's TF32 units do them (``torch.set_float32_matmul_precision("high")``)."""
+    where torch lets the GPU's TF32 units do them (``torch.set_float32_matmul_precision("high")``). On a CPU
+    without bf16 units the bf16 products are emulated (:func:`ffrepro.ff.bf16_product`), and it says so."""
     if model_precision == "bf16":
-        return "bf16"
+        return "bf16" if device.type == "cuda" or cpu_bf16_units() else "bf16 (emulated: operands rounded to bf16, products in fp32)"
     if device.type == "cuda" and (torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest"):
         return "tf32"
     if device.type == "cpu" and torch.get_float32_matmul_precision() == "medium":

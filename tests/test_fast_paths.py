@@ -205,6 +205,37 @@ def test_a_failed_compilation_falls_back_to_eager_once_with_a_warning(monkeypatc
         assert double(4) == 8
 
 
+def test_bf16_products_without_bf16_units_are_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the CPU has no bf16 units (AVX2-only) a bf16 product is computed on its operands widened to
+    float32 and rounded to bf16 at the end. A product of two bf16 numbers is exact in float32 and both
+    ways accumulate in float32, so they may differ only where the two orders of accumulation round to
+    neighbouring bf16 numbers: by at most one bf16 step (2^-7 of the value at most), and rarely."""
+    from ffrepro import ff
+
+    torch.manual_seed(0)
+    a, b = torch.randn(64, 300), torch.randn(300, 50)
+    cases = [(torch.matmul, a, b), (torch.nn.functional.linear, a, b.T.contiguous())]
+    native = [ff.bf16_product(f, x.bfloat16(), y.bfloat16()) for f, x, y in cases]
+    monkeypatch.setattr(ff, "CPU_BF16_UNITS", False)
+    emulated = [ff.bf16_product(f, x.bfloat16(), y.bfloat16()) for f, x, y in cases]
+    for n, e in zip(native, emulated):
+        assert n.dtype == e.dtype == torch.bfloat16
+        gap = (n.float() - e.float()).abs()
+        assert bool((gap <= n.float().abs() * 2.0**-7).all()) and float((gap > 0).float().mean()) < 0.05
+    layer = Bf16Linear(300, 50)
+    x = torch.randn(64, 300, requires_grad=True)
+    out = layer(x)
+    out.square().sum().backward()
+    grads = (x.grad.clone(), layer.weight.grad.clone())
+    monkeypatch.setattr(ff, "CPU_BF16_UNITS", True)
+    x.grad, layer.weight.grad = None, None
+    again = layer(x)
+    again.square().sum().backward()
+    assert torch.allclose(out, again, rtol=2.0**-7, atol=1e-6)
+    for g, h in zip(grads, (x.grad, layer.weight.grad)):
+        assert torch.allclose(g, h, rtol=2.0**-6, atol=1e-3 * float(h.abs().max()))
+
+
 def test_bf16_layer_matches_fp32_to_bf16_rounding_and_loads_fp32_weights() -> None:
     torch.manual_seed(0)
     dense = torch.nn.Linear(300, 200)
