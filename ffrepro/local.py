@@ -4,19 +4,26 @@ Used by the local-receptive-field variant of unsupervised FF (paper section 3.2)
 nets (section 4). Activities are kept flat, channel-major: a layer's output row is (channels, grid,
 grid) flattened.
 
-Two ways to compute the same thing. The parameter is always the compact (locations, fan-in,
+Three ways to compute the same thing. The parameter is always the compact (locations, fan-in,
 channels) weight. *patches*: copy every window out of the input (a view unfolded, then one copy)
 and multiply each location's patches by its own weights in one batched matmul. *dense*: scatter the
 weights into the (out units x in units) matrix they are a sparse part of, and do one ordinary
 matmul. Dense does in_units / fan_in times the multiply-adds (8.5x for CIFAR-10's 11 x 11 windows
 on a 32 x 32 map), but patches is bound by the memory traffic of the copy (each input value is
 copied window^2 times, and each copied value is used for only ``channels`` multiply-adds), so dense
-is the faster of the two when that ratio is small: :data:`DENSE_MAX_RATIO`.
+is the faster of the two when that ratio is small: :data:`DENSE_MAX_RATIO`. *tiles* (issue 29):
+neighbouring locations share most of their window, so a square tile of locations (:class:`Tiling`)
+sees one input block only a little larger than one window; the tile's weights are scattered into a
+dense (block units x tile output units) matrix and every tile is one product of a batched matmul
+(CIFAR-10, 8 x 8 locations: an 18 x 18 x 3 block, a 972 x 192 matrix, 2.7x the necessary
+multiply-adds instead of 8.5x). :func:`computation_for` picks one of the three for a map.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +34,12 @@ from torch import nn
 # forward, as fast for one forward and weight gradient per weight version (a BP step), 2.7x faster for
 # ten forwards and a weight gradient (a recurrent FF step; 4.9x at 200 rows, a positive and a negative video).
 DENSE_MAX_RATIO = 16.0
+# Tiles instead of dense where the dense matrix does at least this many times the multiply-adds of the
+# tiles' block matrices (see :func:`computation_for` for the measurements).
+TILES_MIN_SAVING = 2.5
+TILE_SIDE = 8  # locations per side of a tile, at most the grid (see :func:`computation_for`)
+
+Computation = Literal["dense", "tiles", "patches"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +66,59 @@ class LocalSpec:
         return self.grid * self.grid * in_channels * self.window * self.window * self.channels
 
 
+@dataclass(frozen=True)
+class Tiling:
+    """The grid cut into ``per_side`` x ``per_side`` square tiles of ``side`` x ``side`` locations (the
+    last row and column of tiles run past the grid when ``side`` does not divide it: those locations
+    have no weights and their outputs are dropped). A tile's windows cover a ``block`` x ``block``
+    square of the padded map, and the next tile's block starts ``step`` further on."""
+
+    side: int
+    per_side: int
+    block: int
+    step: int
+
+    @classmethod
+    def of(cls, spec: LocalSpec, side: int = TILE_SIDE) -> "Tiling":
+        side = min(side, spec.grid)
+        return cls(side, -(-spec.grid // side), (side - 1) * spec.stride + spec.window, side * spec.stride)
+
+    @property
+    def tiles(self) -> int:
+        return self.per_side * self.per_side
+
+    def block_units(self, in_channels: int) -> int:
+        return in_channels * self.block * self.block
+
+    def macs(self, in_channels: int, out_channels: int) -> int:
+        """Multiply-adds per input row: every tile's (block units x tile outputs) product."""
+        return self.tiles * self.block_units(in_channels) * self.side * self.side * out_channels
+
+
 def computed_dense(in_shape: tuple[int, int, int], spec: LocalSpec) -> bool:
-    """Whether a :class:`LocallyConnected` map of ``spec`` over ``in_shape`` (C, H, W) multiplies by its dense
-    matrix: at most :data:`DENSE_MAX_RATIO` times the necessary multiply-adds (input units per fan-in)."""
+    """Whether the dense matrix of a :class:`LocallyConnected` map of ``spec`` over ``in_shape`` (C, H, W) is
+    small enough to multiply by: at most :data:`DENSE_MAX_RATIO` times the necessary multiply-adds (input
+    units per fan-in). Stacked seeds (:mod:`ffrepro.stacked`) multiply by it wherever it is; one map alone
+    uses :func:`computation_for`, which may choose tiles instead."""
     _, h, w = in_shape
     return h * w / (spec.window * spec.window) <= DENSE_MAX_RATIO
+
+
+def computation_for(in_shape: tuple[int, int, int], spec: LocalSpec) -> Computation:
+    """How a :class:`LocallyConnected` map of ``spec`` over ``in_shape`` (C, H, W) computes its products.
+
+    *tiles* where the dense matrix does at least :data:`TILES_MIN_SAVING` times the multiply-adds of the
+    tiles' block matrices, *dense* otherwise within :data:`DENSE_MAX_RATIO`, else *patches*.
+
+    MNIST's maps (mnist-ff-unsupervised-local: grids of 4, 3 and 2 locations) fit in one tile of
+    :data:`TILE_SIDE` and stay dense matrices, as before.
+    """
+    c, h, w = in_shape
+    tiling = Tiling.of(spec)
+    dense_macs = c * h * w * spec.units
+    if tiling.per_side > 1 and dense_macs >= TILES_MIN_SAVING * tiling.macs(c, spec.channels):
+        return "tiles"
+    return "dense" if computed_dense(in_shape, spec) else "patches"
 
 
 def map_shapes(in_shape: tuple[int, int, int], specs: tuple[LocalSpec, ...]) -> list[tuple[int, int, int]]:
@@ -65,10 +126,31 @@ def map_shapes(in_shape: tuple[int, int, int], specs: tuple[LocalSpec, ...]) -> 
     return [in_shape] + [(s.channels, s.grid, s.grid) for s in specs]
 
 
-class LocallyConnected(nn.Module):
-    """x: (N, C_in * H * W) flat -> (N, C_out * grid * grid) flat."""
+class _ContiguousGradient(torch.autograd.Function):
+    """The identity, whose backward hands on a contiguous gradient. After the tiles' product, the
+    gradient coming back through the copy into the map's order is a permuted view, and bmm's backward
+    on it fell back to one slow matmul per tile: 175 ms per weight gradient instead of 8 ms (CIFAR-10,
+    100 rows, on the project's CPU); one copy of the (small) output gradient avoids that."""
 
-    def __init__(self, in_shape: tuple[int, int, int], spec: LocalSpec, bias: bool = True):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return grad.contiguous()
+
+
+class LocallyConnected(nn.Module):
+    """x: (N, C_in * H * W) flat -> (N, C_out * grid * grid) flat.
+
+    ``computation``: how :meth:`forward` computes (:func:`computation_for` by default); :meth:`forward_dense`,
+    :meth:`forward_tiles` and :meth:`forward_patches` compute the same map each way, whichever is chosen.
+    ``tile_side``: locations per side of a tile (:class:`Tiling`).
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int], spec: LocalSpec, bias: bool = True, computation: Computation | None = None,
+                 tile_side: int = TILE_SIDE):
         super().__init__()
         c, h, w = in_shape
         span = h + 2 * spec.padding - spec.window
@@ -86,10 +168,38 @@ class LocallyConnected(nn.Module):
             self.bias = nn.Parameter(torch.zeros(locations, spec.channels))
         else:
             self.register_buffer("bias", torch.zeros(locations, spec.channels))
-        self.dense = computed_dense(in_shape, spec)
-        if self.dense:  # where each compact weight goes in the dense matrix; padding goes to a spare column
+        self.computation: Computation = computation or computation_for(in_shape, spec)
+        self.tiling = Tiling.of(spec, tile_side)
+        # where each compact weight goes in the dense matrix (stacked seeds use it too: ffrepro.stacked);
+        # the tiles' index and gather are made on first use (:meth:`_index`)
+        if computed_dense(in_shape, spec) or self.computation == "dense":
             self.register_buffer("dense_index", self._dense_index(), persistent=False)
-        self._dense_cache: tuple[tuple[int, int, bool], torch.Tensor] | None = None
+        if self.computation == "tiles":
+            self._index("tile_index")
+        self._cache: dict[str, tuple[tuple[int, int, bool], torch.Tensor]] = {}
+
+    @property
+    def dense(self) -> bool:
+        """Whether :meth:`forward` multiplies by the dense matrix."""
+        return self.computation == "dense"
+
+    def _index(self, name: str) -> torch.Tensor:
+        """A non-persistent index buffer (``dense_index``, ``tile_index`` or ``tile_gather``), made on the
+        weight's device the first time it is needed."""
+        if name not in self._buffers:
+            make = {"dense_index": self._dense_index, "tile_index": self._tile_index, "tile_gather": self._tile_gather}[name]
+            self.register_buffer(name, make().to(self.weight.device), persistent=False)
+        return self._buffers[name]
+
+    def _windows(self) -> torch.Tensor:
+        """(L, F): the flat input position (c * H * W + row * W + column) each compact weight of a location
+        sees, -1 where it sees the zero padding."""
+        c, h, w = self.in_shape
+        s = self.spec
+        pixels = torch.arange(c * h * w).view(c, h, w).float()
+        padded = F.pad(pixels.unsqueeze(0), (s.padding,) * 4, value=-1.0)[0]  # -1 marks padding
+        windows = padded.unfold(1, s.window, s.stride).unfold(2, s.window, s.stride)  # (C, grid, grid, k, k)
+        return windows.permute(1, 2, 0, 3, 4).reshape(s.grid * s.grid, -1).long()
 
     def _dense_index(self) -> torch.Tensor:
         """(L, F, C_out) flat positions in an (out units, in units + 1) matrix, rows channel-major
@@ -97,14 +207,47 @@ class LocallyConnected(nn.Module):
         c, h, w = self.in_shape
         s = self.spec
         locations = s.grid * s.grid
-        pixels = torch.arange(c * h * w).view(c, h, w).float()
         spare = c * h * w
-        padded = F.pad(pixels.unsqueeze(0), (s.padding,) * 4, value=-1.0)[0]  # -1 marks padding
-        windows = padded.unfold(1, s.window, s.stride).unfold(2, s.window, s.stride)  # (C, grid, grid, k, k)
-        cols = windows.permute(1, 2, 0, 3, 4).reshape(locations, -1).long()  # (L, F): which input each weight sees
+        cols = self._windows()
         cols = torch.where(cols < 0, spare, cols)
         rows = torch.arange(s.channels).view(1, 1, -1) * locations + torch.arange(locations).view(-1, 1, 1)  # (L, 1, C_out)
         return rows * (spare + 1) + cols.unsqueeze(-1)
+
+    def _tile_index(self) -> torch.Tensor:
+        """(L, F, C_out) flat positions in the tiles' block matrices (tiles, block units, tile outputs),
+        flattened, with one spare entry at the end that every weight onto the zero padding goes to (as
+        the dense matrix's spare column: such weights never touch an output and get a zero gradient).
+
+        A block's units are its padded map's (c_in, row, column) in the block, a tile's outputs
+        (c_out, row, column) in the tile; tiles row-major."""
+        c = self.in_shape[0]
+        s, t = self.spec, self.tiling
+        r, col = (a.reshape(-1, 1) for a in torch.meshgrid(torch.arange(s.grid), torch.arange(s.grid), indexing="ij"))  # (L, 1)
+        tile = ((r // t.side) * t.per_side + col // t.side).unsqueeze(-1)  # (L, 1, 1)
+        out = ((r % t.side) * t.side + col % t.side).unsqueeze(-1) + torch.arange(s.channels).view(1, 1, -1) * t.side * t.side  # (L, 1, C_out)
+        ci, ki, kj = (a.reshape(1, -1, 1) for a in torch.meshgrid(torch.arange(c), torch.arange(s.window), torch.arange(s.window), indexing="ij"))
+        # a location's window starts at (its row and column in the tile) * stride in the tile's block
+        bi = ((r % t.side) * s.stride).unsqueeze(-1) + ki
+        bj = ((col % t.side) * s.stride).unsqueeze(-1) + kj
+        unit = (ci * t.block + bi) * t.block + bj  # (L, F, 1)
+        units, outs = t.block_units(c), t.side * t.side * s.channels
+        flat = (tile * units + unit) * outs + out
+        spare = t.tiles * units * outs
+        return torch.where((self._windows() < 0).unsqueeze(-1), spare, flat)
+
+    def _tile_gather(self) -> torch.Tensor:
+        """(tiles * block units,): the flat input position of every unit of every tile's block. A block
+        unit on the zero padding (or past the map, for tiles that run past the grid) reads input 0
+        instead: its rows of the block matrix are zero (:meth:`_tile_index`), so no product sees it,
+        and the input gradient it sends there is an exact zero."""
+        c, h, w = self.in_shape
+        s, t = self.spec, self.tiling
+        tiles = torch.arange(t.per_side) * t.step - s.padding
+        rows = (tiles.view(-1, 1) + torch.arange(t.block).view(1, -1))  # (per_side, block): map row of each block row
+        inside_r, inside_c = (rows >= 0) & (rows < h), (rows >= 0) & (rows < w)
+        pos = (torch.arange(c).view(1, 1, -1, 1, 1) * h + rows.view(-1, 1, 1, t.block, 1)) * w + rows.view(1, -1, 1, 1, t.block)
+        inside = inside_r.view(-1, 1, 1, t.block, 1) & inside_c.view(1, -1, 1, 1, t.block)
+        return torch.where(inside, pos, 0).flatten()  # (tile row, tile column, c_in, block row, block column)
 
     def dense_weight(self) -> torch.Tensor:
         """The (out units, in units) matrix this layer multiplies by; differentiable in ``weight``.
@@ -114,17 +257,26 @@ class LocallyConnected(nn.Module):
         optimiser step or a load bumps it), its storage and the grad mode, and is dropped once a
         backward pass has gone through it (its graph is then freed).
         """
-        key = (self.weight._version, self.weight.data_ptr(), torch.is_grad_enabled())
-        if self._dense_cache is not None and self._dense_cache[0] == key:
-            return self._dense_cache[1]
-        dense = self._build_dense()
-        if dense.requires_grad:
-            dense.register_hook(self._drop_cache)
-        self._dense_cache = (key, dense)
-        return dense
+        return self._cached("dense", self._build_dense)
 
-    def _drop_cache(self, grad: torch.Tensor) -> None:
-        self._dense_cache = None
+    def tile_weight(self) -> torch.Tensor:
+        """The tiles' (tiles, block units, tile outputs) block matrices; differentiable in ``weight``,
+        cached as :meth:`dense_weight` is."""
+        return self._cached("tiles", lambda: self.scatter_tiles(self.weight))
+
+    def _cached(self, kind: str, build) -> torch.Tensor:
+        key = (self.weight._version, self.weight.data_ptr(), torch.is_grad_enabled())
+        hit = self._cache.get(kind)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        matrix = build()
+        if matrix.requires_grad:
+            matrix.register_hook(partial(self._drop_cache, kind))
+        self._cache[kind] = (key, matrix)
+        return matrix
+
+    def _drop_cache(self, kind: str, grad: torch.Tensor) -> None:
+        self._cache.pop(kind, None)
 
     def _build_dense(self) -> torch.Tensor:
         return self.scatter_dense(self.weight)
@@ -134,8 +286,24 @@ class LocallyConnected(nn.Module):
         sparse part of; differentiable in ``weight``. Leading axes: stacked seeds (:mod:`ffrepro.stacked`)."""
         c, h, w = self.in_shape
         lead = weight.shape[:-3]
-        flat = weight.new_zeros(*lead, self.spec.units * (c * h * w + 1)).index_copy(-1, self.dense_index.flatten(), weight.flatten(-3))
+        index = self._index("dense_index")
+        flat = weight.new_zeros(*lead, self.spec.units * (c * h * w + 1)).index_copy(-1, index.flatten(), weight.flatten(-3))
         return flat.view(*lead, self.spec.units, -1)[..., :-1]
+
+    def scatter_tiles(self, weight: torch.Tensor) -> torch.Tensor:
+        """Compact weights (L, F, C_out) scattered into the tiles' (tiles, block units, tile outputs) block
+        matrices; differentiable in ``weight`` (the gradient is gathered back from the blocks)."""
+        t, units = self.tiling, self.tiling.block_units(self.in_shape[0])
+        outs = t.side * t.side * self.spec.channels
+        flat = weight.new_zeros(t.tiles * units * outs + 1).index_copy(0, self._index("tile_index").flatten(), weight.flatten())
+        return flat[:-1].view(t.tiles, units, outs)
+
+    def _tile_bias(self) -> torch.Tensor:
+        """The bias (L, C_out) laid out as the tiles' outputs: (tiles, 1, tile outputs), zero past the grid."""
+        s, t = self.spec, self.tiling
+        past = t.per_side * t.side - s.grid
+        b = F.pad(self.bias.T.reshape(s.channels, s.grid, s.grid), (0, past, 0, past))
+        return b.view(s.channels, t.per_side, t.side, t.per_side, t.side).permute(1, 3, 0, 2, 4).reshape(t.tiles, 1, -1)
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
@@ -143,9 +311,32 @@ class LocallyConnected(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., C_in * H * W) -> (..., C_out * grid * grid); leading axes are batched together."""
-        if self.dense:
-            return F.linear(x, self.dense_weight(), self.bias.T.flatten())
+        if self.computation == "dense":
+            return self.forward_dense(x)
+        if self.computation == "tiles":
+            return self.forward_tiles(x)
         return self.forward_patches(x)
+
+    def forward_dense(self, x: torch.Tensor) -> torch.Tensor:
+        """The map as one product with the dense matrix (:meth:`dense_weight`)."""
+        return F.linear(x, self.dense_weight(), self.bias.T.flatten())
+
+    def forward_tiles(self, x: torch.Tensor) -> torch.Tensor:
+        """The map as one batched product of every tile's input block with its block matrix.
+
+        The blocks are gathered from the flat input in one index_select, (N, tiles, block units), and
+        multiplied as a (tiles, N, block units) view (bmm takes its strides without a copy; a copy into
+        that layout took as long as the product on the project's CPU); one copy then puts the outputs
+        back in the channel-major order of the map."""
+        lead, s, t = x.shape[:-1], self.spec, self.tiling
+        n = x[..., 0].numel()
+        blocks = x.reshape(n, -1).index_select(1, self._index("tile_gather")).view(n, t.tiles, -1).transpose(0, 1)
+        out = _ContiguousGradient.apply(torch.baddbmm(self._tile_bias(), blocks, self.tile_weight()))  # (tiles, N, c_out * side * side)
+        out = out.view(t.per_side, t.per_side, n, s.channels, t.side, t.side).permute(2, 3, 0, 4, 1, 5)
+        out = out.reshape(n, s.channels, t.per_side * t.side, t.per_side * t.side)
+        if t.per_side * t.side != s.grid:  # tiles past the grid: drop their outputs
+            out = out[:, :, : s.grid, : s.grid]
+        return out.reshape(*lead, -1)
 
     def forward_patches(self, x: torch.Tensor) -> torch.Tensor:
         """The same map through copied windows and a batched matmul (see the module's docstring)."""
