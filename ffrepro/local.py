@@ -127,10 +127,12 @@ def map_shapes(in_shape: tuple[int, int, int], specs: tuple[LocalSpec, ...]) -> 
 
 
 class _ContiguousGradient(torch.autograd.Function):
-    """The identity, whose backward hands on a contiguous gradient. After the tiles' product, the
-    gradient coming back through the copy into the map's order is a permuted view, and bmm's backward
-    on it fell back to one slow matmul per tile: 175 ms per weight gradient instead of 8 ms (CIFAR-10,
-    100 rows, on the project's CPU); one copy of the (small) output gradient avoids that."""
+    """The identity, whose backward hands on a contiguous gradient. After the tiles' (or the patches')
+    batched product, the gradient coming back through the copy into the map's channel-major order is a
+    permuted view, and bmm's backward on it fell back to one matmul per tile (or location): on the
+    project's loaded 2-core CPU, 175 ms per tiles' weight gradient instead of 8 ms (CIFAR-10, 100
+    rows), and 14.7 s instead of FIXME for the patches' at 2 rows; one copy of the (small) output
+    gradient avoids that."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -347,7 +349,7 @@ class LocallyConnected(nn.Module):
         # one copy into the layout of a batched matmul, one (N x F) @ (F x C_out) product per location;
         # 5x faster on a CPU than F.unfold followed by an einsum (issue 9's 32 x 32 maps, 11 x 11 fields)
         patches = windows.permute(2, 3, 0, 1, 4, 5).reshape(s.grid * s.grid, n, -1)  # (L, N, F)
-        out = torch.bmm(patches, self.weight) + self.bias.unsqueeze(1)  # (L, N, C_out)
+        out = _ContiguousGradient.apply(torch.bmm(patches, self.weight) + self.bias.unsqueeze(1))  # (L, N, C_out)
         return out.permute(1, 2, 0).reshape(*lead, -1)  # channel-major: (..., C_out * L)
 
     def receptive_field(self, location: int) -> torch.Tensor:
