@@ -109,7 +109,8 @@ def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: D
 
 
 def _small_local(exp_id: str) -> tuple[Any, int]:
-    """A locally connected entry at test size, its maps computed as dense matrices (as at paper scale):
+    """A locally connected entry at test size, its maps small enough to stack as dense matrices (as at paper
+    scale; one seed alone computes CIFAR-10's by tiles, ffrepro.local.computation_for):
     the local unsupervised net with fewer channels per location; a CIFAR-10 net (recurrent FF, two
     iterations, or backprop) with 9 x 9 windows and one channel. -> (config, input width)"""
     cfg = _small(exp_id, **{"data.train_examples": "300", "data.eval_examples": "100"})
