@@ -127,12 +127,11 @@ def map_shapes(in_shape: tuple[int, int, int], specs: tuple[LocalSpec, ...]) -> 
 
 
 class _ContiguousGradient(torch.autograd.Function):
-    """The identity, whose backward hands on a contiguous gradient. After the tiles' (or the patches')
-    batched product, the gradient coming back through the copy into the map's channel-major order is a
-    permuted view, and bmm's backward on it fell back to one matmul per tile (or location): on the
-    project's loaded 2-core CPU, 175 ms per tiles' weight gradient instead of 8 ms (CIFAR-10, 100
-    rows), and 14.7 s instead of FIXME for the patches' at 2 rows; one copy of the (small) output
-    gradient avoids that."""
+    """The identity, whose backward hands on a contiguous gradient. After the patches' batched product,
+    the gradient coming back through the copy into the map's channel-major order is a permuted view,
+    and bmm's backward on it fell back to one matmul per location: 14.7 s instead of 0.04 s for the
+    weight gradient of CIFAR-10's map at 2 rows on the project's loaded 2-core CPU. One copy of the
+    (small) output gradient avoids that (the tiles' :class:`_TileProduct` does the same by hand)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -141,6 +140,59 @@ class _ContiguousGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return grad.contiguous()
+
+
+class _TileProduct(torch.autograd.Function):
+    """x (N, in units), the tiles' matrices (tiles, block units, tile outputs) and the bias as a map
+    (C_out, grid, grid) -> (N, out units), channel-major.
+
+    Forward: every tile's input block gathered from the flat input in one index_select, (N, tiles, block
+    units), multiplied as a (tiles, N, block units) view (bmm takes its strides without a copy; a copy
+    into that layout took as long as the product on the project's CPU), and the bias added in the one
+    copy back into the map's order. Backward by hand, so that the output gradient is put in the tiles'
+    order once, contiguously (through autograd's own backward it came as a permuted or zero-strided view,
+    on which bmm fell back to one matmul per tile: 175 to 250 ms per weight gradient instead of 8 to 17 ms
+    at 100 rows on the project's CPU), and only the gradients asked for are computed: the weights' (the
+    blocks^T x gradient products), the bias's (the output gradient summed over rows, as the dense way's)
+    and the input's (an index_add of the blocks' gradients; a block unit on the padding reads input 0,
+    whose matrix rows are zero, so it adds exact zeros there)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, matrices: torch.Tensor, bias: torch.Tensor, gather: torch.Tensor,  # type: ignore[override]
+                tiling: Tiling, spec: LocalSpec) -> torch.Tensor:
+        n, t, c = x.shape[0], tiling, spec.channels
+        past = t.per_side * t.side - spec.grid
+        blocks = x.index_select(1, gather).view(n, t.tiles, -1)
+        products = torch.bmm(blocks.transpose(0, 1), matrices)  # (tiles, N, c_out * side * side)
+        tiled = products.view(t.per_side, t.per_side, n, c, t.side, t.side).permute(2, 3, 0, 4, 1, 5)  # (N, C_out, rows, side, columns, side)
+        bias = F.pad(bias, (0, past, 0, past)).view(1, c, t.per_side, t.side, t.per_side, t.side)
+        out = torch.add(tiled, bias, out=products.new_empty(n, c, t.per_side, t.side, t.per_side, t.side))  # (no grad mode here)
+        out = out.view(n, c, t.per_side * t.side, t.per_side * t.side)
+        if past:  # tiles past the grid: drop their outputs
+            out = out[:, :, : spec.grid, : spec.grid]
+        ctx.save_for_backward(blocks if ctx.needs_input_grad[1] else None, matrices if ctx.needs_input_grad[0] else None, gather)
+        ctx.geometry = (tiling, spec, x.shape[1])
+        return out.reshape(n, -1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        blocks, matrices, gather = ctx.saved_tensors
+        t, spec, in_units = ctx.geometry
+        n, past = grad.shape[0], t.per_side * t.side - spec.grid
+        g = grad.reshape(n, spec.channels, spec.grid, spec.grid)
+        if past:
+            g = F.pad(g, (0, past, 0, past))
+        # contiguous: a gradient that autograd expanded from a sum has zero strides, and reshape keeps it a view
+        g = g.view(n, spec.channels, t.per_side, t.side, t.per_side, t.side).permute(2, 4, 0, 1, 3, 5).reshape(t.tiles, n, -1).contiguous()
+        gx = gm = gb = None
+        if ctx.needs_input_grad[0]:
+            gblocks = torch.bmm(g, matrices.mT).transpose(0, 1).reshape(n, -1)  # (N, tiles * block units)
+            gx = grad.new_zeros(n, in_units).index_add_(1, gather, gblocks)
+        if ctx.needs_input_grad[1]:
+            gm = torch.bmm(blocks.transpose(0, 1).mT, g)
+        if ctx.needs_input_grad[2]:
+            gb = grad.sum(0).view(spec.channels, spec.grid, spec.grid)
+        return gx, gm, gb, None, None, None
 
 
 class LocallyConnected(nn.Module):
@@ -300,13 +352,6 @@ class LocallyConnected(nn.Module):
         flat = weight.new_zeros(t.tiles * units * outs + 1).index_copy(0, self._index("tile_index").flatten(), weight.flatten())
         return flat[:-1].view(t.tiles, units, outs)
 
-    def _tile_bias(self) -> torch.Tensor:
-        """The bias (L, C_out) laid out as the tiles' outputs: (tiles, 1, tile outputs), zero past the grid."""
-        s, t = self.spec, self.tiling
-        past = t.per_side * t.side - s.grid
-        b = F.pad(self.bias.T.reshape(s.channels, s.grid, s.grid), (0, past, 0, past))
-        return b.view(s.channels, t.per_side, t.side, t.per_side, t.side).permute(1, 3, 0, 2, 4).reshape(t.tiles, 1, -1)
-
     @property
     def out_shape(self) -> tuple[int, int, int]:
         return (self.spec.channels, self.spec.grid, self.spec.grid)
@@ -324,20 +369,12 @@ class LocallyConnected(nn.Module):
         return F.linear(x, self.dense_weight(), self.bias.T.flatten())
 
     def forward_tiles(self, x: torch.Tensor) -> torch.Tensor:
-        """The map as one batched product of every tile's input block with its block matrix.
-
-        The blocks are gathered from the flat input in one index_select, (N, tiles, block units), and
-        multiplied as a (tiles, N, block units) view (bmm takes its strides without a copy; a copy into
-        that layout took as long as the product on the project's CPU); one copy then puts the outputs
-        back in the channel-major order of the map."""
-        lead, s, t = x.shape[:-1], self.spec, self.tiling
+        """The map as one batched product of every tile's input block with its block matrix
+        (:meth:`tile_weight`; :class:`_TileProduct`)."""
+        lead = x.shape[:-1]
         n = x[..., 0].numel()
-        blocks = x.reshape(n, -1).index_select(1, self._index("tile_gather")).view(n, t.tiles, -1).transpose(0, 1)
-        out = _ContiguousGradient.apply(torch.baddbmm(self._tile_bias(), blocks, self.tile_weight()))  # (tiles, N, c_out * side * side)
-        out = out.view(t.per_side, t.per_side, n, s.channels, t.side, t.side).permute(2, 3, 0, 4, 1, 5)
-        out = out.reshape(n, s.channels, t.per_side * t.side, t.per_side * t.side)
-        if t.per_side * t.side != s.grid:  # tiles past the grid: drop their outputs
-            out = out[:, :, : s.grid, : s.grid]
+        bias = self.bias.T.reshape(self.spec.channels, self.spec.grid, self.spec.grid)
+        out = _TileProduct.apply(x.reshape(n, -1), self.tile_weight(), bias, self._index("tile_gather"), self.tiling, self.spec)
         return out.reshape(*lead, -1)
 
     def forward_patches(self, x: torch.Tensor) -> torch.Tensor:
