@@ -33,11 +33,20 @@ from torch import nn
 # 2-core AMD EPYC (`make bench`, CIFAR-10 geometry, 8.5x the multiply-adds, batch 100): dense 6x faster
 # forward, as fast for one forward and weight gradient per weight version (a BP step), 2.7x faster for
 # ten forwards and a weight gradient (a recurrent FF step; 4.9x at 200 rows, a positive and a negative video).
+# (Issue 29 mended the patches' backward, :class:`_ContiguousGradient`; measured again as in
+# :func:`computation_for`, dense against patches: forward 5-6x, forward + weight gradient 1.0x at 100 rows and
+# 1.6-1.9x at 200, recurrent step 2.0x and 2.8x. Stacked seeds use the dense matrix within this ratio.)
 DENSE_MAX_RATIO = 16.0
 # Tiles instead of dense where the dense matrix does at least this many times the multiply-adds of the
-# tiles' block matrices (see :func:`computation_for` for the measurements).
+# tiles' block matrices: below CIFAR-10's 3.2x (tiles measured 1.9-4.2x as fast for a recurrent step), its
+# smoke maps' 10x and the 9 x 9, one-channel test maps' 4x (3.7x as fast, tests/test_stacked.py's); no map in
+# between was measured (see :func:`computation_for`).
 TILES_MIN_SAVING = 2.5
-TILE_SIDE = 8  # locations per side of a tile, at most the grid (see :func:`computation_for`)
+# Locations per side of a tile, at most the grid. CIFAR-10's map, a recurrent FF step, default (2) threads,
+# one process, interleaved (as in :func:`computation_for`): at 100 rows 8 x 8 tiles 1.9x and 4.2x as fast as
+# the dense matrix in two runs, 4 x 4 tiles 2.1x and 2.6x, 16 x 16 1.6x; at 200 rows 8 x 8 2.1x, 4 x 4 1.9x
+# (one thread: 3.7x, 4.6x and 2.1x at 100 rows).
+TILE_SIDE = 8
 
 Computation = Literal["dense", "tiles", "patches"]
 
@@ -107,11 +116,30 @@ def computed_dense(in_shape: tuple[int, int, int], spec: LocalSpec) -> bool:
 def computation_for(in_shape: tuple[int, int, int], spec: LocalSpec) -> Computation:
     """How a :class:`LocallyConnected` map of ``spec`` over ``in_shape`` (C, H, W) computes its products.
 
-    *tiles* where the dense matrix does at least :data:`TILES_MIN_SAVING` times the multiply-adds of the
-    tiles' block matrices, *dense* otherwise within :data:`DENSE_MAX_RATIO`, else *patches*.
+    *tiles* where the grid makes more than one tile of :data:`TILE_SIDE` and the dense matrix does at
+    least :data:`TILES_MIN_SAVING` times the multiply-adds of the tiles' block matrices, else *dense*
+    within :data:`DENSE_MAX_RATIO`, else *patches*. The maths is the same every way, only the float
+    rounding differs (tests/test_local.py).
 
-    MNIST's maps (mnist-ff-unsupervised-local: grids of 4, 3 and 2 locations) fit in one tile of
-    :data:`TILE_SIDE` and stay dense matrices, as before.
+    Measured with a /tmp script of issue 29 on the project's 2-core AMD EPYC while a training job (nice 19)
+    and at times a test run shared it: one process, default (2) threads, fp32, the ways interleaved, best
+    of 5-7 rounds (2 for the patches' recurrent step), the matrices built once per weight version as in
+    training. Timings swing by up to 2x between runs with the machine's load: ranges over 3 to 6 runs.
+
+    - CIFAR-10's map (3 x 32 x 32 -> 32 x 32 x 3, 11 x 11 windows, padding 5; 8 x 8 tiles: 3.2x fewer
+      multiply-adds than dense) -> tiles. Tiles against the dense matrix at 100 rows: forward 2.3-3.9x
+      as fast, forward + weight gradient 2.5-7.4x, ten forwards + weight gradient (a recurrent FF step)
+      1.9-4.2x (median 2.9x); at 200 rows 2.5-2.9x, 2.3-5.7x and 2.0-2.8x. One thread, for comparison
+      only: the recurrent step 3.7-3.9x at 100 rows. Patches: 0.15-0.21x the dense forward, 0.5-1.0x
+      with the weight gradient, 0.35-0.5x for the recurrent step.
+    - CIFAR-10's smoke maps (3 x 3 windows, padding 1; 10x fewer multiply-adds than dense) -> tiles,
+      where patches were used (the dense matrix is 113x the necessary work): at 100 rows 3x as fast as
+      patches forward, 2.1x for a recurrent step.
+    - MNIST's maps (mnist-ff-unsupervised-local: 1 x 28 x 28 -> 4 x 4 x 128 -> 3 x 3 x 220 -> 2 x 2 x
+      512) fit in one tile of 8 x 8 and stay dense matrices, as before. Smaller tiles were timed too
+      (100 rows, forward + weight gradient against dense): single locations 1.0x on the first map,
+      1.2x on the second and 3.3x on the third; 2 x 2 tiles 1.0x, 0.9x and 1.3x. Not taken up (a per-map
+      choice of tile side is left to a later part of the issue).
     """
     c, h, w = in_shape
     tiling = Tiling.of(spec)

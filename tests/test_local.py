@@ -163,7 +163,8 @@ def test_weights_onto_the_padding_never_act_and_are_never_trained() -> None:
     """The dense matrix sends every weight that sees the zero padding to a spare column that is cut off, so
     such a weight never enters a product and its gradient is exactly zero; the tiles do the same (a spare
     entry after the blocks). Weights made NaN there change neither output nor any other gradient, and an
-    SGD step leaves them as they were. (The patch way multiplies them by the padding's zeros instead.)"""
+    SGD step leaves them as they were (an optimiser's weight decay, as SmoothedSGD's, still shrinks them,
+    the same either way, and they still never act). The patch way multiplies them by the padding's zeros."""
     torch.manual_seed(0)
     layer = LocallyConnected((3, 32, 32), CIFAR_LC)
     padding = layer._windows() < 0  # (L, F): weights that see the padding
