@@ -47,6 +47,10 @@ TILES_MIN_SAVING = 2.5
 # the dense matrix in two runs, 4 x 4 tiles 2.1x and 2.6x, 16 x 16 1.6x; at 200 rows 8 x 8 2.1x, 4 x 4 1.9x
 # (one thread: 3.7x, 4.6x and 2.1x at 100 rows).
 TILE_SIDE = 8
+# At most this many gathered block values per tiles' product (64 MiB in float32); more rows go through in
+# chunks. The blocks are 5x the input (CIFAR-10: 15,552 values per row): the test of every label on a
+# 1,000-image chunk (10,000 rows) would otherwise gather 622 MB at once, where the dense way holds none.
+TILE_GATHER_MAX = 1 << 24
 
 Computation = Literal["dense", "tiles", "patches"]
 
@@ -402,7 +406,10 @@ class LocallyConnected(nn.Module):
         lead = x.shape[:-1]
         n = x[..., 0].numel()
         bias = self.bias.T.reshape(self.spec.channels, self.spec.grid, self.spec.grid)
-        out = _TileProduct.apply(x.reshape(n, -1), self.tile_weight(), bias, self._index("tile_gather"), self.tiling, self.spec)
+        args = (self.tile_weight(), bias, self._index("tile_gather"), self.tiling, self.spec)
+        rows = max(1, TILE_GATHER_MAX // self._index("tile_gather").numel())  # rows per product (:data:`TILE_GATHER_MAX`)
+        flat = x.reshape(n, -1)
+        out = _TileProduct.apply(flat, *args) if n <= rows else torch.cat([_TileProduct.apply(part, *args) for part in flat.split(rows)])
         return out.reshape(*lead, -1)
 
     def forward_patches(self, x: torch.Tensor) -> torch.Tensor:

@@ -243,3 +243,20 @@ def test_recurrent_step_by_tiles_equals_the_dense_matrices() -> None:
         results[way] = ([h.detach() for step in states for _, h in step], grads)
     for a, b in zip(*[results[w][0] + list(results[w][1]) for w in ("tiles", "dense")]):
         assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+
+
+def test_many_rows_go_through_the_tiles_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past TILE_GATHER_MAX gathered values the rows are cut into chunks (the test of every label runs
+    10,000 rows at once): the same values and gradients as in one product, to float32 rounding."""
+    import ffrepro.local as local
+
+    torch.manual_seed(0)
+    layer = LocallyConnected((3, 32, 32), CIFAR_LC)
+    x = torch.rand(2, 5, 3072, requires_grad=True)
+    whole = layer.forward_tiles(x)
+    grads = torch.autograd.grad(whole.square().sum(), (layer.weight, layer.bias, x))
+    monkeypatch.setattr(local, "TILE_GATHER_MAX", 3 * layer.tile_gather.numel())  # 3 rows per product: 4 chunks
+    chunked = layer.forward_tiles(x)
+    assert (chunked - whole).abs().max() <= 1e-6 * whole.abs().max()  # (the matmul kernels may round by the rows' count)
+    for a, b in zip(torch.autograd.grad(chunked.square().sum(), (layer.weight, layer.bias, x)), grads):
+        assert (a - b).abs().max() <= 1e-6 * b.abs().max()
