@@ -135,7 +135,11 @@ def computation_for(in_shape: tuple[int, int, int], spec: LocalSpec) -> Computat
       as fast, forward + weight gradient 2.5-7.4x, ten forwards + weight gradient (a recurrent FF step)
       1.9-4.2x (median 2.9x); at 200 rows 2.5-2.9x, 2.3-5.7x and 2.0-2.8x. One thread, for comparison
       only: the recurrent step 3.7-3.9x at 100 rows. Patches: 0.15-0.21x the dense forward, 0.5-1.0x
-      with the weight gradient, 0.35-0.5x for the recurrent step.
+      with the weight gradient, 0.35-0.5x for the recurrent step. A whole training step of recurrent FF
+      (FFRecurrentTrainer: video loss, backward, optimiser step; cifar10-ff-min-ssq's model, 100 images,
+      random pixels): 1.9-2.5x as fast as with dense matrices with two layers, 1.9x with three; the rest
+      of the step (normalising, goodness, losses: element-wise work) is now most of its time.
+    - The test of every label (no gradient, 10,000 rows in chunks of :data:`TILE_GATHER_MAX`): 1.5x.
     - CIFAR-10's smoke maps (3 x 3 windows, padding 1; 10x fewer multiply-adds than dense) -> tiles,
       where patches were used (the dense matrix is 113x the necessary work): at 100 rows 3x as fast as
       patches forward, 2.1x for a recurrent step.
