@@ -28,6 +28,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 # Dense when it does at most this many times the necessary multiply-adds. Measured on the project's
 # 2-core AMD EPYC (`make bench`, CIFAR-10 geometry, 8.5x the multiply-adds, batch 100): dense 6x faster
@@ -211,6 +212,7 @@ class _TileProduct(torch.autograd.Function):
         return out.reshape(n, -1)
 
     @staticmethod
+    @once_differentiable  # (nothing in the project takes a gradient of a gradient)
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
         blocks, matrices, gather = ctx.saved_tensors
         t, spec, in_units = ctx.geometry
