@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -207,17 +208,24 @@ def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device,
     return out
 
 
-def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None = None) -> dict[str, float]:
+LOCAL_WAYS = ("matrix", "tiles", "patches")  # local_layer's names of ffrepro.local's dense, tiles and patches ways
+
+
+def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None = None) -> dict[str, Any]:
     """Throughput of a CIFAR-10 locally connected layer (32 x 32 x 3 -> 32 x 32 x 3, 11 x 11 fields, zero
-    padding: issue 9), counted in its necessary FLOPs (every weight once per image), computed both
-    ways (:mod:`ffrepro.local`): ``dense`` (the scattered dense matrix, built once per weight value
-    and reused, as training does between optimiser steps) and ``patches`` (copied windows and a
-    batched matmul); forward alone and forward with the weight gradient; against a dense matmul of
-    the same FLOPs (a square layer with as many weights). fp32, best of ``repeats``."""
+    padding: issue 9), counted in its necessary FLOPs (every weight once per image), computed each of
+    the three ways of :mod:`ffrepro.local` (issue 29): ``matrix`` (the scattered dense matrix),
+    ``tiles`` (8 x 8 locations per dense block product) and ``patches`` (copied windows and a batched
+    matmul), the matrices built once per weight value and reused, as training does between optimiser
+    steps; forward alone, forward with the weight gradient (a BP step), and ten forwards with the
+    weight gradient (a recurrent FF step); against a dense matmul of the same FLOPs (a square layer with
+    as many weights). ``used``: the way the layer's forward takes. fp32, best of ``repeats``, the ways
+    interleaved within each repeat so that a machine's changing load falls on all of them alike."""
     from ffrepro.local import LocallyConnected, LocalSpec
 
     device = device or default_device()
     layer = LocallyConnected((CHANNELS["cifar10"], CIFAR10_SIDE, CIFAR10_SIDE), LocalSpec(grid=32, window=11, stride=1, channels=3, padding=5)).to(device)
+    forwards = {"matrix": layer.forward_dense, "tiles": layer.forward_tiles, "patches": layer.forward_patches}
     x = torch.rand(batch, INPUTS["cifar10"], device=device)
     flops = 2 * batch * layer.weight.numel()  # every weight once per image (border zeros included)
     k = int(round((layer.weight.numel()) ** 0.5))  # a square dense layer with as many weights
@@ -228,16 +236,36 @@ def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None 
         with torch.no_grad():
             layer.weight.add_(0.0)
 
-    out = {}
+    def inference(forward) -> None:
+        with torch.no_grad():
+            forward(x)
+
+    out: dict[str, Any] = {"used": {"dense": "matrix"}.get(layer.computation, layer.computation)}
     with torch.no_grad():
         out["dense_gflops"] = 2 * batch * k * k / best_seconds(lambda: a @ w, device, repeats) / 1e9
-        for name, forward in (("local", layer.forward), ("patches", layer.forward_patches)):
-            out[f"{name}_gflops"] = flops / best_seconds(lambda: forward(x), device, repeats) / 1e9
-    for name, forward in (("local", layer.forward), ("patches", layer.forward_patches)):
-        out[f"{name}_train_gflops"] = 2 * flops / best_seconds(lambda: train_step(forward), device, repeats) / 1e9
-        # a recurrent FF net uses each map about 10 times per weight version (10 iterations)
-        out[f"{name}_recurrent_gflops"] = 20 * flops / best_seconds(lambda: train_step(forward, 10), device, max(1, repeats // 2)) / 1e9
+    # a recurrent FF net uses each map about 10 times per weight version (10 iterations)
+    for key, work, step, rounds in (("gflops", flops, inference, repeats), ("train_gflops", 2 * flops, train_step, repeats),
+                                    ("recurrent_gflops", 20 * flops, lambda f: train_step(f, 10), max(1, repeats // 2))):
+        seconds = best_interleaved({way: partial(step, f) for way, f in forwards.items()}, device, rounds)
+        out.update({f"{way}_{key}": work / s / 1e9 for way, s in seconds.items()})
     return out
+
+
+def best_interleaved(fns: dict[str, Callable[[], object]], device: torch.device, repeats: int) -> dict[str, float]:
+    """The fastest of ``repeats`` timed calls of each of ``fns``, one call of each per round, after one untimed
+    warm-up call of each."""
+    best = {}
+    for name, fn in fns.items():
+        fn()
+        best[name] = float("inf")
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            _sync(device)
+            t = time.perf_counter()
+            fn()
+            _sync(device)
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
 
 
 NETS = ((1000, 1000, 1000), (2000, 2000, 2000, 2000))  # supervised FF: the cpu and paper profiles' widths
@@ -324,9 +352,16 @@ def report(bench: dict[str, Any]) -> list[str]:
     if "local_layer" in bench:
         r = bench["local_layer"]
         lines.append(f"locally connected 32x32x3, 11x11 fields, batch 100 (CIFAR-10), in necessary GFLOP/s; a dense matmul with as many weights: {r['dense_gflops']:,.0f}")
-        for name, label in (("local", "as dense matrix (used)"), ("patches", "copied patches + bmm")):
-            lines.append(f"  {label:24} forward {r[f'{name}_gflops']:6,.0f} ({r[f'{name}_gflops'] / r['dense_gflops']:4.0%} of dense, {r[f'{name}_gflops'] / peak:.0%} of 2048^3)"
+        labels = {"matrix": "as dense matrix", "tiles": "8x8 tiles, block matmuls", "patches": "copied patches + bmm"}
+        if "local_gflops" in r:  # a run from before issue 29: the dense matrix (then used) and patches
+            labels, r = {"local": "as dense matrix", "patches": labels["patches"]}, {**r, "used": "local"}
+        for name, label in labels.items():
+            label += " (used)" if r.get("used") == name else ""
+            lines.append(f"  {label:31} forward {r[f'{name}_gflops']:6,.0f} ({r[f'{name}_gflops'] / r['dense_gflops']:4.0%} of dense, {r[f'{name}_gflops'] / peak:.0%} of 2048^3)"
                          f"   forward + weight gradient {r[f'{name}_train_gflops']:6,.0f}   10 forwards + weight gradient (recurrent) {r[f'{name}_recurrent_gflops']:6,.0f}")
+        if "tiles_gflops" in r:
+            lines.append("  tiles / dense matrix: " + ", ".join(f"{what} {r[f'tiles_{key}'] / r[f'matrix_{key}']:.2f}x" for what, key in
+                                                               (("forward", "gflops"), ("forward + weight gradient", "train_gflops"), ("recurrent", "recurrent_gflops"))))
     lines.append(f"({bench['wall_time_s']:.0f} s)")
     return lines
 

@@ -65,7 +65,7 @@ def stackable(cfg: RunConfig) -> str | None:
         if cfg.method == "ff-recurrent":  # the top-down maps into each layer from the map above it
             maps += [(shapes[i + 2], spec) for i, spec in enumerate(local[:-1])]
         if not all(computed_dense(shape, spec) for shape, spec in maps):
-            return "locally connected layers computed from copied windows (only those computed as dense matrices stack)"
+            return "locally connected layers too sparse for a dense matrix, computed alone by tiles or copied windows (only maps within ffrepro.local.DENSE_MAX_RATIO stack, as dense matrices)"
     if getattr(model, "precision", "fp32") != "fp32":
         return f"precision {model.precision!r} (only float32 products stack)"
     return None

@@ -56,6 +56,22 @@ def test_without_bf16_units_the_bf16_paths_are_named_not_timed(monkeypatch: pyte
     assert "not timed: bf16: this CPU has no bf16 units" in "\n".join(bench.report(run))
 
 
+def test_the_local_layer_is_timed_each_way_and_reported(quick_run: dict[str, Any]) -> None:
+    """The locally connected layer's measurement (issue 29): the dense matrix, tiles and patches, each forward,
+    forward + weight gradient and recurrent; the report names the way used and the tiles' ratios, and still
+    reads a run from before the tiles (dense matrix as 'local')."""
+    r = bench.local_layer(batch=2, repeats=1)
+    assert r["used"] == "tiles"
+    for way in bench.LOCAL_WAYS:
+        assert all(r[f"{way}_{key}"] > 0 for key in ("gflops", "train_gflops", "recurrent_gflops")), way
+    printed = "\n".join(bench.report({**quick_run, "local_layer": r}))
+    assert "8x8 tiles, block matmuls (used)" in printed and "as dense matrix " in printed and "tiles / dense matrix: forward" in printed
+    old = {"dense_gflops": 180.0, "local_gflops": 17.0, "patches_gflops": 9.0, "local_train_gflops": 7.0, "local_recurrent_gflops": 15.0,
+           "patches_train_gflops": 5.0, "patches_recurrent_gflops": 4.0}
+    printed = "\n".join(bench.report({**quick_run, "local_layer": old}))
+    assert "as dense matrix (used)" in printed and "tiles" not in printed
+
+
 def test_a_quick_run_is_not_saved(quick_run: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="quick bench run is not saved"):
         bench.save(quick_run, tmp_path)

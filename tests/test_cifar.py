@@ -78,11 +78,11 @@ def test_cheaper_profiles_follow_their_scale() -> None:
 def test_dense_and_patch_computations_agree_values_and_gradients() -> None:
     torch.manual_seed(0)
     layer = LocallyConnected((3, 32, 32), CIFAR_LC)
-    assert layer.dense
+    assert layer.computation == "tiles"  # forward itself: tests/test_local.py checks tiles against dense
     with torch.no_grad():
         layer.bias.normal_()
     x = torch.randn(5, 3072, requires_grad=True)
-    dense, patches = layer(x), layer.forward_patches(x)
+    dense, patches = layer.forward_dense(x), layer.forward_patches(x)
     assert torch.allclose(dense, patches, atol=1e-4, rtol=1e-4)
     w = torch.randn_like(dense)
     (gw_d, gb_d, gx_d) = torch.autograd.grad((dense * w).sum(), (layer.weight, layer.bias, x))
@@ -95,7 +95,7 @@ def test_dense_and_patch_computations_agree_values_and_gradients() -> None:
 
 def test_the_dense_matrix_follows_every_change_of_the_weights() -> None:
     torch.manual_seed(0)
-    layer = LocallyConnected((3, 32, 32), CIFAR_LC)
+    layer = LocallyConnected((3, 32, 32), CIFAR_LC, computation="dense")  # (the tiles' blocks: tests/test_local.py)
     x = torch.randn(3, 3072)
     opt = torch.optim.SGD(layer.parameters(), lr=1.0)
     for _ in range(2):  # two backward passes through the same weights (gradient accumulation) work
