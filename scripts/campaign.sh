@@ -43,8 +43,10 @@ case "${1:-start}" in
     [ -z "$(git -C "$TREE" status --porcelain --untracked-files=no -- . ':!results')" ] || { echo "campaign: $TREE has uncommitted changes outside results/; results must record a clean commit" >&2; exit 2; }
     ln -sfn "$REPO/.venv" "$TREE/.venv"
     echo "campaign: $TREE at $(git -C "$TREE" rev-parse --short HEAD), checkpoints $FFREPRO_CHECKPOINTS, $BUDGET min; log $HOME_DIR/queue.log"
-    (cd "$TREE" && nohup nice -n 19 "$PY" -m ffrepro queue --campaign --budget "$BUDGET" --log-dir "$HOME_DIR/logs" \
-      >>"$HOME_DIR/queue.log" 2>&1 &)
+    # not `cd && job &`, whose forked list would hold this script's stdout until the job ends: a session of
+    # its own, no inherited pipe, so `campaign.sh start | tail` returns at once
+    (cd "$TREE" || exit 2; setsid nohup nice -n 19 "$PY" -m ffrepro queue --campaign --budget "$BUDGET" --log-dir "$HOME_DIR/logs" \
+      </dev/null >>"$HOME_DIR/queue.log" 2>&1 &)
     ;;
   status)
     pid=$(running_pid)
