@@ -28,7 +28,7 @@ import torch
 from ffrepro.config import DataConfig, FFConfig, OptimConfig, RunConfig
 from ffrepro.cost import train_flops_per_example
 from ffrepro.data import CHANNELS, CIFAR10_SIDE, INPUTS, MNIST_PIXELS, TRAIN_SIZE, load_mnist
-from ffrepro.results import ResultsError, provenance, read_json_object, results_root, write_result
+from ffrepro.results import ResultsError, bf16_native, provenance, read_json_object, results_root, write_result
 from ffrepro.runner import default_device
 from ffrepro.supervised import FFSupervisedTrainer
 
@@ -50,13 +50,6 @@ def bf16_units(device: torch.device) -> str:
 
     units = cpu_bf16_units()
     return ", ".join(units) if units else "none (bf16 is emulated: slow)"
-
-
-def bf16_native(device: torch.device) -> bool:
-    """Whether bf16 products run on bf16 units here (see :func:`bf16_units`)."""
-    from ffrepro.results import cpu_bf16_units
-
-    return device.type == "cuda" or bool(cpu_bf16_units())
 
 
 def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:

@@ -227,6 +227,11 @@ def cpu_bf16_units() -> list[str]:
     return [f for f in cpu_features() if f in ("amx_bf16", "avx512_bf16")]
 
 
+def bf16_native(device: torch.device) -> bool:
+    """Whether bf16 products run on bf16 units here: a GPU, or a CPU with :func:`cpu_bf16_units`."""
+    return device.type == "cuda" or bool(cpu_bf16_units())
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -263,7 +268,7 @@ def matmul_precision(device: torch.device, model_precision: str = "fp32") -> str
     where torch lets the GPU's TF32 units do them (``torch.set_float32_matmul_precision("high")``). On a CPU
     without bf16 units the bf16 products are emulated (:func:`ffrepro.ff.bf16_product`), and it says so."""
     if model_precision == "bf16":
-        return "bf16" if device.type == "cuda" or cpu_bf16_units() else "bf16 (emulated: operands rounded to bf16, products in fp32)"
+        return "bf16" if bf16_native(device) else "bf16 (emulated: operands rounded to bf16, products in fp32)"
     if device.type == "cuda" and (torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest"):
         return "tf32"
     if device.type == "cpu" and torch.get_float32_matmul_precision() == "medium":
