@@ -28,6 +28,7 @@ import torch
 from ffrepro.config import DataConfig, FFConfig, OptimConfig, RunConfig
 from ffrepro.cost import train_flops_per_example
 from ffrepro.data import CHANNELS, CIFAR10_SIDE, INPUTS, MNIST_PIXELS, TRAIN_SIZE, load_mnist
+from ffrepro.local import LocalSpec
 from ffrepro.results import ResultsError, bf16_native, provenance, read_json_object, results_root, write_result
 from ffrepro.runner import default_device
 from ffrepro.supervised import FFSupervisedTrainer
@@ -155,34 +156,46 @@ def stacked_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, 
     return out
 
 
-def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device, seeds: int = 3, compiled: bool = False) -> dict[str, Any]:
-    """Time ``batches`` minibatches of recurrent FF (ffrepro.recurrent) and extrapolate to a 50k-image
-    epoch; then the same minibatches of ``seeds`` seeds stacked (:class:`ffrepro.stacked.StackedFFRecurrent`),
-    eager and (``compiled``) with ``FFREPRO_COMPILE=1``, per seed, and each stacked way's speed-up.
-    Training only, no validation."""
+def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device, seeds: int = 3, compiled: bool = False,
+                    precisions: tuple[str, ...] = ("fp32", "bf16"), rounds: int = 2) -> dict[str, Any]:
+    """Time ``batches`` minibatches of recurrent FF (ffrepro.recurrent) in each of ``precisions``, the fastest
+    of ``rounds`` interleaved rounds, and extrapolate to a 50k-image epoch (fp32's figures unprefixed, the
+    others' as ``bf16_seconds_per_epoch``, ``bf16_gflops``, ``bf16_speed_up``); then the same minibatches of
+    ``seeds`` seeds stacked in fp32 (:class:`ffrepro.stacked.StackedFFRecurrent`), eager and (``compiled``)
+    with ``FFREPRO_COMPILE=1``, per seed, and each stacked way's speed-up. Training only, no validation."""
     from ffrepro.config import RecurrentFFConfig
     from ffrepro.recurrent import FFRecurrentTrainer, flops
     from ffrepro.stacked import StackedFFRecurrent
 
-    model = RecurrentFFConfig(hidden=hidden)
-    cfg = RunConfig(method="ff-recurrent", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=model, optim=OptimConfig(epochs=1))
+    def config(precision: str) -> RunConfig:
+        model = RecurrentFFConfig(hidden=hidden, precision=precision)  # type: ignore[arg-type]
+        return RunConfig(method="ff-recurrent", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=model, optim=OptimConfig(epochs=1))
+
+    cfg = config("fp32")
     data = load_mnist(device)
-    trainer = FFRecurrentTrainer(cfg, data, torch.Generator(device).manual_seed(0))
+    trainers = {p: FFRecurrentTrainer(config(p), data, torch.Generator(device).manual_seed(0)) for p in precisions}
     x, y = data.train.x[:100], data.train.y[:100]
     stats = torch.zeros(5, len(hidden), device=device)
-    trainer.video_loss(x, y, trainer.negatives(x, y), stats).backward()  # warm up
-    _sync(device)
-    t = time.perf_counter()
-    for idx in trainer.minibatches():
-        xb, yb = data.train.x[idx], data.train.y[idx]
-        loss = trainer.video_loss(xb, yb, trainer.negatives(xb, yb), stats)
-        trainer.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        trainer.optimizer.step()
-    _sync(device)
-    seconds = (time.perf_counter() - t) * EPOCH_BATCHES / batches  # training only, no validation
-    total = flops(MNIST_PIXELS, model)["train"] * TRAIN_SIZE
+    for trainer in trainers.values():
+        trainer.video_loss(x, y, trainer.negatives(x, y), stats).backward()  # warm up
+    best = {p: float("inf") for p in precisions}
+    for _ in range(rounds):
+        for p, trainer in trainers.items():
+            _sync(device)
+            t = time.perf_counter()
+            for idx in trainer.minibatches():
+                xb, yb = data.train.x[idx], data.train.y[idx]
+                loss = trainer.video_loss(xb, yb, trainer.negatives(xb, yb), stats)
+                trainer.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                trainer.optimizer.step()
+            _sync(device)
+            best[p] = min(best[p], (time.perf_counter() - t) * EPOCH_BATCHES / batches)  # training only, no validation
+    seconds = best["fp32"]
+    total = flops(MNIST_PIXELS, cfg.model)["train"] * TRAIN_SIZE
     out: dict[str, Any] = {"seconds_per_epoch": seconds, "tflop_per_epoch": total / 1e12, "gflops": total / seconds / 1e9, "stacked_seeds": seeds}
+    for p in precisions[1:]:
+        out |= {f"{p}_seconds_per_epoch": best[p], f"{p}_gflops": total / best[p] / 1e9, f"{p}_speed_up": seconds / best[p]}
     for way, compile_it in (("stacked", False), ("stacked_compiled", True))[: 2 if compiled else 1]:
         stacked = StackedFFRecurrent([FFRecurrentTrainer(cfg, data, torch.Generator(device).manual_seed(seed)) for seed in range(seeds)])
         stacked._stack()
@@ -201,6 +214,7 @@ def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device,
     return out
 
 
+LOCAL_LAYER = ((CHANNELS["cifar10"], CIFAR10_SIDE, CIFAR10_SIDE), LocalSpec(grid=32, window=11, stride=1, channels=3, padding=5))  # local_layer's map: (C, H, W) in, spec
 LOCAL_WAYS = ("matrix", "tiles", "patches")  # local_layer's names of ffrepro.local's dense, tiles and patches ways
 
 
@@ -214,10 +228,10 @@ def local_layer(batch: int = 100, repeats: int = 5, device: torch.device | None 
     weight gradient (a recurrent FF step); against a dense matmul of the same FLOPs (a square layer with
     as many weights). ``used``: the way the layer's forward takes. fp32, best of ``repeats``, the ways
     interleaved within each repeat so that a machine's changing load falls on all of them alike."""
-    from ffrepro.local import LocallyConnected, LocalSpec
+    from ffrepro.local import LocallyConnected
 
     device = device or default_device()
-    layer = LocallyConnected((CHANNELS["cifar10"], CIFAR10_SIDE, CIFAR10_SIDE), LocalSpec(grid=32, window=11, stride=1, channels=3, padding=5)).to(device)
+    layer = LocallyConnected(*LOCAL_LAYER).to(device)
     forwards = {"matrix": layer.forward_dense, "tiles": layer.forward_tiles, "patches": layer.forward_patches}
     x = torch.rand(batch, INPUTS["cifar10"], device=device)
     flops = 2 * batch * layer.weight.numel()  # every weight once per image (border zeros included)
@@ -309,7 +323,8 @@ def measure(quick: bool = False, nets: Sequence[tuple[int, ...]] = NETS, recurre
         compiled = any(p[3] for p in paths)  # the compiled stacked way only where compiled paths are timed too
         out["stacked_epochs"].append({"net": net_name(hidden), "hidden": list(hidden), **stacked_epochs(hidden, batches, device, rounds=rounds, compiled=compiled)})
     for hidden in recurrent_nets:
-        r = recurrent_epoch(hidden, batches=3 if quick else 10, device=device, compiled=any(p[3] for p in paths))
+        r = recurrent_epoch(hidden, batches=3 if quick else 10, device=device, compiled=any(p[3] for p in paths),
+                            precisions=("fp32", "bf16") if native else ("fp32",), rounds=1 if quick else 2)
         out["recurrent_epochs"].append({"net": net_name(hidden), "hidden": list(hidden), **r, "share": r["gflops"] / peak})
     if local:
         out["local_layer"] = local_layer(device=device, repeats=2 if quick else 5)
@@ -338,7 +353,10 @@ def report(bench: dict[str, Any]) -> list[str]:
         ways = [f"{way.replace('_', ' ')} {r[f'{way}_seconds_per_epoch']:.1f} ({r[f'{way}_speed_up']:.2f}x)" for way in ("stacked", "stacked_compiled") if f"{way}_speed_up" in r]
         lines.append(f"{r['net']:12} {r['seeds']} seeds as one model, s per seed-epoch: one by one {r['one_by_one_seconds_per_epoch']:.1f}, " + ", ".join(ways))
     for r in bench["recurrent_epochs"]:
-        lines.append(f"{'rec ' + r['net']:12} {'fp32':16} {r['seconds_per_epoch']:8.1f} {'':>8} {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['share']:6.0%}")
+        lines.append(f"{'rec ' + r['net']:12} {'fp32':16} {r['seconds_per_epoch']:8.1f} {1:7.2f}x {r['tflop_per_epoch']:9.2f} {r['gflops']:8.0f} {r['share']:6.0%}")
+        if "bf16_seconds_per_epoch" in r:
+            lines.append(f"{'rec ' + r['net']:12} {'bf16':16} {r['bf16_seconds_per_epoch']:8.1f} {r['bf16_speed_up']:7.2f}x {r['tflop_per_epoch']:9.2f} "
+                         f"{r['bf16_gflops']:8.0f} {r['bf16_gflops'] / peak:6.0%}")
         ways = [f"{way.replace('_', ' ')} {r[f'{way}_seconds_per_epoch']:.1f} ({r[f'{way}_speed_up']:.2f}x)" for way in ("stacked", "stacked_compiled") if f"{way}_speed_up" in r]
         if ways:
             lines.append(f"{'rec ' + r['net']:12} {r['stacked_seeds']} seeds as one model, s per seed-epoch: " + ", ".join(ways))

@@ -111,6 +111,14 @@ def _cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_hours(args: argparse.Namespace) -> int:
+    from ffrepro import bench
+    from ffrepro.hours import hours_markdown
+
+    print(hours_markdown(bench.load(args.device), args.profile))
+    return 0
+
+
 def _cmd_references(args: argparse.Namespace) -> int:
     from ffrepro.references import format_bands, make_reference, read_reference
     from ffrepro.registry import EXPERIMENTS, get_experiment
@@ -216,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("table", help="the reproduced-vs-paper table in markdown")
     t.add_argument("--update-readme", action="store_true", help="rewrite the table block in README.md")
     t.set_defaults(fn=_cmd_table)
+    h = sub.add_parser("hours", help="the CPU-hours each entry's missing seeds will take, at the last bench run's rates (the README's table)")
+    h.add_argument("--profile", default="paper", choices=PROFILES)
+    h.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="whose bench run prices them (results/bench/DEVICE.json)")
+    h.set_defaults(fn=_cmd_hours)
     ref = sub.add_parser("references", help="rerun the smoke references (seeds x thread counts) and print their bands")
     ref.add_argument("id", nargs="*", help="experiment ids (default: all)")
     ref.add_argument("--show", action="store_true", help="print the committed references' bands without running")

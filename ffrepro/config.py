@@ -320,8 +320,8 @@ def validate(config: RunConfig) -> None:
             problems.append(f"model.first_scored_layer must be in [0, {len(m.hidden) - 1}]")
         if m.precision not in PRECISIONS:
             problems.append(f"model.precision must be {' or '.join(PRECISIONS)}, not {m.precision!r}")
-        elif m.precision != "fp32" and (config.method not in ("ff-supervised", "ff-unsupervised") or getattr(m, "local", ())):
-            problems.append(f"model.precision {m.precision!r} is implemented for the dense layers of ff-supervised and ff-unsupervised nets only; use fp32")
+        elif m.precision != "fp32" and (config.method not in ("ff-supervised", "ff-unsupervised", "ff-recurrent") or getattr(m, "local", ())):
+            problems.append(f"model.precision {m.precision!r} is implemented for the dense layers of ff-supervised, ff-unsupervised and ff-recurrent nets only; use fp32")
     if isinstance(config.model, RecurrentFFConfig):
         m = config.model
         if m.iterations < 1:

@@ -82,19 +82,22 @@ class _Bf16Product(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, wb: torch.Tensor) -> torch.Tensor:
-        """``wb``: the weight's bf16 copy (:meth:`Bf16Linear.bf16_weight`); ``weight`` itself only takes the gradient."""
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, wb: torch.Tensor) -> torch.Tensor:
+        """``wb``: the weight's bf16 copy (:meth:`Bf16Linear.bf16_weight`); ``weight`` itself only takes the
+        gradient. x: (..., in) -> (..., out); ``bias`` None: no bias (the recurrent net's top-down maps)."""
         xb = x.to(torch.bfloat16)
         ctx.save_for_backward(xb, wb)
-        return torch.add(bf16_product(F.linear, xb, wb), bias)  # widened to float32 in the same pass as the bias
+        product = bf16_product(F.linear, xb, wb)
+        return product.float() if bias is None else torch.add(product, bias)  # widened to float32 in the same pass as the bias
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         xb, wb = ctx.saved_tensors
         gb = grad.to(torch.bfloat16)
         grad_x = bf16_product(torch.matmul, gb, wb).float() if ctx.needs_input_grad[0] else None
-        grad_w = bf16_product(torch.matmul, gb.T, xb).float() if ctx.needs_input_grad[1] else None
-        grad_b = grad.sum(0) if ctx.needs_input_grad[2] else None
+        # leading axes (the recurrent net's label axis) are rows of the weight gradient's product
+        grad_w = bf16_product(torch.matmul, gb.reshape(-1, gb.shape[-1]).T, xb.reshape(-1, xb.shape[-1])).float() if ctx.needs_input_grad[1] else None
+        grad_b = grad.reshape(-1, grad.shape[-1]).sum(0) if ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b, None
 
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from ffrepro.config import RecurrentFFConfig, RunConfig
 from ffrepro.data import NUM_CLASSES, Dataset
-from ffrepro.ff import FFLayer, image_shape, length_normalize, wrong_labels
+from ffrepro.ff import DENSE, FFLayer, image_shape, length_normalize, wrong_labels
 from ffrepro.local import LocallyConnected, map_shapes
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
 from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats, ff_stats_row, local_fields
@@ -101,7 +101,7 @@ class RecurrentFFNet(nn.Module):
         above = (*cfg.hidden[1:], NUM_CLASSES)  # the last hidden layer's "layer above" is the label
         ups, downs = self._local_connections(n_in, cfg) if cfg.local else ([None] * len(cfg.hidden), [None] * len(cfg.hidden))
         self.layers = nn.ModuleList(FFLayer(b, n, cfg, up) for b, n, up in zip(below, cfg.hidden, ups))
-        self.top_down = nn.ModuleList(down if down is not None else nn.Linear(a, n, bias=False) for a, n, down in zip(above, cfg.hidden, downs))
+        self.top_down = nn.ModuleList(down if down is not None else DENSE[cfg.precision](a, n, bias=False) for a, n, down in zip(above, cfg.hidden, downs))
         with torch.no_grad():  # ffcode's randn / sqrt(fan-in), the fan-in counting both directions
             for layer, down in zip(self.layers, self.top_down):
                 std = (_fan_in(layer.linear) + _fan_in(down)) ** -0.5

@@ -241,12 +241,29 @@ def markdown_summary(root: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+HOURS_START, HOURS_END = "<!-- hours:start -->", "<!-- hours:end -->"
+
+
+def readme_block(text: str, start: str, end: str) -> str:
+    """The generated block of a README text between two markers, stripped."""
+    return text.split(start, 1)[1].split(end, 1)[0].strip()
+
+
+def _replace_block(text: str, start: str, end: str, block: str) -> str:
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{block}\n{end}{tail}"
+
+
 def update_readme(path: Path, root: Path | None = None) -> bool:
-    """Rewrite the README's results block; return whether it changed."""
+    """Rewrite the README's results block and its CPU-hours block (:func:`ffrepro.hours.hours_markdown`, from
+    the committed bench run of a CPU); return whether it changed."""
+    from ffrepro import bench
+    from ffrepro.hours import hours_markdown
+
     text = path.read_text()
-    head, _, rest = text.partition(README_START)
-    _, _, tail = rest.partition(README_END)
-    new = f"{head}{README_START}\n{markdown_summary(root)}\n{README_END}{tail}"
+    new = _replace_block(text, README_START, README_END, markdown_summary(root))
+    new = _replace_block(new, HOURS_START, HOURS_END, hours_markdown(bench.load("cpu", root)))
     if new != text:
         path.write_text(new)
     return new != text

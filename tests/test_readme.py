@@ -1,12 +1,18 @@
-"""The README's results table is generated from the committed results, never typed."""
+"""The README's results table and CPU-hours table are generated from the committed results, never typed."""
 
 from __future__ import annotations
 
-from ffrepro.report import README_END, README_START, markdown_summary
+from ffrepro import bench
+from ffrepro.hours import hours_markdown
+from ffrepro.report import HOURS_END, HOURS_START, README_END, README_START, markdown_summary, readme_block
 from ffrepro.results import REPO_ROOT
 
 
 def test_readme_table_is_current() -> None:
     text = (REPO_ROOT / "README.md").read_text()
-    block = text.split(README_START, 1)[1].split(README_END, 1)[0].strip()
-    assert block == markdown_summary().strip(), "run `python -m ffrepro table --update-readme`"
+    assert readme_block(text, README_START, README_END) == markdown_summary().strip(), "run `python -m ffrepro table --update-readme`"
+
+
+def test_readme_hours_table_is_current() -> None:
+    text = (REPO_ROOT / "README.md").read_text()
+    assert readme_block(text, HOURS_START, HOURS_END) == hours_markdown(bench.load("cpu")).strip(), "run `python -m ffrepro table --update-readme`"
