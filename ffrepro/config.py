@@ -22,8 +22,8 @@ Schedule = Literal["interleaved", "phases", "positive_only"]
 SCHEDULES = ("interleaved", "phases", "positive_only")
 BoxGradient = Literal["blocked", "straight_through"]  # how backprop treats a black box (ffrepro.blackbox)
 BOX_GRADIENTS = ("blocked", "straight_through")
-Precision = Literal["fp32", "bf16"]  # what an FF layer's matrix products run in (ffrepro.ff.Bf16Linear)
-PRECISIONS = ("fp32", "bf16")
+Precision = Literal["fp32", "bf16", "auto"]  # what an FF layer's matrix products run in (ffrepro.ff.Bf16Linear)
+PRECISIONS = ("fp32", "bf16", "auto")
 Method = Literal["ff-supervised", "ff-unsupervised", "ff-recurrent", "bp"]
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -85,7 +85,10 @@ class FFConfig:
     # What the dense layers' matrix products run in (issue 12). "fp32": everything in float32. "bf16":
     # each layer's forward product and weight gradient take bfloat16 inputs (accumulated in float32 by
     # the CPU's or GPU's bf16 units); weights, optimiser state, goodness, losses and the readout stay
-    # float32. Validated against fp32 in the book before any entry uses it.
+    # float32. Validated against fp32 in the book before any entry uses it. "auto": bf16 where the method's
+    # bf16 is validated (ffrepro.methods.METHODS) and the CPU or GPU has bf16 units, else fp32
+    # (ffrepro.methods.run_precision); results keep "auto" in their config and what ran, and why, in
+    # their provenance.
     precision: Precision = "fp32"
 
 
@@ -194,9 +197,12 @@ def same_config(stored: dict[str, Any], cfg: RunConfig) -> bool:
     with a field the code no longer knows is a different config.
     """
     try:
-        return RunConfig.from_dict(stored).to_dict() == cfg.to_dict()
+        a, b = RunConfig.from_dict(stored).to_dict(), cfg.to_dict()
     except (TypeError, KeyError, ValueError):
         return False
+    if "auto" in (a["model"].get("precision"), b["model"].get("precision")):  # "auto" runs in fp32 or bf16: either is a run of it
+        a["model"]["precision"] = b["model"]["precision"] = "auto"
+    return a == b
 
 
 def completed_with(result: dict[str, Any], cfg: RunConfig) -> bool:
@@ -320,7 +326,7 @@ def validate(config: RunConfig) -> None:
             problems.append(f"model.first_scored_layer must be in [0, {len(m.hidden) - 1}]")
         if m.precision not in PRECISIONS:
             problems.append(f"model.precision must be {' or '.join(PRECISIONS)}, not {m.precision!r}")
-        elif m.precision != "fp32" and (config.method not in ("ff-supervised", "ff-unsupervised", "ff-recurrent") or getattr(m, "local", ())):
+        elif m.precision == "bf16" and (config.method not in ("ff-supervised", "ff-unsupervised", "ff-recurrent") or getattr(m, "local", ())):
             problems.append(f"model.precision {m.precision!r} is implemented for the dense layers of ff-supervised, ff-unsupervised and ff-recurrent nets only; use fp32")
     if isinstance(config.model, RecurrentFFConfig):
         m = config.model

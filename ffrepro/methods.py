@@ -8,15 +8,19 @@ A new method is a record here, its config dataclass in :mod:`ffrepro.config` (an
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import torch
+
 from ffrepro import bp, recurrent
 from ffrepro.bp import BPTrainer
-from ffrepro.config import BPConfig, FFConfig, Method, RecurrentFFConfig, UnsupervisedFFConfig
+from ffrepro.config import BPConfig, FFConfig, Method, RecurrentFFConfig, RunConfig, UnsupervisedFFConfig
 from ffrepro.cost import ff_flops
 from ffrepro.recurrent import FFRecurrentTrainer
+from ffrepro.results import bf16_native, cpu_bf16_units
 from ffrepro.stacked import StackedBP, StackedFF, StackedFFRecurrent, StackedFFSupervised, StackedFFUnsupervised
 from ffrepro.supervised import FFSupervisedTrainer
 from ffrepro.trainer import Trainer
@@ -57,3 +61,29 @@ METHODS: dict[str, MethodRecord] = {m.name: m for m in (
 def stacked_trainer(trainers: list[Any]) -> StackedFF | StackedBP:
     """The stacked trainer of one-seed ``trainers``' method."""
     return METHODS[trainers[0].cfg.method].stacked(trainers)
+
+
+def run_precision(cfg: RunConfig, device: torch.device) -> tuple[str, str | None]:
+    """What a config's products run in on ``device`` ("fp32" or "bf16"), and why where it was chosen:
+    ``model.precision = "auto"`` takes bf16 only where the method's bf16 is validated (:data:`METHODS`),
+    its layers are dense, and the device has bf16 units (:func:`ffrepro.results.bf16_native`: without
+    them bf16 is emulated at fp32 speed, so it gains nothing); otherwise fp32. Any other value runs as asked (None)."""
+    asked = getattr(cfg.model, "precision", "fp32")
+    if asked != "auto":
+        return asked, None
+    where = "GPU" if device.type == "cuda" else "CPU"
+    if getattr(cfg.model, "local", ()):
+        return "fp32", "auto: fp32, locally connected maps have no bf16 products"
+    status = METHODS[cfg.method].bf16
+    if status != "validated":
+        return "fp32", f"auto: fp32, {cfg.method}'s bf16 products are {'not validated yet' if status == 'implemented' else 'not implemented'}"
+    if not bf16_native(device):
+        return "fp32", f"auto: fp32, this {where} has no bf16 units (bf16 would be emulated, at fp32 speed)"
+    return "bf16", f"auto: bf16, {cfg.method}'s bf16 products are validated and this {where} has bf16 units ({'tensor cores' if device.type == 'cuda' else ', '.join(cpu_bf16_units())})"
+
+
+def as_run(cfg: RunConfig, precision: str) -> RunConfig:
+    """``cfg`` with ``model.precision`` as it runs (:func:`run_precision`): what its trainer is built from."""
+    if getattr(cfg.model, "precision", precision) == precision:
+        return cfg
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, precision=precision))

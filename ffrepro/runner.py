@@ -32,7 +32,7 @@ from ffrepro.results import (
     result_path,
     write_result,
 )
-from ffrepro.methods import METHODS, stacked_trainer
+from ffrepro.methods import METHODS, as_run, run_precision, stacked_trainer
 from ffrepro.stacked import stackable
 from ffrepro.trainer import Trainer
 
@@ -210,7 +210,7 @@ def run_seeds(
             dataset = _load_data(cfg, dev)
         ckpt = checkpoint_path(exp_id, profile, seed, checkpoint_dir, folder)
         jobs.append(_start_job(exp_id, profile, folder, seed, cfg, dataset, dev, out_path, old, fresh, ckpt))
-    reason = stackable(cfg) if stack else None
+    reason = stackable(as_run(cfg, run_precision(cfg, dev)[0])) if stack else None
     if stack and reason is not None:
         _log(f"{exp_id}/{profile}: not stacking the seeds ({reason}); running them one at a time")
     groups: list[list[_Job]] = [[job] for job in jobs]
@@ -240,7 +240,11 @@ def _start_job(exp_id: str, profile: str, folder: str | None, seed: int, cfg: Ru
                old: dict[str, Any] | None, fresh: bool, ckpt: Path) -> _Job:
     """A freshly initialised trainer for ``seed``, resumed from its checkpoint ``ckpt`` where one fits (not
     with ``fresh``). A checkpoint there of another config is moved aside, never overwritten."""
-    origin = provenance(dev, dataset.hashes, getattr(cfg.model, "precision", "fp32"))  # taken now: the code that trains is the code at the start
+    precision, choice = run_precision(cfg, dev)  # model.precision "auto" decides here, for this device
+    origin = provenance(dev, dataset.hashes, precision)  # taken now: the code that trains is the code at the start
+    if choice is not None:
+        origin["precision_choice"] = choice
+    trained = as_run(cfg, precision)  # the config the trainer is built from; results and checkpoints keep cfg
     generator = torch.Generator(dev)
     nudge = perturbation()
     if nudge:
@@ -250,7 +254,7 @@ def _start_job(exp_id: str, profile: str, folder: str | None, seed: int, cfg: Ru
         """A freshly initialised trainer: the seed fixes the weights (global RNG) and the data order (generator)."""
         torch.manual_seed(seed)
         generator.manual_seed(seed)
-        trainer = METHODS[cfg.method].trainer(cfg, dataset, generator)
+        trainer = METHODS[cfg.method].trainer(trained, dataset, generator)
         if nudge:
             perturb_start(trainer.net, nudge, seed)
         return trainer

@@ -4,6 +4,7 @@ fused loss and the optimiser step to float rounding, the bf16 products to bf16 r
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 import os
 import subprocess
 import sys
@@ -323,3 +324,48 @@ def test_bf16_is_refused_where_it_is_not_implemented() -> None:
         validate(replace(cfg, model=replace(cfg.model, precision="bf16")))
     with pytest.raises(ConfigError, match="model.precision must be fp32 or bf16"):
         validate(RunConfig(method="ff-supervised", model=FFConfig(precision="fp16")))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("units, method, expect", [
+    (["avx512_bf16"], "mnist-ff-supervised", "bf16"),  # validated, with bf16 units
+    ([], "mnist-ff-supervised", "fp32"),  # no bf16 units: emulated bf16 would gain nothing
+    (["amx_bf16"], "mnist-ff-recurrent", "fp32"),  # implemented, not validated
+    (["avx512_bf16"], "mnist-ff-unsupervised-local", "fp32"),  # locally connected maps
+    (["avx512_bf16"], "mnist-bp", "fp32"),  # backprop has no precision field: fp32, as asked
+])
+def test_auto_precision_takes_bf16_only_where_validated_and_native(monkeypatch: pytest.MonkeyPatch, units: list[str], method: str, expect: str) -> None:
+    from dataclasses import replace
+
+    from ffrepro import methods
+    from ffrepro.registry import get_experiment
+
+    monkeypatch.setattr(methods, "cpu_bf16_units", lambda: units)
+    monkeypatch.setattr(methods, "bf16_native", lambda device: bool(units))
+    cfg = get_experiment(method).config("smoke")
+    if hasattr(cfg.model, "precision"):
+        cfg = replace(cfg, model=replace(cfg.model, precision="auto"))
+        validate(cfg)
+    precision, why = methods.run_precision(cfg, torch.device("cpu"))
+    assert precision == expect and (why is None) == (not hasattr(cfg.model, "precision"))
+    assert methods.as_run(cfg, precision).model.__dict__.get("precision", "fp32") == precision
+
+
+def test_an_auto_run_records_what_ran_and_why_and_matches_either_precision(tmp_path: Path) -> None:
+    """A run with model.precision "auto" keeps "auto" in its results' config (so it is a run of that
+    config on any machine), builds its net in the precision chosen here, and says so in its provenance."""
+    from dataclasses import replace
+
+    from ffrepro import ff
+    from ffrepro.config import completed_with, override
+    from ffrepro.registry import get_experiment
+    from ffrepro.runner import run
+
+    exp = "mnist-ff-supervised"
+    cfg = override(get_experiment(exp).config("smoke"), {"model.precision": "auto", "optim.epochs": "1", "data.train_examples": "200"})
+    out = run(exp, "smoke", 0, config=cfg, results_dir=tmp_path / "results", checkpoint_dir=tmp_path / "ckpt", progress=False)
+    ran = "bf16" if ff.CPU_BF16_UNITS else "fp32"
+    assert out["config"]["model"]["precision"] == "auto" and out["provenance"]["precision"] == ran
+    assert out["provenance"]["precision_choice"].startswith(f"auto: {ran}, ")
+    for precision in ("fp32", "bf16"):  # a fixed-precision result is a run of "auto", and the other way round
+        stored = {**out, "config": {**out["config"], "model": {**out["config"]["model"], "precision": precision}}}
+        assert completed_with(stored, cfg) and completed_with(out, replace(cfg, model=replace(cfg.model, precision=precision)))
