@@ -18,7 +18,7 @@ from ffrepro.config import FFConfig, RunConfig
 from ffrepro.cost import achieved, ff_flops, train_flops_per_example
 from ffrepro.data import TRAIN_SIZE
 from ffrepro.experiments import cifar10
-from ffrepro.figures import chapter, summary, supervised
+from ffrepro.figures import chapter, common, summary, supervised
 from ffrepro.registry import EXPERIMENTS, get_experiment
 from ffrepro.results import REPO_ROOT, SCHEMA_VERSION, result_path, write_result
 
@@ -126,12 +126,12 @@ def test_precision_validation_uses_the_seeds_spread(tmp_path: Path, monkeypatch:
     exp = "mnist-ff-hard-negatives"
     write(tmp_path, exp, "cpu", [1.9, 2.0, 2.1], seconds=20.0)
     with pytest.raises(FileNotFoundError, match="bf16"):
-        supervised.precision_validation(exp, "bf16", "cpu")
+        common.precision_validation(exp, "bf16", "cpu")
     for seed, error in enumerate(bf16):
         r = result(exp, "cpu", seed, error, seconds=10.0, precision="bf16")
         r["config"] = get_experiment(f"{exp}/bf16").config("cpu").to_dict()
         write_result(result_path(f"{exp}/bf16", "cpu", seed, tmp_path), r)
-    table, verdict = supervised.precision_validation(exp, "bf16", "cpu")
+    table, verdict = common.precision_validation(exp, "bf16", "cpu")
     assert verdict["within"] is within and verdict["allowed"] == pytest.approx(0.2)
     assert verdict["speed_up"] == pytest.approx(2.0)
     assert list(table.index) == ["fp32", "bf16"]
@@ -141,21 +141,21 @@ def test_precision_validation_uses_the_seeds_spread(tmp_path: Path, monkeypatch:
 def test_precision_at_another_scale_compares_speed_only_on_one_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
     exp = "mnist-ff-hard-negatives"
-    assert "No paper-profile run of the bf16 variant" in supervised.scale_precision_sentence(None, "paper")
+    assert "No paper-profile run of the bf16 variant" in common.scale_precision_sentence(None, "paper", "mnist-ff-hard-negatives")
     write(tmp_path, exp, "paper", [1.5, 1.6, 1.4], seconds=6.0)
     for seed, error in enumerate([1.45, 1.55]):
         r = result(exp, "paper", seed, error, seconds=18.0, precision="bf16")
         r["config"] = get_experiment(f"{exp}/bf16").config("paper").to_dict()
         write_result(result_path(f"{exp}/bf16", "paper", seed, tmp_path), r)
-    _, verdict = supervised.precision_validation(exp, "bf16", "paper")
+    _, verdict = common.precision_validation(exp, "bf16", "paper")
     assert verdict["same_machine"] and verdict["variant_mean"] == pytest.approx(1.5) and verdict["fp32_mean"] == pytest.approx(1.5)
-    same = supervised.scale_precision_sentence(verdict, "paper")
+    same = common.scale_precision_sentence(verdict, "paper", "mnist-ff-hard-negatives")
     assert "**within**" in same and "an epoch in bf16 was 0.3 times as fast as in fp32" in same
     r = result(exp, "paper", 2, 1.5, seconds=18.0, precision="bf16")  # a third bf16 seed made on another machine (a GPU)
     r["config"], r["provenance"]["device"] = get_experiment(f"{exp}/bf16").config("paper").to_dict(), "NVIDIA H100 80GB HBM3"
     write_result(result_path(f"{exp}/bf16", "paper", 2, tmp_path), r)
-    _, verdict = supervised.precision_validation(exp, "bf16", "paper")
-    text = supervised.scale_precision_sentence(verdict, "paper")
+    _, verdict = common.precision_validation(exp, "bf16", "paper")
+    text = common.scale_precision_sentence(verdict, "paper", "mnist-ff-hard-negatives")
     assert not verdict["same_machine"] and "different machines" in text and "times as fast" not in text
     assert text.startswith("At the paper profile, 3 bf16 seed(s) give 1.50 % against 1.50 % for 3 fp32 seed(s): +0.00 points")
 

@@ -25,7 +25,8 @@ from matplotlib.figure import Figure
 
 from ffrepro.config import PROFILES
 from ffrepro.cost import achieved
-from ffrepro.report import summary_rows
+from ffrepro.registry import get_experiment
+from ffrepro.report import mean_std_text, metric_value, summary_rows
 from ffrepro.results import REPO_ROOT, load_results, results_root
 
 Result = dict[str, Any]
@@ -415,3 +416,46 @@ def versus(a: float, b: float, n: int) -> str:
     than", "worse than", or "as well as" when the difference is within 2 standard errors of it."""
     se = (sum(e / 100 * (1 - e / 100) for e in (a, b)) / n) ** 0.5 * 100
     return "as well as" if abs(a - b) <= 2 * se else "better than" if a < b else "worse than"
+
+
+def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """An entry's fp32 seeds against its reduced-precision variant's seeds (every seed on disk at
+    ``profile``): test error per seed, mean ± sd, and seconds per epoch. The variant passes if its mean
+    lies within two standard deviations of the fp32 seeds' mean (the seeds' spread; with one fp32 seed,
+    within the 10k test set's sampling error of ~0.15 points at this error, so that one-seed runs are
+    not judged by a spread they do not have).
+    -> (table, {"within": bool, "difference": points, "allowed": points, "speed_up": x, "fp32_seeds", "variant_seeds"})"""
+    exp = get_experiment(exp_id)
+    runs = {"fp32": load_results(exp_id, profile), variant: load_results(f"{exp_id}/{variant}", profile)}
+    if not runs["fp32"] or not runs[variant]:
+        raise FileNotFoundError(f"no results of {exp_id} and {exp_id}/{variant} at profile {profile!r}: "
+                                f"`python -m ffrepro run {exp_id} {exp_id}/{variant} --profile {profile} --seed 0 1 2`")
+    rows, stats = [], {}
+    machines = {(r["provenance"]["device"], r["provenance"].get("cpu_model")) for results in runs.values() for r in results}
+    for name, results in runs.items():
+        values = [metric_value(r, exp.metric) for r in results]
+        speed = statistics.fmean(achieved(r)["seconds_per_epoch"] for r in results)
+        stats[name] = (values, speed)
+        rows.append({"precision": name, "seeds": ", ".join(str(r["seed"]) for r in results),
+                     "test error per seed %": ", ".join(f"{v:.2f}" for v in values), "test error %": mean_std_text(values),
+                     "s / epoch": round(speed, 1), "device": results[0]["provenance"]["device"]})
+    (ref, ref_speed), (low, low_speed) = stats["fp32"], stats[variant]
+    allowed = 2 * statistics.stdev(ref) if len(ref) > 1 else 0.15
+    difference = statistics.fmean(low) - statistics.fmean(ref)
+    verdict = {"within": abs(difference) <= allowed, "difference": difference, "allowed": allowed, "speed_up": ref_speed / low_speed,
+               "fp32_seeds": len(ref), "variant_seeds": len(low), "same_machine": len(machines) == 1, "fp32_mean": statistics.fmean(ref),
+               "variant_mean": statistics.fmean(low)}
+    return pd.DataFrame(rows).set_index("precision"), verdict
+
+
+def scale_precision_sentence(verdict: dict[str, Any] | None, profile: str, exp_id: str, variant: str = "bf16") -> str:
+    """What the chapter says of :func:`precision_validation` at another ``profile`` (the paper's scale,
+    beside a book built at a smaller one); speeds are compared only where every run shares a machine."""
+    if verdict is None:
+        return (f"No {profile}-profile run of the {variant} variant is on disk yet (`python -m ffrepro run "
+                f"{exp_id}/{variant} --profile {profile} --seed 0 1 2`).")
+    speed = (f", and an epoch in {variant} was {verdict['speed_up']:.1f} times as fast as in fp32" if verdict["same_machine"] else
+             "; the runs were made on different machines (the device column), so their seconds per epoch are not compared")
+    return (f"At the {profile} profile, {verdict['variant_seeds']} {variant} seed(s) give {verdict['variant_mean']:.2f} % against "
+            f"{verdict['fp32_mean']:.2f} % for {verdict['fp32_seeds']} fp32 seed(s): {verdict['difference']:+.2f} points, "
+            f"**{'within' if verdict['within'] else 'outside'}** the fp32 seeds' spread ({verdict['allowed']:.2f} points){speed}.")
