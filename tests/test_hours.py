@@ -22,7 +22,7 @@ def _bench(local: dict[str, float] | None = None, recurrent_bf16: bool = True) -
     wide = [2000] * 4
     rec = {"hidden": [2000] * 3, "gflops": 180.0, **({"bf16_gflops": 450.0} if recurrent_bf16 else {})}
     return {
-        "device_type": "cpu", "bf16_units": "avx512_bf16", "finished": "2026-12-07T00:00:00+00:00",
+        "device_type": "cpu", "bf16_units": "avx512_bf16", "finished": "2026-12-07T00:00:00+00:00", "matmul_gflops": {"fp32": 200.0, "bf16": 800.0},
         "provenance": {"cpu_model": "Some CPU", "threads": 2, "git_commit": "abcdef0123"},
         "ff_epochs": [row([1000] * 3, "fp32", "fp32", True, False, 999.0),  # the narrower net is not the one that prices
                       row(wide, "fp32 reference", "fp32", False, False, 140.0), row(wide, "fp32", "fp32", True, False, 150.0),
@@ -86,3 +86,15 @@ def test_totals_only_where_every_entry_has_its_figure(tmp_path: Path, monkeypatc
     assert "Some CPU (2 threads, bf16 units: avx512_bf16, 2026-12-07, commit `abcdef0`)" in text
     no_tiles = hours.hours_markdown(_bench({"local_gflops": 17.0, "local_train_gflops": 7.0, "local_recurrent_gflops": 14.0}), ids=["cifar10-ff-min-ssq-2layers", "mnist-ff-jitter"])
     assert no_tiles.splitlines()[-1].split("|")[5].strip() == "—"  # the old bench has no tiles: no fp32 total now
+
+
+def test_the_all_results_page_prices_by_the_committed_bench_or_says_why_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ffrepro import bench
+    from ffrepro.figures import summary
+    from ffrepro.results import REPO_ROOT
+
+    assert summary.hours_markdown() == hours.hours_markdown(bench.load("cpu"))
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    assert summary.hours_markdown().startswith("No readable `make bench` run of a CPU is on disk")
+    write_result(bench.result_file("cpu", tmp_path), _bench())
+    assert "| mnist-ff-recurrent | 0 of 3 |" in summary.hours_markdown() and (REPO_ROOT / "results").exists()

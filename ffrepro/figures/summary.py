@@ -107,6 +107,20 @@ def overview_figure(exp_ids: Sequence[str] | None = None) -> Figure:
     return fig
 
 
+def hours_markdown() -> str:
+    """The CPU-hours the paper profile still needs (:func:`ffrepro.hours.hours_markdown`, the README's table),
+    at the rates of the committed CPU bench run, or a sentence saying that none is committed."""
+    from ffrepro import bench
+    from ffrepro.hours import hours_markdown as table
+    from ffrepro.results import ResultsError
+
+    try:
+        run = bench.load("cpu")
+    except ResultsError as exc:
+        return f"No readable `make bench` run of a CPU is on disk, so the hours cannot be priced ({exc})."
+    return table(run)
+
+
 def known_gaps_markdown() -> str:
     """:func:`known_gaps_table` as the "All results" page states it: one bullet per known gap (ours,
     the paper's number, the tolerance, the bound and what we know), or a sentence that there is none."""
