@@ -63,16 +63,20 @@ def initial_states(image_term: torch.Tensor, up: Product, layers: int) -> list[S
 
 
 def damped_step(image_term: torch.Tensor, label: torch.Tensor, states: list[State], up: Product, down: Product,
-                damping: float) -> tuple[list[State], list[tuple[torch.Tensor | None, torch.Tensor]]]:
+                damping: float, operand: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[list[State], list[tuple[torch.Tensor | None, torch.Tensor]]]:
     """One synchronous iteration: every layer from the normalised states of its neighbours at t-1 (the label
     above the last), ``h_t = damping h_{t-1} + (1 - damping) relu(up + down)``. The inputs are detached (no
     gradient across time or layers), so the gradient reaches only this step's weights, scaled by
     1 - damping. Shapes broadcast over the label axis, and over a leading seeds axis where one seed's
-    products are stacked seeds' (:mod:`ffrepro.stacked`). -> (the new states, the normalised inputs
-    [(from below, None for layer 1; from above)] that made them)"""
+    products are stacked seeds' (:mod:`ffrepro.stacked`). Each state is normalised once for both
+    neighbours it feeds, and ``operand`` (e.g. the cast to bf16 of a net with bf16 products) applied once
+    too. -> (the new states, the normalised inputs [(from below, None for layer 1; from above)] that made them)"""
     h_old = [h.detach() for _, h in states]
     last = len(states) - 1
-    inputs = [(None if i == 0 else length_normalize(h_old[i - 1]), label if i == last else length_normalize(h_old[i + 1])) for i in range(len(states))]
+    normed = [length_normalize(h) for h in h_old]  # (a net of one layer never reads its own)
+    if operand is not None:
+        normed = [operand(a) for a in normed]
+    inputs = [(None if i == 0 else normed[i - 1], label if i == last else normed[i + 1]) for i in range(len(states))]
     out = []
     for i, (below, above) in enumerate(inputs):
         z = (image_term if below is None else up(i, below)) + down(i, above)
@@ -81,14 +85,20 @@ def damped_step(image_term: torch.Tensor, label: torch.Tensor, states: list[Stat
 
 
 def dynamics(image_term: torch.Tensor, label: torch.Tensor, iterations: int, up: Product, down: Product, damping: float,
-             layers: int) -> Iterator[tuple[list[State], list[tuple[torch.Tensor | None, torch.Tensor]] | None]]:
-    """The initial pass (:func:`initial_states`) and ``iterations`` steps (:func:`damped_step`), one at a time: each
-    step's states and the inputs that made them (None for the initial pass)."""
+             layers: int, operand: Callable[[torch.Tensor], torch.Tensor] | None = None
+             ) -> Iterator[tuple[list[State], list[tuple[torch.Tensor | None, torch.Tensor]] | None]]:
+    """The initial pass (:func:`initial_states`) and ``iterations`` steps (:func:`damped_step`, with its ``operand``), one
+    at a time: each step's states and the inputs that made them (None for the initial pass)."""
     states = initial_states(image_term, up, layers)
     yield states, None
+    label = label if operand is None else operand(label)
     for _ in range(iterations):
-        states, inputs = damped_step(image_term, label, states, up, down, damping)
+        states, inputs = damped_step(image_term, label, states, up, down, damping, operand)
         yield states, inputs
+
+
+def _to_bf16(a: torch.Tensor) -> torch.Tensor:
+    return a.to(torch.bfloat16)
 
 
 class RecurrentFFNet(nn.Module):
@@ -142,7 +152,12 @@ class RecurrentFFNet(nn.Module):
     def step(self, image_term: torch.Tensor, label: torch.Tensor, states: list[State]) -> list[State]:
         """One synchronous iteration (:func:`damped_step`). image_term: (1, N, units_1) from :meth:`bottom_up`;
         label: (K, N, 10) from :meth:`label_state`; states: [(z, h)] with h (K_i, N, units_i), K_i in {1, K}."""
-        return damped_step(image_term, label, states, self._up, self._down, self.cfg.damping)[0]
+        return damped_step(image_term, label, states, self._up, self._down, self.cfg.damping, self._operand())[0]
+
+    def _operand(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The cast of the products' operands, made once per state for both products that read it: to bf16
+        for a net with bf16 products (each would cast it otherwise), none in fp32."""
+        return _to_bf16 if self.cfg.precision == "bf16" and not self.cfg.local else None
 
     def _up(self, i: int, a: torch.Tensor) -> torch.Tensor:
         return self.layers[i].linear(a)
@@ -159,7 +174,7 @@ class RecurrentFFNet(nn.Module):
         """:meth:`run` one step at a time, keeping no step that the caller does not keep (the test of
         every label on CIFAR-10 holds 10 x 3072 units per image and layer at each step)."""
         label = self.label_state(labels, image.shape[0])
-        for states, _ in dynamics(self.bottom_up(image), label, iterations, self._up, self._down, self.cfg.damping, len(self.layers)):
+        for states, _ in dynamics(self.bottom_up(image), label, iterations, self._up, self._down, self.cfg.damping, len(self.layers), self._operand()):
             yield states
 
     # --- scoring -------------------------------------------------------------------------------
