@@ -45,15 +45,18 @@ class MethodRecord:
     # profile within the seeds' spread, shown in the book: paper runs may use it), "implemented" (not
     # yet validated: variants only), "none"
     bf16: Bf16Status = "none"
+    # the (entry, variant) whose cpu-profile seeds validate bf16 against the entry's fp32 seeds
+    # (ffrepro.figures.common.precision_validation); a test holds "validated" to them
+    bf16_validation: tuple[str, str] | None = None
 
 
 METHODS: dict[str, MethodRecord] = {m.name: m for m in (
     MethodRecord("ff-supervised", FFConfig, FFSupervisedTrainer, StackedFFSupervised, lambda n_in, model: ff_flops(n_in, model, supervised=True),
-                 bf16="validated"),  # mnist-ff-hard-negatives/bf16 against its fp32 seeds (issue 12)
+                 bf16="validated", bf16_validation=("mnist-ff-hard-negatives", "bf16")),  # issue 12
     MethodRecord("ff-unsupervised", UnsupervisedFFConfig, FFUnsupervisedTrainer, StackedFFUnsupervised, lambda n_in, model: ff_flops(n_in, model, supervised=False),
                  bf16="implemented"),
     MethodRecord("ff-recurrent", RecurrentFFConfig, FFRecurrentTrainer, StackedFFRecurrent, lambda n_in, model: recurrent.flops(n_in, model)["train"],
-                 bf16="implemented"),
+                 bf16="implemented", bf16_validation=("mnist-ff-recurrent-2layers", "bf16")),  # issue 29
     MethodRecord("bp", BPConfig, BPTrainer, StackedBP, lambda n_in, model: bp.flops(n_in, model)["train"]),
 )}
 

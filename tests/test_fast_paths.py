@@ -369,3 +369,22 @@ def test_an_auto_run_records_what_ran_and_why_and_matches_either_precision(tmp_p
     for precision in ("fp32", "bf16"):  # a fixed-precision result is a run of "auto", and the other way round
         stored = {**out, "config": {**out["config"], "model": {**out["config"]["model"], "precision": precision}}}
         assert completed_with(stored, cfg) and completed_with(out, replace(cfg, model=replace(cfg.model, precision=precision)))
+
+
+def test_a_method_is_bf16_validated_only_with_its_committed_evidence() -> None:
+    """``model.precision = "auto"`` takes bf16 for a method marked "validated": that mark must rest on
+    committed cpu-profile results, three seeds of the fp32 entry and three of its bf16 variant, whose
+    means differ by no more than the fp32 seeds' spread (the book shows the same comparison)."""
+    from ffrepro.figures.common import precision_validation
+    from ffrepro.methods import METHODS
+    from ffrepro.registry import get_experiment
+
+    for method in METHODS.values():
+        if method.bf16_validation is not None:
+            exp_id, variant = method.bf16_validation
+            assert get_experiment(exp_id).config("cpu").method == method.name
+            assert get_experiment(f"{exp_id}/{variant}").config("cpu").model.precision == "bf16"
+        if method.bf16 == "validated":
+            assert method.bf16_validation is not None, method.name
+            _, verdict = precision_validation(*method.bf16_validation, "cpu")
+            assert verdict["within"] and verdict["fp32_seeds"] >= 3 and verdict["variant_seeds"] >= 3, method.name
