@@ -280,3 +280,22 @@ def test_supervised_facts_state_every_number_the_chapter_glues(tmp_path: Path, m
     text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
     glued = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text))
     assert glued <= set(f), glued - set(f)
+
+
+def test_the_recurrent_chapter_shows_its_bf16_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ffrepro.figures import recurrent
+    from ffrepro.methods import METHODS
+
+    monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
+    exp, variant = METHODS["ff-recurrent"].bf16_validation or ("", "")
+    text, table = recurrent.precision_section("cpu")
+    assert table is None and f"`python -m ffrepro run {exp}/{variant} --profile cpu --seed 0 1 2`" in text
+    write(tmp_path, exp, "cpu", [2.0, 2.1, 1.9], seconds=40.0)
+    for seed, error in enumerate([2.05, 1.95, 2.0]):
+        r = result(exp, "cpu", seed, error, seconds=25.0, precision="bf16")
+        r["config"] = get_experiment(f"{exp}/{variant}").config("cpu").to_dict()
+        write_result(result_path(f"{exp}/{variant}", "cpu", seed, tmp_path), r)
+    text, table = recurrent.precision_section("cpu")
+    assert table is not None and list(table.index) == ["fp32", "bf16"]
+    assert "3 bf16 seed(s) give 2.00 % against 2.00 % for 3 fp32 seed(s)" in text and "**within**" in text and "1.6 times as fast" in text
+    assert f"Recurrent FF's bf16 is {METHODS['ff-recurrent'].bf16}" in text
