@@ -16,7 +16,7 @@ PYTHON_BASE ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-NOTEBOOKS := $(wildcard book/notebooks/*.ipynb)
+NOTEBOOKS := $(wildcard book/notebooks/*.md)
 MATHJAX := book/_extra/mathjax/tex-mml-chtml.js
 FRESH_FLAG := $(if $(filter 1,$(FRESH)),--fresh,)
 
@@ -58,11 +58,15 @@ results: data
 # refuses a site that read one not committed as it was read (ffrepro/publish.py).
 RESULTS_READ := book/_extra/downloads/results-read.txt
 
+# Each chapter's source, a MyST markdown notebook (book/notebooks/NAME.md), is converted to a notebook on the
+# fly (ffrepro/book.py, jupytext) and executed by papermill from its stdin into book/executed/NAME.ipynb.
 notebooks: $(STAMP)
 	mkdir -p book/executed
 	rm -f $(RESULTS_READ)
-	set -e; for nb in $(NOTEBOOKS); do \
-	  PYTHONPATH=$(CURDIR) FFREPRO_RESULTS_READ=$(CURDIR)/$(RESULTS_READ) $(PY) -m papermill $$nb book/executed/$$(basename $$nb) -k python3 --cwd book/notebooks \
+	set -eo pipefail; for nb in $(NOTEBOOKS); do \
+	  $(PY) -m ffrepro.book --ipynb $$nb | PYTHONPATH=$(CURDIR) FFREPRO_RESULTS_READ=$(CURDIR)/$(RESULTS_READ) \
+	    PYTHONWARNINGS="ignore:the file is not specified with any extension" \
+	    $(PY) -m papermill - book/executed/$$(basename $$nb .md).ipynb -k python3 --cwd book/notebooks \
 	    -p profile $(PROFILE) -y "seeds: [$$(echo $(SEEDS) | sed 's/ /, /g')]" --log-level WARNING; done
 
 # The table of contents and the first page's list of chapters are written from the pages' records (ffrepro/book.py).

@@ -1,7 +1,8 @@
 """The book's pages as records: each chapter's figures module declares the pages it draws (``PAGES``),
 and the table of contents and the first page's list of chapters are written from them.
 
-A page is a notebook (``book/notebooks/NAME.ipynb``, executed into ``book/executed/``), its line on the
+A page is a notebook (``book/notebooks/NAME.md``, a MyST markdown notebook that ``make notebooks`` converts
+with :func:`ipynb` and executes with papermill into ``book/executed/NAME.ipynb``), its line on the
 first page and its place in the table of contents. The book's own front pages, which draw no results,
 are declared here. ``python -m ffrepro.book book`` (run by ``make site``) writes ``book/_toc.yml`` and
 ``book/executed/chapters.md`` (which ``intro.md`` includes); neither is kept in git, so adding a chapter
@@ -19,9 +20,36 @@ from pathlib import Path
 ROOT = "intro"  # book/intro.md: the first page, holding the overview and the list of chapters
 
 
+def sources(book: Path) -> list[Path]:
+    """The chapters' sources: ``book/notebooks/*.md``, MyST markdown notebooks (jupytext's ``md:myst``)."""
+    return sorted((book / "notebooks").glob("*.md"))
+
+
+def read_source(path: Path):
+    """The notebook (an ``nbformat`` node, each cell's ``source`` one string) that the MyST markdown notebook
+    ``path`` holds, as papermill executes it: its cells' ids are their places (``cell-00``, ``cell-01``...),
+    not the random ids a text notebook would get on every conversion, and it keeps no ``jupytext`` metadata
+    (the header's record of the text format), so the executed notebook's metadata is the kernel's and
+    papermill's alone."""
+    import jupytext
+
+    nb = jupytext.read(path, fmt="md:myst")
+    nb.metadata.pop("jupytext", None)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i:02d}"
+    return nb
+
+
+def ipynb(path: Path) -> str:
+    """:func:`read_source` as ``.ipynb`` JSON: ``python -m ffrepro.book --ipynb NAME.md | papermill - ...``."""
+    import nbformat
+
+    return nbformat.writes(read_source(path))
+
+
 @dataclass(frozen=True)
 class Page:
-    """One page of the book: ``book/notebooks/{notebook}.ipynb``, listed on the first page as
+    """One page of the book: ``book/notebooks/{notebook}.md``, listed on the first page as
     "{link} {line}", at ``place`` in the table of contents (ascending; the numbers need not be
     consecutive, so a new page slots in between two)."""
 
@@ -67,7 +95,7 @@ def chapter_list() -> str:
 def write(book: Path) -> list[Path]:
     """Write ``_toc.yml`` and ``executed/chapters.md`` into the book's folder ``book``; raise if a page has no
     notebook or a notebook no page."""
-    notebooks = {p.stem for p in (book / "notebooks").glob("*.ipynb")}
+    notebooks = {p.stem for p in sources(book)}
     declared = {p.notebook for p in pages()}
     if notebooks != declared:
         raise ValueError(f"book pages and notebooks differ: notebooks without a page {sorted(notebooks - declared)}, "
@@ -80,5 +108,8 @@ def write(book: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in write(Path(sys.argv[1] if len(sys.argv) > 1 else "book")):
-        print(f"wrote {path}")
+    if sys.argv[1:2] == ["--ipynb"]:  # one chapter's source as a notebook, on stdout (make notebooks)
+        sys.stdout.write(ipynb(Path(sys.argv[2])))
+    else:
+        for path in write(Path(sys.argv[1] if len(sys.argv) > 1 else "book")):
+            print(f"wrote {path}")

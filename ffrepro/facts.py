@@ -1,7 +1,7 @@
 """The configuration facts the book's prose states, computed from the registry.
 
 The book types no configuration value: :func:`config_facts` reads every value the text of
-``book/notebooks/ff-intro.ipynb`` names (widths, epochs, data, optimiser settings, which negatives
+``book/notebooks/ff-intro.md`` names (widths, epochs, data, optimiser settings, which negatives
 each entry uses) from :data:`ffrepro.registry.EXPERIMENTS`, and the notebook glues them into the
 prose. :func:`profile_table` is the table of every experiment's three profiles, and
 :func:`config_values` collects, per field and profile, every value the registry uses, so that

@@ -10,7 +10,7 @@ report (:data:`REPRODUCTIONS`).
 
 The paper's own text was not at hand when these numbers were collected, so each carries a mark
 (:data:`MARKS`): (c) where independent summaries of the paper agree on it, (r) where it is recalled.
-The book's page "The paper's numbers" (``book/notebooks/paper-numbers.ipynb``) shows the tables of
+The book's page "The paper's numbers" (``book/notebooks/paper-numbers.md``) shows the tables of
 this module; the chapters point to it instead of to any file outside the repository.
 """
 

@@ -22,7 +22,7 @@ from ffrepro.results import REPO_ROOT
 from ffrepro.runner import run
 
 BOOK = REPO_ROOT / "book"
-NOTEBOOKS = sorted((BOOK / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = book_pages.sources(BOOK)
 BIN = Path(sys.executable).parent
 
 
@@ -63,7 +63,8 @@ def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def built_book(smoke_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of book/ with every notebook executed by papermill (profile smoke), then built; shared by
+    """A copy of book/ with every notebook executed by papermill (profile smoke), as ``make notebooks`` does
+    (each MyST source converted by :func:`ffrepro.book.ipynb`, on papermill's stdin), then built; shared by
     tests/test_book.py and tests/test_site_browser.py, so the site is built once per session."""
     if not (BOOK / "_extra" / "mathjax" / "tex-mml-chtml.js").exists():
         pytest.fail("offline MathJax missing: run `make book/_extra/mathjax/tex-mml-chtml.js` (make test does)")
@@ -75,9 +76,9 @@ def built_book(smoke_results: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
     def execute(nb: Path) -> None:
         subprocess.run(
-            [str(BIN / "python"), "-m", "papermill", str(nb), str(book / "executed" / nb.name), "-k", "python3",
+            [str(BIN / "python"), "-m", "papermill", "-", str(book / "executed" / f"{nb.stem}.ipynb"), "-k", "python3",
              "--cwd", str(book / "notebooks"), "-p", "profile", "smoke", "--log-level", "WARNING"],
-            env=env, check=True, timeout=600,
+            input=book_pages.ipynb(nb), text=True, env=env, check=True, timeout=600,
         )
 
     with ThreadPoolExecutor(SMOKE_WORKERS) as pool:  # two notebooks at a time; each appends its reads to the manifest

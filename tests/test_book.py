@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ffrepro.book import sources
 from ffrepro.results import REPO_ROOT
 
 BOOK = REPO_ROOT / "book"
-NOTEBOOKS = sorted((BOOK / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sources(BOOK)
 
 
 def test_there_are_notebooks() -> None:

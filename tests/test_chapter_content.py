@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ffrepro import book as book_pages, facts, paper
+from ffrepro.book import read_source
 from ffrepro.config import FFConfig, RunConfig
 from ffrepro.cost import achieved, ff_flops, train_flops_per_example
 from ffrepro.data import TRAIN_SIZE
@@ -220,8 +221,8 @@ def test_citation_facts_come_from_table1_and_the_reproductions() -> None:
 
 
 def test_the_paper_page_glues_only_its_facts() -> None:
-    nb = json.loads((BOOK / "notebooks" / "paper-numbers.ipynb").read_text())
-    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    nb = read_source(BOOK / "notebooks" / "paper-numbers.md")
+    text = "\n".join(c["source"] for c in nb["cells"] if c["cell_type"] == "markdown")
     keys = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text))
     assert keys and keys <= set(paper.page_facts()), keys - set(paper.page_facts())
     assert "executed/paper-numbers" in book_pages.toc()
@@ -233,7 +234,7 @@ OUTSIDE = re.compile(r"\.\./shared\b|\bshared[/]|PAPER\.md|DATA\.md")
 
 def test_nothing_cites_a_file_outside_the_repository() -> None:
     paths = [REPO_ROOT / "Makefile", REPO_ROOT / "README.md"]
-    for folder, pattern in (("ffrepro", "*.py"), ("tests", "*.py"), ("book", "*.md"), ("book/notebooks", "*.ipynb"), ("book", "*.yml")):
+    for folder, pattern in (("ffrepro", "*.py"), ("tests", "*.py"), ("book", "*.md"), ("book", "*.yml")):
         paths += sorted((REPO_ROOT / folder).rglob(pattern))
     cited = []
     for p in paths:
@@ -276,8 +277,8 @@ def test_supervised_facts_state_every_number_the_chapter_glues(tmp_path: Path, m
     assert (f["bf16-within"], f["bf16-seeds"], f["fp32-seeds"]) == ("within", 2, 2)
     assert f["bf16-speed-up"] == pytest.approx(10.0 / 15.0) and f["bf16-difference"] == pytest.approx(0.0)
     assert json.loads(json.dumps(f)) == f
-    page = json.loads((BOOK / "notebooks" / "mnist-ff-supervised.ipynb").read_text())
-    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    page = read_source(BOOK / "notebooks" / "mnist-ff-supervised.md")
+    text = "\n".join(c["source"] for c in page["cells"] if c["cell_type"] == "markdown")
     glued = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text))
     assert glued <= set(f), glued - set(f)
 

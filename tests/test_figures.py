@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ffrepro.book import read_source
 from ffrepro.figures import common, summary
 from ffrepro.registry import EXPERIMENTS, get_experiment
 from ffrepro.report import best_check, front_page_rows, mean_std_text, summary_row
@@ -214,8 +215,8 @@ def test_recurrent_facts_read_every_number_of_the_chapter(tmp_path: Path, monkey
         assert f[f"{e}-paper-pflop"] == pytest.approx(paper_epoch * exp.paper_config.optim.epochs / 1e15)
         assert f[f"{e}-tflop-epoch"] == pytest.approx(flops(784, exp.config("cpu").model)["train"] * 50_000 / 1e12)
     assert json.loads(json.dumps(f)) == f
-    page = json.loads((REPO_ROOT / "book" / "notebooks" / "mnist-ff-recurrent.ipynb").read_text())
-    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    page = read_source(REPO_ROOT / "book" / "notebooks" / "mnist-ff-recurrent.md")
+    text = "\n".join(c["source"] for c in page["cells"] if c["cell_type"] == "markdown")
     glued = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text))
     assert glued <= set(f), glued - set(f)
 
@@ -245,15 +246,14 @@ def test_cifar_facts_read_the_maps_data_and_errors() -> None:
     assert f["cifar10-ff-min-ssq-2layers-paper-tflop-epoch"] == pytest.approx(10.3, abs=0.05)
     assert f["cifar10-ff-min-ssq-3layers-paper-tflop-epoch"] == pytest.approx(20.0, abs=0.05)
     assert (f["repro-cifar-ff"], f["table1-bp-range"]) == (77, "37-39")
-    assert _page_glue_keys("cifar10-table1.ipynb") <= set(f) | {"fig-curves", "fig-fields"}
+    assert _page_glue_keys("cifar10-table1.md") <= set(f) | {"fig-curves", "fig-fields"}
 
 
 def _page_glue_keys(notebook: str) -> set[str]:
-    import json
     import re
 
-    page = json.loads((REPO_ROOT / "book" / "notebooks" / notebook).read_text())
-    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    page = read_source(REPO_ROOT / "book" / "notebooks" / notebook)
+    text = "\n".join(c["source"] for c in page["cells"] if c["cell_type"] == "markdown")
     return set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text)) | set(re.findall(r"\{glue:figure\}\s*(\S+)", text))
 
 
@@ -272,7 +272,7 @@ def test_jitter_facts_on_the_committed_smoke_results(monkeypatch: pytest.MonkeyP
     assert f["ff-gain"] == pytest.approx(float(jitter.jitter_gain_table("smoke", [0]).loc["FF", "gain (points)"]))
     assert f["mnist-ff-jitter-test"] == common.mean_error(results["mnist-ff-jitter"], "test", "goodness")
     assert all(-1 <= f[f"{e}-smoothness"] <= 1 for e in jitter.FIELDS)
-    assert _page_glue_keys("mnist-ff-jitter.ipynb") <= set(f) | set(jitter.figures(results))
+    assert _page_glue_keys("mnist-ff-jitter.md") <= set(f) | set(jitter.figures(results))
 
 
 def test_unsupervised_facts_on_the_committed_smoke_results(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,7 +285,7 @@ def test_unsupervised_facts_on_the_committed_smoke_results(monkeypatch: pytest.M
     assert f["local-weights"] == int(maps["weights"].sum()) < f["local-dense-weights"]
     assert f["blur-steps"] == results[unsupervised.DENSE][0]["config"]["model"]["blur_steps"]
     assert f["mnist-ff-unsupervised-paper"] == get_experiment(unsupervised.DENSE).paper_value
-    glued = _page_glue_keys("mnist-ff-unsupervised.ipynb")
+    glued = _page_glue_keys("mnist-ff-unsupervised.md")
     assert glued <= set(f) | set(unsupervised.figures(results)) | {"fig-hybrids-unsupervised"}, glued - set(f)
 
 
@@ -305,7 +305,7 @@ def test_blackbox_facts_and_verdict(ff_box: float, bp_blocked: float, start: str
     assert (f["box-after"], f["box-next"], f["depth"], f["width"], f["n-test"]) == (2, 3, 4, 500, 10_000)
     assert (f["ff-box"], f["bp-blocked"], f["bp-st"]) == (ff_box, bp_blocked, 1.6)
     assert f["st-versus"] == "as well as" and f["verdict"].startswith(start)
-    assert _page_glue_keys("blackbox.ipynb") <= set(f)
+    assert _page_glue_keys("blackbox.md") <= set(f)
 
 
 def test_hybrid_facts_read_the_statistics() -> None:
@@ -328,7 +328,7 @@ def test_hybrid_facts_read_the_statistics() -> None:
     assert str(f["within-shuffled-10"]) == "0.0"  # rounded -0.0001: no "-0.00" on the page
     assert f["ratio-1"] == pytest.approx(0.6 / 0.9) and f["same-1"] == pytest.approx(0.7)
     assert f["same-half-distance"] == 11  # 0.5 + 0.2 / 11 = 0.518, the first share below 0.52
-    assert _page_glue_keys("hybrid-negatives.ipynb") <= set(f) | {"fig-mask-steps", "fig-hybrids", "fig-noise-vs-hybrid"}
+    assert _page_glue_keys("hybrid-negatives.md") <= set(f) | {"fig-mask-steps", "fig-hybrids", "fig-noise-vs-hybrid"}
 
 
 def test_bp_facts_read_the_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -340,7 +340,7 @@ def test_bp_facts_read_the_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     f = bp.facts(results, "cpu", [0, 1])
     assert (f[f"{BP}-test-bp"], f[f"{BP}-train-bp"], f[f"{BP}-hidden"], f[f"{BP}-epochs"]) == (pytest.approx(1.6), pytest.approx(0.1), "100x100", 10)
     assert f[f"{BP}-paper"] == get_experiment(BP).paper_value and f[f"{BP}-status"] in {"PASS", "FAIL", "GAP"}
-    assert _page_glue_keys("mnist-bp.ipynb") <= set(f) | {f"fig-curves-{BP}"}
+    assert _page_glue_keys("mnist-bp.md") <= set(f) | {f"fig-curves-{BP}"}
 
 
 def test_known_gaps_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

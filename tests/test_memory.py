@@ -5,13 +5,13 @@ activations are alive; it gives the same weights as ffcode's joint step. The mem
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 import torch
 
+from ffrepro.book import read_source
 from ffrepro.config import ConfigError, FFConfig, OptimConfig, RunConfig
 from ffrepro.ff import FFNet
 from ffrepro.memory import METHODS, SPECS, SavedBytes, measure, run_study
@@ -110,6 +110,6 @@ def test_memory_facts_read_growth_crossings_and_the_verdict() -> None:
     assert below["cross-peak"] == "from 1 hidden layer on"
     assert below["verdict"].startswith("So the claim of the blog holds for FF written as a stream")
     assert figs.verdict(streaming_growth=1.5, joint_growth=8.0, cross_peak=None, peak_ratio=1.0).startswith("So at these sizes the claim does not hold")
-    page = json.loads((REPO_ROOT / "book" / "notebooks" / "memory-depth.ipynb").read_text())
-    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    page = read_source(REPO_ROOT / "book" / "notebooks" / "memory-depth.md")
+    text = "\n".join(c["source"] for c in page["cells"] if c["cell_type"] == "markdown")
     assert set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text)) <= set(f)  # every number the page glues

@@ -25,12 +25,25 @@ BOOK = REPO_ROOT / "book"
 
 def test_every_notebook_is_a_page_in_the_table_of_contents() -> None:
     pages = book_pages.pages()
-    assert {p.notebook for p in pages} == {p.stem for p in (BOOK / "notebooks").glob("*.ipynb")}
+    assert {p.notebook for p in pages} == {p.stem for p in book_pages.sources(BOOK)}
     toc = yaml.safe_load(book_pages.toc())
     assert toc["root"] == "intro" and [c["file"] for c in toc["chapters"]] == [f"executed/{p.notebook}" for p in pages]
     assert [p.notebook for p in pages[:3]] == ["ff-intro", "paper-numbers", "mnist-ff-supervised"] and pages[-1].notebook == "summary"
     listed = book_pages.chapter_list().splitlines()
     assert len(listed) == len(pages) and all(line.startswith(f"- {{doc}}`/executed/{p.notebook}` ") for line, p in zip(listed, pages))
+
+
+def test_every_source_is_a_myst_notebook_with_a_parameters_cell() -> None:
+    """Each chapter's source (MyST markdown) reads as a valid notebook, the same one every time, whose one cell
+    tagged ``parameters`` (papermill's) is code that sets the profile."""
+    import nbformat
+
+    for source in book_pages.sources(BOOK):
+        nb = book_pages.read_source(source)
+        nbformat.validate(nb)
+        params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(params) == 1 and params[0].cell_type == "code" and "profile = " in params[0].source, source.name
+        assert book_pages.ipynb(source) == book_pages.ipynb(source) and "jupytext" not in nb.metadata
 
 
 def test_the_first_page_includes_the_list_rather_than_typing_it() -> None:
@@ -48,11 +61,11 @@ def _book_copy(tmp_path: Path) -> Path:
 
 def test_a_notebook_without_a_page_or_a_page_without_a_notebook_is_named(tmp_path: Path) -> None:
     book = _book_copy(tmp_path)
-    (book / "notebooks" / "mnist-ff-new.ipynb").write_text("{}")
+    (book / "notebooks" / "mnist-ff-new.md").write_text("# New\n")
     with pytest.raises(ValueError, match=r"notebooks without a page \['mnist-ff-new'\].*PAGES"):
         book_pages.write(book)
-    (book / "notebooks" / "mnist-ff-new.ipynb").unlink()
-    (book / "notebooks" / "summary.ipynb").unlink()
+    (book / "notebooks" / "mnist-ff-new.md").unlink()
+    (book / "notebooks" / "summary.md").unlink()
     with pytest.raises(ValueError, match=r"pages without a notebook \['summary'\]"):
         book_pages.write(book)
 
@@ -78,7 +91,7 @@ def test_a_new_chapter_is_three_new_files(tmp_path: Path, monkeypatch: pytest.Mo
         names = [m.__name__.rsplit(".", 1)[1] for m in chapters]
         assert names.index("mnist_new") == names.index("mnist_supervised") + 1  # PLACE 35: after 30, before 40
         book = _book_copy(tmp_path)
-        (book / "notebooks" / "mnist-ff-new.ipynb").write_text("{}")
+        (book / "notebooks" / "mnist-ff-new.md").write_text("# New\n")
         toc, listed = (p.read_text() for p in book_pages.write(book))
         files = [c["file"] for c in yaml.safe_load(toc)["chapters"]]
         assert files.index("executed/mnist-ff-new") == files.index("executed/mnist-ff-supervised") + 1

@@ -2,7 +2,7 @@
 
 The book promises that every number in its text is pasted in from the registry or the results,
 never typed. This module reads every chapter (``book/*.md`` and the markdown cells of every
-``book/notebooks/*.ipynb``) and finds numbers tied to a configuration word:
+``book/notebooks/*.md``) and finds numbers tied to a configuration word:
 
 - widths: "N units", "N ReLUs", "N-unit", "layers of N"; depths: "N (hidden) layers";
   architectures "D x W" / "D × W"; squares "N × N" (grid, window or image sides of the locally
@@ -32,13 +32,13 @@ a sentence is about); a wrong word ("uniform" for "hard" negatives).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 import pytest
 
 from ffrepro import facts
+from ffrepro.book import read_source, sources
 from ffrepro.config import PROFILES
 from ffrepro.registry import EXPERIMENTS
 from ffrepro.results import REPO_ROOT
@@ -157,12 +157,12 @@ def check(markdown: str, values: dict[str, dict[str, set[float]]], everything: b
 
 
 def chapters() -> dict[str, str]:
-    """Markdown of every chapter: ``book/*.md`` and the markdown cells of ``book/notebooks/*.ipynb``."""
+    """Markdown of every chapter: ``book/*.md`` and the markdown cells of ``book/notebooks/*.md``."""
     pages = {p.relative_to(REPO_ROOT).as_posix(): p.read_text() for p in sorted(BOOK.glob("*.md"))}
-    for nb in sorted((BOOK / "notebooks").glob("*.ipynb")):
-        cells = json.loads(nb.read_text())["cells"]
+    for nb in sources(BOOK):
+        cells = read_source(nb)["cells"]
         pages[nb.relative_to(REPO_ROOT).as_posix()] = "\n\n".join(
-            "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"
+            c["source"] for c in cells if c["cell_type"] == "markdown"
         )
     return pages
 
@@ -268,7 +268,7 @@ def test_fraction_words() -> None:
 
 def test_ff_intro_glues_only_known_facts() -> None:
     """Every {glue:text} key of ff-intro is a fact (or the profile): a typo fails here, not at build time."""
-    page = PAGES["book/notebooks/ff-intro.ipynb"]
+    page = PAGES["book/notebooks/ff-intro.md"]
     keys = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", page))
     assert keys, "ff-intro glues no facts"
     assert keys <= set(facts.config_facts()) | {"profile"}, keys - set(facts.config_facts())
@@ -278,6 +278,6 @@ def test_the_intro_words_agree_with_the_facts_it_glues() -> None:
     """ff-intro says in words that inference leaves out the first layer and that the MNIST experiments
     maximise the sum of squares on positive data; if the registry changes either, its text must too."""
     f = facts.config_facts()
-    text = "".join("".join(c["source"]) for c in json.loads((REPO_ROOT / "book" / "notebooks" / "ff-intro.ipynb").read_text())["cells"])
+    text = "".join(c["source"] for c in read_source(REPO_ROOT / "book" / "notebooks" / "ff-intro.md")["cells"])
     assert "and leave out the first (`model.first_scored_layer`)" in text and f["first-scored-layer"] == 2
     assert 'the MNIST experiments use\n{glue:text}`goodness`' in text and f["goodness"] == "max ssq"

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 
+from ffrepro.book import read_source
 from ffrepro.config import ConfigError, DataConfig, FFConfig, OptimConfig, RunConfig, UnsupervisedFFConfig, override
 from ffrepro.data import Dataset, Split
 from ffrepro.ff import FFLayer
@@ -308,8 +309,8 @@ def test_sleep_facts_state_every_number_the_chapter_glues() -> None:
     assert "have not both run yet" in f["u-paper-scale"] and facts(results, results_u, {}, "paper", [0])["u-paper-scale"].startswith("(This page")
     assert (f["n-runs"], f["batches"], f["seeds"]) == (len(results), 500, "0")
     assert json.loads(json.dumps(f)) == f  # plain values, for glue
-    page = json.loads((REPO_ROOT / "book" / "notebooks" / "mnist-ff-sleep.ipynb").read_text())
-    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    page = read_source(REPO_ROOT / "book" / "notebooks" / "mnist-ff-sleep.md")
+    text = "\n".join(c["source"] for c in page["cells"] if c["cell_type"] == "markdown")
     glued = set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text)) | set(re.findall(r"\{glue:figure\} (\S+)", text))
     assert glued - {"profile", "seeds"} <= set(f) | {"fig-sweep", "fig-trace", "fig-no-sleep", "fig-sweep-u"}, glued - set(f)
 
@@ -326,6 +327,6 @@ def test_gan_facts_read_the_sleep_study_and_the_supervised_entries() -> None:
     assert (f["uniform-error"], f["hard-error"], f["uniform-epochs"], f["hard-epochs"], f["hard-versus"]) == (1.4, 1.45, 60, 20, "as well as")
     assert (f["interleaved"], f["k1"], f["k10"], f["no-sleep"], f["dead"], f["phased"]) == (2.0, 3.0, 90.0, 40.0, 66, 66)
     assert f["reading"].startswith("FF shares with a GAN")
-    page = json.loads((REPO_ROOT / "book" / "notebooks" / "ff-and-gans.ipynb").read_text())
-    text = "\n".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    page = read_source(REPO_ROOT / "book" / "notebooks" / "ff-and-gans.md")
+    text = "\n".join(c["source"] for c in page["cells"] if c["cell_type"] == "markdown")
     assert set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text)) <= set(f)
