@@ -177,27 +177,42 @@ def _hours_text(h: float | None) -> str:
     return "—" if h is None else f"{h:,.1f}"
 
 
-def hours_markdown(bench: dict[str, Any], profile: str = "paper", ids: Sequence[str] | None = None) -> str:
-    """:func:`hours_table` as a markdown table with a total row and the bench it prices by."""
-    rows = hours_table(bench, profile, ids)
+COLUMNS = ("entry", "seeds done", "TFLOP a seed", "hours fp32 before", "hours fp32", "hours bf16", "hours at its CPU runs' rate")
+
+
+def hours_caption(bench: dict[str, Any], profile: str = "paper") -> str:
+    """What :func:`hours_text_rows` are: the bench they price by and what each column means."""
     prov = bench.get("provenance", {})
-    head = (f"CPU-hours to the missing {profile}-profile seeds, at the rates of `make bench` on {prov.get('cpu_model', bench.get('device_type'))} "
+    return (f"CPU-hours to the missing {profile}-profile seeds, at the rates of `make bench` on {prov.get('cpu_model', bench.get('device_type'))} "
             f"({prov.get('threads', '?')} threads, bf16 units: {bench.get('bf16_units', '?')}, {str(bench.get('finished', ''))[:10]}, "
             f"commit `{str(prov.get('git_commit', ''))[:7]}`). Training only; evaluation adds a few per cent. "
             "*fp32 before*: the code before issue 29 (local maps as dense matrices); *bf16*: where the method has bf16 products "
             "(*validated*: checked against fp32 at the cpu profile, so paper runs may use it).")
-    lines = [head, "", "| entry | seeds done | TFLOP a seed | hours fp32 before | hours fp32 | hours bf16 | hours at its CPU runs' rate |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+
+
+def hours_text_rows(bench: dict[str, Any], profile: str = "paper", ids: Sequence[str] | None = None) -> list[dict[str, str]]:
+    """:func:`hours_table` as text, one dict per entry keyed by :data:`COLUMNS`, and a total row (a total only
+    where every entry has its figure; the bf16 total takes each entry's fastest way, fp32 where it has no bf16)."""
     columns = ("hours fp32 before", "hours fp32", "hours bf16", "hours measured")
     totals: dict[str, list[float | None]] = {k: [] for k in columns}
-    for r in rows:
+    out = []
+    for r in hours_table(bench, profile, ids):
         runs = f" ({r['its runs']})" if r["its runs"] else ""
         bf16 = _hours_text(r["hours bf16"]) + (" (validated)" if r["hours bf16"] is not None and r["bf16"] == "validated" else "")
-        lines.append(f"| {r['experiment']} | {r['seeds done']} of {len(PAPER_SEEDS)} | {r['TFLOP a seed']:,.0f} | {_hours_text(r['hours fp32 before'])} "
-                     f"| {_hours_text(r['hours fp32'])} | {bf16} | {_hours_text(r['hours measured'])}{runs} |")
-        for k in columns:  # the bf16 total takes each entry's fastest way: fp32 where it has no bf16
+        out.append(dict(zip(COLUMNS, (r["experiment"], f"{r['seeds done']} of {len(PAPER_SEEDS)}", f"{r['TFLOP a seed']:,.0f}",
+                                      _hours_text(r["hours fp32 before"]), _hours_text(r["hours fp32"]), bf16, _hours_text(r["hours measured"]) + runs))))
+        for k in columns:
             totals[k].append(r[k] if k != "hours bf16" else r["hours bf16"] if r["hours bf16"] is not None else r["hours fp32"])
-    # a total only where every entry has its figure
-    total = {k: "—" if None in v else f"**{sum(v):,.0f}**" for k, v in totals.items()}  # type: ignore[arg-type]
-    lines.append(f"| **all** | | | {total['hours fp32 before']} | {total['hours fp32']} | {total['hours bf16']} (bf16 where it exists) | {total['hours measured']} |")
+    total = {k: "—" if None in v else f"{sum(v):,.0f}" for k, v in totals.items()}  # type: ignore[arg-type]
+    out.append(dict(zip(COLUMNS, ("all", "", "", total["hours fp32 before"], total["hours fp32"], f"{total['hours bf16']} (bf16 where it exists)",
+                                  total["hours measured"]))))
+    return out
+
+
+def hours_markdown(bench: dict[str, Any], profile: str = "paper", ids: Sequence[str] | None = None) -> str:
+    """:func:`hours_caption` and :func:`hours_text_rows` as a markdown table (the README's)."""
+    rows = hours_text_rows(bench, profile, ids)
+    lines = [hours_caption(bench, profile), "", "| " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * (len(COLUMNS) - 1)]
+    lines += ["| " + " | ".join(r.values()) + " |" for r in rows[:-1]]
+    lines.append("| " + " | ".join(f"**{v}**" if v and v != "—" and i != 5 else v for i, v in enumerate(rows[-1].values())) + " |")
     return "\n".join(lines)

@@ -91,10 +91,12 @@ def test_totals_only_where_every_entry_has_its_figure(tmp_path: Path, monkeypatc
 def test_the_all_results_page_prices_by_the_committed_bench_or_says_why_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ffrepro import bench
     from ffrepro.figures import summary
-    from ffrepro.results import REPO_ROOT
 
-    assert summary.hours_markdown() == hours.hours_markdown(bench.load("cpu"))
+    caption, table = summary.hours_section()
+    assert caption == hours.hours_caption(bench.load("cpu")) and table is not None and list(table.columns) == list(hours.COLUMNS[1:])
     monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path))
-    assert summary.hours_markdown().startswith("No readable `make bench` run of a CPU is on disk")
+    caption, table = summary.hours_section()
+    assert caption.startswith("No readable `make bench` run of a CPU is on disk") and table is None
     write_result(bench.result_file("cpu", tmp_path), _bench())
-    assert "| mnist-ff-recurrent | 0 of 3 |" in summary.hours_markdown() and (REPO_ROOT / "results").exists()
+    caption, table = summary.hours_section()
+    assert table is not None and table.loc["mnist-ff-recurrent", "seeds done"] == "0 of 3" and table.index[-1] == "all"

@@ -107,18 +107,18 @@ def overview_figure(exp_ids: Sequence[str] | None = None) -> Figure:
     return fig
 
 
-def hours_markdown() -> str:
-    """The CPU-hours the paper profile still needs (:func:`ffrepro.hours.hours_markdown`, the README's table),
-    at the rates of the committed CPU bench run, or a sentence saying that none is committed."""
+def hours_section() -> tuple[str, pd.DataFrame | None]:
+    """The CPU-hours the paper profile still needs (:mod:`ffrepro.hours`, the README's table) at the rates
+    of the committed CPU bench run: its caption and table, or a sentence saying why it cannot be priced."""
     from ffrepro import bench
-    from ffrepro.hours import hours_markdown as table
+    from ffrepro.hours import hours_caption, hours_text_rows
     from ffrepro.results import ResultsError
 
     try:
         run = bench.load("cpu")
     except ResultsError as exc:
-        return f"No readable `make bench` run of a CPU is on disk, so the hours cannot be priced ({exc})."
-    return table(run)
+        return f"No readable `make bench` run of a CPU is on disk, so the hours cannot be priced ({exc}).", None
+    return hours_caption(run), pd.DataFrame(hours_text_rows(run)).set_index("entry")
 
 
 def known_gaps_markdown() -> str:
