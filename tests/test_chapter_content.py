@@ -132,8 +132,10 @@ def test_precision_validation_uses_the_seeds_spread(tmp_path: Path, monkeypatch:
         r = result(exp, "cpu", seed, error, seconds=10.0, precision="bf16")
         r["config"] = get_experiment(f"{exp}/bf16").config("cpu").to_dict()
         write_result(result_path(f"{exp}/bf16", "cpu", seed, tmp_path), r)
+    r = result(exp, "cpu", 3, 9.0, precision="bf16")  # a seed of the entry itself that ran in bf16 ("auto") is no fp32 seed
+    write_result(result_path(exp, "cpu", 3, tmp_path), r)
     table, verdict = common.precision_validation(exp, "bf16", "cpu")
-    assert verdict["within"] is within and verdict["allowed"] == pytest.approx(0.2)
+    assert verdict["within"] is within and verdict["allowed"] == pytest.approx(0.2) and verdict["fp32_seeds"] == 3
     assert verdict["speed_up"] == pytest.approx(2.0)
     assert list(table.index) == ["fp32", "bf16"]
     assert json.loads(json.dumps(verdict))  # plain values, for glue

@@ -419,14 +419,16 @@ def versus(a: float, b: float, n: int) -> str:
 
 
 def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """An entry's fp32 seeds against its reduced-precision variant's seeds (every seed on disk at
-    ``profile``): test error per seed, mean ± sd, and seconds per epoch. The variant passes if its mean
+    """An entry's fp32 seeds (those whose provenance says fp32) against its reduced-precision variant's seeds
+    (every seed on disk at ``profile``): test error per seed, mean ± sd, and seconds per epoch. The variant passes if its mean
     lies within two standard deviations of the fp32 seeds' mean (the seeds' spread; with one fp32 seed,
     within the 10k test set's sampling error of ~0.15 points at this error, so that one-seed runs are
     not judged by a spread they do not have).
     -> (table, {"within": bool, "difference": points, "allowed": points, "speed_up": x, "fp32_seeds", "variant_seeds"})"""
     exp = get_experiment(exp_id)
-    runs = {"fp32": load_results(exp_id, profile), variant: load_results(f"{exp_id}/{variant}", profile)}
+    # the entry's seeds that ran in fp32 (model.precision "auto" may have run some in bf16)
+    fp32 = [r for r in load_results(exp_id, profile) if r["provenance"].get("precision", "fp32") == "fp32"]
+    runs = {"fp32": fp32, variant: load_results(f"{exp_id}/{variant}", profile)}
     if not runs["fp32"] or not runs[variant]:
         raise FileNotFoundError(f"no results of {exp_id} and {exp_id}/{variant} at profile {profile!r}: "
                                 f"`python -m ffrepro run {exp_id} {exp_id}/{variant} --profile {profile} --seed 0 1 2`")
