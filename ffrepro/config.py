@@ -407,7 +407,8 @@ def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fra
     ``cpu``: layers of ``cpu_width`` units (same depth; locally connected nets keep their maps) and
     ``cpu_epoch_fraction`` of the epochs, all of the data, so that the whole book runs in about an
     hour on 2 cores.
-    ``scale`` then overrides what it sets (data, epochs, maps) for either profile.
+    ``scale`` then overrides what it sets (data, epochs, maps) for either profile. A paper config's
+    ``model.precision = "auto"`` becomes "fp32" in both.
     """
     if profile == "paper":
         return paper
@@ -434,4 +435,8 @@ def derive_profile(paper: RunConfig, profile: str, cpu_width: int, cpu_epoch_fra
             model = dataclasses.replace(model, local=scale.local, hidden=tuple(s.units for s in scale.local))
         if scale.hidden is not None:
             model = dataclasses.replace(model, hidden=scale.hidden)
+    if getattr(model, "precision", None) == "auto":
+        # "auto" is for the paper's scale: the smoke references are fp32 runs, and the cpu profile is where a
+        # method's bf16 is validated against fp32, so both keep fp32 on every machine
+        model = dataclasses.replace(model, precision="fp32")
     return dataclasses.replace(paper, model=model, data=data, optim=optim)

@@ -388,3 +388,18 @@ def test_a_method_is_bf16_validated_only_with_its_committed_evidence() -> None:
             assert method.bf16_validation is not None, method.name
             _, verdict = precision_validation(*method.bf16_validation, "cpu")
             assert verdict["within"] and verdict["fp32_seeds"] >= 3 and verdict["variant_seeds"] >= 3, method.name
+
+
+def test_auto_precision_is_for_the_paper_scale_only() -> None:
+    """The smoke references are fp32 runs and the cpu profile is where bf16 is validated against fp32, so a
+    paper config's "auto" becomes fp32 in both derived profiles."""
+    from dataclasses import replace
+
+    from ffrepro.config import derive_profile
+    from ffrepro.registry import get_experiment
+
+    exp = get_experiment("mnist-ff-recurrent")
+    paper = replace(exp.paper_config, model=replace(exp.paper_config.model, precision="auto"))
+    assert derive_profile(paper, "paper", exp.cpu_width, exp.cpu_epoch_fraction).model.precision == "auto"
+    for profile in ("smoke", "cpu"):
+        assert derive_profile(paper, profile, exp.cpu_width, exp.cpu_epoch_fraction).model.precision == "fp32"
