@@ -420,7 +420,8 @@ def versus(a: float, b: float, n: int) -> str:
 
 def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """An entry's fp32 seeds (those whose provenance says fp32) against its reduced-precision variant's seeds
-    (every seed on disk at ``profile``): test error per seed, mean ± sd, and seconds per epoch. The variant passes if its mean
+    (every seed on disk at ``profile``): test error per seed, mean ± sd, and seconds per epoch (each run's
+    median epoch, mean over the seeds). The variant passes if its mean
     lies within two standard deviations of the fp32 seeds' mean (the seeds' spread; with one fp32 seed,
     within the 10k test set's sampling error of ~0.15 points at this error, so that one-seed runs are
     not judged by a spread they do not have).
@@ -436,7 +437,8 @@ def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.Da
     machines = {(r["provenance"]["device"], r["provenance"].get("cpu_model")) for results in runs.values() for r in results}
     for name, results in runs.items():
         values = [metric_value(r, exp.metric) for r in results]
-        speed = statistics.fmean(achieved(r)["seconds_per_epoch"] for r in results)
+        # each run's median epoch: a spell of other jobs on a shared machine moves a mean, not the median
+        speed = statistics.fmean(statistics.median(h["seconds"] for h in r["history"]) if r["history"] else achieved(r)["seconds_per_epoch"] for r in results)
         stats[name] = (values, speed)
         rows.append({"precision": name, "seeds": ", ".join(str(r["seed"]) for r in results),
                      "test error per seed %": ", ".join(f"{v:.2f}" for v in values), "test error %": mean_std_text(values),
