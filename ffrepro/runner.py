@@ -274,8 +274,18 @@ def _start_job(exp_id: str, profile: str, folder: str | None, seed: int, cfg: Ru
             _log(f"warning: {ckpt} does not fit this model ({type(exc).__name__}: {str(exc)[:200]}); moved to {move_aside(ckpt)}; starting afresh")
         else:
             job.history, job.elapsed = state["history"], state["elapsed_s"]
+            earlier = state.get("starts") or [{"epochs_before": 0, "note": "a checkpoint from before starts were recorded"}]
+            job.origin["starts"] = [*earlier, _start_record(origin, len(job.history))]
             _log(f"{job.tag}: resuming after epoch {len(job.history)} from {ckpt}")
+    job.origin.setdefault("starts", [_start_record(origin, 0)])
     return job
+
+
+def _start_record(origin: dict[str, Any], epochs_before: int) -> dict[str, Any]:
+    """What one start of a run trained with (a run resumed on another machine, with other threads or from
+    other code trains its epochs in parts): from its provenance, and the epochs done before it."""
+    keys = ("device", "threads", "cpu_model", "host", "git_commit", "git_dirty", "precision")
+    return {"epochs_before": epochs_before, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), **{k: origin.get(k) for k in keys}}
 
 
 def _train(jobs: list[_Job], time_budget_s: float | None, stop_after_epochs: int | None, progress: bool) -> None:
@@ -304,7 +314,7 @@ def _train(jobs: list[_Job], time_budget_s: float | None, stop_after_epochs: int
             metrics["seconds"] = seconds / len(jobs)  # a stacked epoch's time, shared equally
             job.history.append(metrics)
             job.elapsed += metrics["seconds"]
-            _save_checkpoint(job.ckpt, job.cfg, job.trainer, job.generator, job.history, job.elapsed)
+            _save_checkpoint(job.ckpt, job.cfg, job.trainer, job.generator, job.history, job.elapsed, job.origin.get("starts"))
             summary = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))
             _log(f"{job.tag} epoch {epoch}/{epochs}: {summary}")
         out_of_time = time_budget_s is not None and time.time() - started + seconds > time_budget_s
@@ -357,9 +367,12 @@ def _existing_result(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _save_checkpoint(path: Path, cfg: RunConfig, trainer: Trainer, generator: torch.Generator, history: list[dict[str, Any]], elapsed: float) -> None:
-    """Tensors and plain JSON-able values only, so that :func:`_load_checkpoint` can refuse code."""
-    state = {"config": cfg.to_dict(), "trainer": trainer.state_dict(), "generator": generator.get_state(), "history": history, "elapsed_s": elapsed}
+def _save_checkpoint(path: Path, cfg: RunConfig, trainer: Trainer, generator: torch.Generator, history: list[dict[str, Any]], elapsed: float,
+                     starts: list[dict[str, Any]] | None = None) -> None:
+    """Tensors and plain JSON-able values only, so that :func:`_load_checkpoint` can refuse code. ``starts``:
+    where and how each start of the run so far trained (:func:`_start_record`)."""
+    state = {"config": cfg.to_dict(), "trainer": trainer.state_dict(), "generator": generator.get_state(), "history": history, "elapsed_s": elapsed,
+             "starts": starts or []}
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())

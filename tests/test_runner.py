@@ -26,6 +26,9 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path: Path) ->
     resumed = _run(tmp_path / "b")
     assert resumed["complete"] is True and resumed["epochs_done"] == 3
     assert resumed["final"] == whole["final"]
+    # provenance is taken at each start; every start's machine, threads and code stay recorded, with the epochs before it
+    assert [s["epochs_before"] for s in resumed["provenance"]["starts"]] == [0, 1] and [s["epochs_before"] for s in whole["provenance"]["starts"]] == [0]
+    assert all(s["threads"] == torch.get_num_threads() and s["git_commit"] == whole["provenance"]["git_commit"] for s in resumed["provenance"]["starts"])
     for a, b in zip(resumed["history"], whole["history"]):
         assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
     wa = torch.load(checkpoint_path("mnist-ff-hard-negatives", "smoke", 0, tmp_path / "a" / "c"), weights_only=False)
