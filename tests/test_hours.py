@@ -72,7 +72,7 @@ def test_the_table_prices_only_missing_seeds(tmp_path: Path, monkeypatch: pytest
     tflop = train_flops_per_example(cfg) * epoch_examples(cfg) * cfg.optim.epochs / 1e12
     assert row["seeds done"] == 2 and row["TFLOP a seed"] == pytest.approx(tflop)
     assert row["hours fp32"] == pytest.approx(tflop * 1e3 / 180.0 / 3600)  # one seed left
-    assert row["hours bf16"] == pytest.approx(tflop * 1e3 / 450.0 / 3600) and row["bf16"] == "implemented"
+    assert row["hours bf16"] == pytest.approx(tflop * 1e3 / 450.0 / 3600) and row["bf16"] == "validated"
     per_epoch = tflop / cfg.optim.epochs
     assert row["hours measured"] == pytest.approx(tflop / (per_epoch / 600.0) / 3600) and row["its runs"] == "2 seeds"
     assert rows["mnist-bp-jitter"]["hours bf16"] is None and rows["mnist-ff-jitter"]["bf16"] == "validated"
