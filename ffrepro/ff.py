@@ -119,7 +119,9 @@ class Bf16Linear(nn.Linear):
         return _Bf16Product.apply(x, self.weight, self.bias, self.bf16_weight())
 
 
-DENSE = {"fp32": nn.Linear, "bf16": Bf16Linear}  # model.precision -> the dense layer's class
+# model.precision -> the dense layer's class; "auto" is resolved by the runner (ffrepro.methods.run_precision)
+# before a trainer is built, so a net built from an unresolved config computes in fp32
+DENSE = {"fp32": nn.Linear, "bf16": Bf16Linear, "auto": nn.Linear}
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor, bf16: bool = False) -> torch.Tensor:

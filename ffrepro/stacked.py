@@ -66,7 +66,7 @@ def stackable(cfg: RunConfig) -> str | None:
             maps += [(shapes[i + 2], spec) for i, spec in enumerate(local[:-1])]
         if not all(computed_dense(shape, spec) for shape, spec in maps):
             return "locally connected layers too sparse for a dense matrix, computed alone by tiles or copied windows (only maps within ffrepro.local.DENSE_MAX_RATIO stack, as dense matrices)"
-    if getattr(model, "precision", "fp32") != "fp32":
+    if getattr(model, "precision", "fp32") not in ("fp32", "auto"):  # "auto" stacks where it runs in fp32 (the runner asks again, resolved)
         return f"precision {model.precision!r} (only float32 products stack)"
     return None
 
