@@ -461,5 +461,5 @@ def scale_precision_sentence(verdict: dict[str, Any] | None, profile: str, exp_i
     speed = (f", and an epoch in {variant} was {verdict['speed_up']:.1f} times as fast as in fp32" if verdict["same_machine"] else
              "; the runs were made on different machines (the device column), so their seconds per epoch are not compared")
     return (f"At the {profile} profile, {verdict['variant_seeds']} {variant} seed(s) give {verdict['variant_mean']:.2f} % against "
-            f"{verdict['fp32_mean']:.2f} % for {verdict['fp32_seeds']} fp32 seed(s): {verdict['difference']:+.2f} points, "
+            f"{verdict['fp32_mean']:.2f} % for {verdict['fp32_seeds']} fp32 seed(s): {round(verdict['difference'], 2) + 0.0:+.2f} points, "
             f"**{'within' if verdict['within'] else 'outside'}** the fp32 seeds' spread ({verdict['allowed']:.2f} points){speed}.")
