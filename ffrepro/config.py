@@ -281,6 +281,13 @@ def override(config: RunConfig, assignments: dict[str, str]) -> RunConfig:
     return config
 
 
+def bf16_methods() -> list[str]:
+    """The methods with bf16 products (:data:`ffrepro.methods.METHODS`' ``bf16``, validated or not)."""
+    from ffrepro.methods import METHODS  # above this module: each method's record says whether it has bf16
+
+    return [name for name, m in METHODS.items() if m.bf16 != "none"]
+
+
 def validate(config: RunConfig) -> None:
     """Reject configurations that cannot train, naming the parameter and the fix."""
     problems = []
@@ -326,8 +333,8 @@ def validate(config: RunConfig) -> None:
             problems.append(f"model.first_scored_layer must be in [0, {len(m.hidden) - 1}]")
         if m.precision not in PRECISIONS:
             problems.append(f"model.precision must be {' or '.join(PRECISIONS)}, not {m.precision!r}")
-        elif m.precision == "bf16" and (config.method not in ("ff-supervised", "ff-unsupervised", "ff-recurrent") or getattr(m, "local", ())):
-            problems.append(f"model.precision {m.precision!r} is implemented for the dense layers of ff-supervised, ff-unsupervised and ff-recurrent nets only; use fp32")
+        elif m.precision == "bf16" and (config.method not in bf16_methods() or getattr(m, "local", ())):
+            problems.append(f"model.precision {m.precision!r} is implemented for the dense layers of {', '.join(bf16_methods())} nets only; use fp32")
     if isinstance(config.model, RecurrentFFConfig):
         m = config.model
         if m.iterations < 1:

@@ -26,6 +26,20 @@ def layer_weights(n_in: int, cfg: FFConfig | BPConfig) -> list[int]:
     return [a * b for a, b in zip(sizes[:-1], sizes[1:])]
 
 
+def local_maps(cfg: RunConfig) -> list[tuple[tuple[int, int, int], Any]]:
+    """(input shape (C, H, W), spec) of every locally connected map a config multiplies by: each layer's
+    bottom-up map and, in recurrent FF, the top-down map into each layer from the map above it, through
+    the same window. Empty for dense nets."""
+    local = getattr(cfg.model, "local", ())
+    if not local:
+        return []
+    shapes = map_shapes(image_shape(INPUTS[cfg.data.dataset]), local)
+    maps = [(shapes[i], spec) for i, spec in enumerate(local)]
+    if cfg.method == "ff-recurrent":
+        maps += [(shapes[i + 2], spec) for i, spec in enumerate(local[:-1])]
+    return maps
+
+
 def ff_flops(n_in: int, cfg: FFConfig, supervised: bool) -> float:
     """Training FLOPs per example of a feed-forward FF net. Supervised: a neutral-label pass (for the
     readout and hard negatives), the positive and the negative pass, and their weight gradients (inputs

@@ -26,10 +26,9 @@ from typing import Any
 
 from ffrepro.bench import LOCAL_LAYER
 from ffrepro.config import RunConfig
-from ffrepro.cost import epoch_examples, train_flops_per_example
-from ffrepro.data import INPUTS
-from ffrepro.ff import image_shape
-from ffrepro.local import computation_for, computed_dense, map_shapes
+from ffrepro.cost import achieved, epoch_examples, local_maps, train_flops_per_example
+from ffrepro.local import computation_for, computed_dense
+from ffrepro.results import load_results
 
 PAPER_SEEDS = (0, 1, 2)
 
@@ -60,18 +59,6 @@ def bench_rates(bench: dict[str, Any]) -> dict[str, float]:
     return rates
 
 
-def _local_maps(cfg: RunConfig) -> list[tuple[tuple[int, int, int], Any]]:
-    """(input shape, spec) of every locally connected map of a config (recurrent FF: its top-down maps too)."""
-    local = getattr(cfg.model, "local", ())
-    if not local:
-        return []
-    shapes = map_shapes(image_shape(INPUTS[cfg.data.dataset]), local)
-    maps = [(shapes[i], spec) for i, spec in enumerate(local)]
-    if cfg.method == "ff-recurrent":
-        maps += [(shapes[i + 2], spec) for i, spec in enumerate(local[:-1])]
-    return maps
-
-
 def _excess(shape: tuple[int, int, int], spec: Any) -> float:
     """Multiply-adds of a locally connected map's dense matrix per necessary one (its weights)."""
     c, h, w = shape
@@ -85,7 +72,7 @@ def seconds_per_tflop(cfg: RunConfig, rates: dict[str, float], precision: str, b
     recurrent = cfg.method == "ff-recurrent"
     suffix = "" if precision == "fp32" else f"_{precision}"
     dense_key = ("recurrent" if recurrent else "dense") + suffix
-    maps = _local_maps(cfg)
+    maps = local_maps(cfg)
     if not maps:
         rate = rates.get(dense_key)
         return None if rate is None else 1e3 / rate
@@ -121,18 +108,7 @@ def run_rate(exp_id: str, profile: str = "paper") -> tuple[float, int] | None:
     images, for one) and whatever else shared the machine: usually more hours than the bench's rates
     give. None if no such run is on disk. (The cpu profile's runs are no guide: narrower layers, and
     often one thread.)"""
-    from ffrepro.cost import achieved
-    from ffrepro.results import ResultsError, read_result, result_path
-
-    rates = []
-    for seed in PAPER_SEEDS:
-        path = result_path(exp_id, profile, seed)
-        try:
-            result = read_result(path) if path.exists() else None
-        except ResultsError:
-            result = None
-        if result is not None and str(result["provenance"].get("device", "")).startswith("cpu"):
-            rates.append(achieved(result)["tflops"] * 1e3)
+    rates = [achieved(r)["tflops"] * 1e3 for r in load_results(exp_id, profile) if str(r["provenance"].get("device", "")).startswith("cpu")]
     return (sum(rates) / len(rates), len(rates)) if rates else None
 
 
@@ -144,7 +120,7 @@ def hours_table(bench: dict[str, Any], profile: str = "paper", ids: Sequence[str
     from ffrepro.registry import EXPERIMENTS, get_experiment
 
     rates = bench_rates(bench)
-    bf16_units = bool(bench.get("bf16_units", "").startswith(("avx512_bf16", "amx", "cuda"))) or bench.get("device_type") == "cuda"
+    bf16_units = not str(bench.get("bf16_units", "none")).startswith("none")  # ffrepro.bench.bf16_units: "none (...)" where bf16 is emulated
     rows = []
     for exp_id in ids or list(EXPERIMENTS):
         cfg = get_experiment(exp_id).config(profile)

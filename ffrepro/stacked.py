@@ -39,11 +39,11 @@ import torch
 import torch.nn.functional as F
 
 from ffrepro.compiled import Compiled
-from ffrepro.cost import INPUTS
+from ffrepro.cost import local_maps
 from ffrepro.config import RunConfig
 from ffrepro.data import NUM_CLASSES
-from ffrepro.ff import ff_loss, ff_loss_grad, image_shape, labelled_first, labelled_first_grad, length_normalize, matmul, peer_push, unlabelled_images, wrong_labels
-from ffrepro.local import LocallyConnected, computed_dense, map_shapes
+from ffrepro.ff import ff_loss, ff_loss_grad, labelled_first, labelled_first_grad, length_normalize, matmul, peer_push, unlabelled_images, wrong_labels
+from ffrepro.local import LocallyConnected, computed_dense
 from ffrepro.optim import lr_gain, set_gain, smoothed_step
 from ffrepro.recurrent import dynamics
 from ffrepro.supervised import predict
@@ -56,14 +56,10 @@ def stackable(cfg: RunConfig) -> str | None:
     model = cfg.model
     if cfg.method == "bp" and cfg.optim.algorithm != "adam":
         return f"backprop with {cfg.optim.algorithm!r} (only backprop with Adam stacks)"
-    local = getattr(model, "local", ())
-    if local:
+    maps = local_maps(cfg)
+    if maps:
         if cfg.method == "ff-supervised":
             return "locally connected layers (they stack in unsupervised and recurrent FF and in backprop)"
-        shapes = map_shapes(image_shape(INPUTS[cfg.data.dataset]), local)
-        maps = [(shapes[i], spec) for i, spec in enumerate(local)]
-        if cfg.method == "ff-recurrent":  # the top-down maps into each layer from the map above it
-            maps += [(shapes[i + 2], spec) for i, spec in enumerate(local[:-1])]
         if not all(computed_dense(shape, spec) for shape, spec in maps):
             return "locally connected layers too sparse for a dense matrix, computed alone by tiles or copied windows (only maps within ffrepro.local.DENSE_MAX_RATIO stack, as dense matrices)"
     if getattr(model, "precision", "fp32") not in ("fp32", "auto"):  # "auto" stacks where it runs in fp32 (the runner asks again, resolved)
