@@ -1,5 +1,5 @@
 """``make bench``: this machine's fp32 and bf16 matmul throughput and the speed of a supervised FF epoch,
-by the reference paths, the fast fp32 paths and bf16 products, and of three seeds one by one or stacked
+in float32 and with bf16 products, eager and compiled, and of three seeds one by one or stacked
 into one model (issue 12), in one run.
 
 FF speed is reported as achieved GFLOP/s and as a share of the matmul throughput, so figures from
@@ -73,7 +73,6 @@ def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10, dtype:
 
 
 FF_PATHS = (  # (name, model.precision, fast paths on, FFREPRO_COMPILE)
-    ("fp32 reference", "fp32", False, False),
     ("fp32", "fp32", True, False),
     ("bf16", "bf16", True, False),
     ("fp32 compiled", "fp32", True, True),
@@ -87,10 +86,11 @@ def ff_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, round
     epoch: the fastest of ``rounds`` rounds, each round timing every path in turn, so a slow spell of a
     shared machine hits every path alike and the ratios stay fair.
 
-    A path without its fast paths is the reference: each labelled copy of a batch normalised and
-    multiplied out by layer 1 (``FFNet.share_first_layer`` off; the traced loss and the optimiser's
-    per-tensor loop of the code before issue 12 are references in the tests now, not paths of the
-    package, issue 28). The FLOP count is the reference's; the fast paths do less work for the same
+    Every path is the one update (:class:`ffrepro.supervised.StackedFFSupervised`, a stack of one); the
+    reference paths of the code before issue 12 (each labelled copy multiplied out by layer 1, the
+    traced loss, the optimiser's per-tensor loop) are references in the tests now, not paths of the
+    package (issue 28; bench results from before 2026-12-07 time them as "fp32 reference"). The FLOP
+    count is the plain way's (each labelled copy multiplied out); the update does less work for the same
     numbers, so their GFLOP/s is "effective". Compiled paths (``FFREPRO_COMPILE=1``) are compiled in
     their warm-up."""
     data = load_mnist(device)
@@ -99,7 +99,6 @@ def ff_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, round
         model = FFConfig(hidden=hidden, precision=precision)  # type: ignore[arg-type]
         cfg = RunConfig(method="ff-supervised", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=model, optim=OptimConfig(epochs=1))
         t = FFSupervisedTrainer(cfg, data, torch.Generator(device).manual_seed(0))
-        t.net.share_first_layer = fast
         trainers[name], flops[name] = (t, compiled), train_flops_per_example(cfg) * TRAIN_SIZE
     best = {name: float("inf") for name in trainers}
     with patch.dict(os.environ):  # FFREPRO_COMPILE as it was afterwards
@@ -120,7 +119,7 @@ def stacked_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, 
     as one stacked model (:mod:`ffrepro.stacked`), eager and (``compiled``) with ``FFREPRO_COMPILE=1``;
     interleaved rounds, the fastest of ``rounds``, as :func:`ff_epochs`. -> seconds per seed and
     50k-image epoch each way, and each stacked way's speed-up over the seeds one by one."""
-    from ffrepro.stacked import StackedFFSupervised
+    from ffrepro.supervised import StackedFFSupervised
 
     data = load_mnist(device)
     cfg = RunConfig(method="ff-supervised", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=FFConfig(hidden=hidden), optim=OptimConfig(epochs=1))
@@ -286,7 +285,7 @@ def net_name(hidden: Sequence[int]) -> str:
 def measure(quick: bool = False, nets: Sequence[tuple[int, ...]] = NETS, recurrent_nets: Sequence[tuple[int, ...]] = RECURRENT_NETS,
             paths: tuple[tuple[str, str, bool, bool], ...] = FF_PATHS, local: bool = True, device: torch.device | None = None) -> dict[str, Any]:
     """Everything ``make bench`` measures, in one run: matmul throughput in fp32 and bf16, a supervised
-    FF epoch of each of ``nets`` by each of ``paths`` (speed-up against the first path, the reference,
+    FF epoch of each of ``nets`` by each of ``paths`` (speed-up against the first path
     of the same run), recurrent FF epochs, and the locally connected layer (``local``). ``quick``:
     fewer minibatches and one timed round (a check that it runs, not a measurement to publish).
     -> a results object (:func:`save`), with the provenance of the machine and code."""
@@ -342,9 +341,9 @@ def report(bench: dict[str, Any]) -> list[str]:
         f"  torch threads: {bench['provenance']['threads']}  bf16 units: {bench['bf16_units']}",
         f"matmul throughput ({bench.get('matmul_n', 2048)}^3): fp32 {peak:,.0f} GFLOP/s, bf16 {bench['matmul_gflops']['bf16']:,.0f} GFLOP/s",
         *(f"not timed: {why}" for why in bench.get("skipped", [])),
-        f"supervised FF, one 50k-image epoch, fastest of {bench['rounds']} interleaved round(s) of {bench['minibatches_timed']} minibatches; 'reference': layer 1 unshared",
-        "(labelled copies multiplied out); 'compiled': FFREPRO_COMPILE=1 (one-pass",
-        "optimiser); GFLOP/s counts the reference's work; share: of the fp32 matmul throughput",
+        f"supervised FF, one 50k-image epoch, fastest of {bench['rounds']} interleaved round(s) of {bench['minibatches_timed']} minibatches; speed-up: against the first path;",
+        "'compiled': FFREPRO_COMPILE=1 (one-pass optimiser, compiled passes); GFLOP/s counts the plain",
+        "way's work (each labelled copy multiplied out); share: of the fp32 matmul throughput",
         f"{'net':12} {'path':16} {'s/epoch':>8} {'speed-up':>8} {'TFLOP/ep':>9} {'GFLOP/s':>8} {'share':>6}",
     ]
     for r in bench["ff_epochs"]:

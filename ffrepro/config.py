@@ -75,9 +75,10 @@ class FFConfig:
     # negative data per epoch. "positive_only": the day updates alone, no negative data at all.
     schedule: Schedule = "interleaved"
     phase_length: int = 1  # minibatch updates per phase (schedule "phases")
-    # How an update runs through the layers (same weights either way, see trainer.ff_step): False,
+    # How the memory study's autograd step (ffrepro.memory.ff_step) runs through the layers: False,
     # ffcode's joint backward over all layers' losses; True, layer by layer, each layer's saved
-    # activations freed before the next layer runs (memory that does not grow with depth).
+    # activations freed before the next layer runs. The same weights either way; training's update
+    # (ffrepro.ff.layer_grads, gradients written out, no autograd) is the same whatever this says.
     streaming: bool = False
     # A black box (ffrepro.blackbox, issue 11) after this hidden layer (1-based; 0: none): a fixed
     # random quantiser computed outside autograd between it and the next layer.

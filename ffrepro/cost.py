@@ -1,9 +1,9 @@
 """What a run costs: analytic training FLOPs per example for every method, and the throughput a
 finished run achieved (issue 12's run-time table).
 
-FLOPs count 2 per multiply-add of the layers' products, the work the reference paths do; paths that
-share work (ffrepro.ff.LabelledBatch) compute the same numbers with less, so their throughput is
-"effective". Element-wise work (normalisation, losses, the optimiser) is not counted.
+FLOPs count 2 per multiply-add of the layers' products, the work of the plain way (each labelled copy
+multiplied out); the update shares work (ffrepro.ff.labelled_first) and computes the same numbers with
+less, so its throughput is "effective". Element-wise work (normalisation, losses, the optimiser) is not counted.
 """
 
 from __future__ import annotations

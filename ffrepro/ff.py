@@ -7,6 +7,7 @@ still gives purely local updates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -36,8 +37,13 @@ def embed_label(x: torch.Tensor, label: torch.Tensor | None, strength: float = 1
     if label is None:
         out[:, :NUM_CLASSES] = neutral
     else:
-        out[:, :NUM_CLASSES] = F.one_hot(label, NUM_CLASSES).to(x.dtype) * strength
+        out[:, :NUM_CLASSES] = label_pixels(label, strength, x.dtype)
     return out
+
+
+def label_pixels(labels: torch.Tensor, strength: float, dtype: torch.dtype) -> torch.Tensor:
+    """The 10 label pixels of rows with ``labels`` written in: one-hot, times ``strength``. (...,) -> (..., 10)"""
+    return F.one_hot(labels, NUM_CLASSES).to(dtype) * strength
 
 
 def wrong_labels(y: torch.Tensor, generator: torch.Generator, logits: torch.Tensor | None = None) -> torch.Tensor:
@@ -140,7 +146,7 @@ def matmul(a: torch.Tensor, b: torch.Tensor, bf16: bool = False) -> torch.Tensor
 
 
 def unlabelled_images(x: torch.Tensor, weight: torch.Tensor, bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """What every labelled pass of an update shares in layer 1 (:class:`LabelledBatch`): the images (..., B, D)
+    """What every labelled pass of an update shares in layer 1 (:func:`labelled_first`): the images (..., B, D)
     with their label pixels zeroed, their squared lengths (..., B) and their product with layer 1's weights
     (..., H, D) -> (..., B, H). Leading axes: stacked seeds (:mod:`ffrepro.stacked`)."""
     x0 = x.clone()
@@ -171,57 +177,6 @@ def labelled_first_grad(dz: torch.Tensor, scale: torch.Tensor, x0: torch.Tensor,
     return grad_w
 
 
-class _LabelledFirstLayer(torch.autograd.Function):
-    """:func:`labelled_first` for one seed, with :func:`labelled_first_grad` as its backward: autograd's
-    gradient of the same expression, without copying the weight."""
-
-    @staticmethod
-    def forward(ctx: Any, u: torch.Tensor, image_ss: torch.Tensor, x0: torch.Tensor, pixels: torch.Tensor, weight: torch.Tensor,
-                bias: torch.Tensor, bf16: bool) -> torch.Tensor:
-        z, scale = labelled_first(u, image_ss, pixels, weight, bias, x0.shape[-1])
-        ctx.save_for_backward(x0, pixels, scale)
-        ctx.bf16 = bf16
-        return z
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x0, pixels, scale = ctx.saved_tensors
-        return None, None, None, None, labelled_first_grad(grad, scale, x0, pixels, ctx.bf16), grad.sum(0), None
-
-
-class LabelledBatch:
-    """One minibatch of images with any labels written in, sharing layer 1's image product.
-
-    Writing a label changes only the first 10 pixels and, through them, each row's length; so layer 1's
-    pre-activation for label pixels ``p`` is ``s (W x0 + W[:, :10] p) + b``, with ``x0`` the image with
-    its label pixels zeroed and ``s`` the row's length-normalisation factor. ``W x0`` is computed once
-    (in the layer's precision) and reused for the neutral, positive and negative passes of an update:
-    the same numbers as normalising each labelled copy and multiplying it out, up to float rounding,
-    for a third of layer 1's forward products and half its weight-gradient product.
-    """
-
-    def __init__(self, net: "FFNet", x: torch.Tensor):
-        self.net, self.linear = net, net.layers[0].linear
-        assert isinstance(self.linear, nn.Linear), "a shared first layer needs a dense layer 1"
-        self.bf16 = isinstance(self.linear, Bf16Linear)
-        with torch.no_grad():
-            self.x0, self.image_ss, self.image_product = unlabelled_images(x, self.linear.weight, self.bf16)
-
-    def label_pixels(self, label: torch.Tensor | None) -> torch.Tensor:
-        """The 10 label pixels of each row: the one-hot label, or the neutral value. -> (B, 10)"""
-        cfg, n = self.net.cfg, self.image_ss.shape[0]
-        if label is None:
-            return torch.full((n, NUM_CLASSES), cfg.neutral_label, device=self.image_ss.device)
-        return F.one_hot(label, NUM_CLASSES).to(self.image_ss.dtype) * cfg.label_strength
-
-    def first(self, labels: list[torch.Tensor | None]) -> torch.Tensor:
-        """Layer 1's pre-activations with each of ``labels`` (None: the neutral label) written in,
-        stacked in that order, with the gradient of the weights (inside a no-grad block, none).
-        -> (len(labels) x B, H)"""
-        pixels = torch.cat([self.label_pixels(label) for label in labels])
-        return _LabelledFirstLayer.apply(self.image_product, self.image_ss, self.x0, pixels, self.linear.weight, self.linear.bias, self.bf16)
-
-
 def peer_push(mean_activity: torch.Tensor, h_pos: torch.Tensor, strength: float, momentum: float) -> torch.Tensor:
     """Peer normalisation (ffcode's): update each unit's running mean activity in place from the positive
     states ``h_pos`` (..., rows, H), and return the push towards the layer's mean activity, ``strength x
@@ -236,8 +191,7 @@ def ff_loss(z: torch.Tensor, h: torch.Tensor, n_pos: int, n: int, threshold: flo
     (..., rows, H): rows ``[:n_pos]`` positive, the rest negative, both terms averaged over ``n``; ``push``
     (:func:`peer_push`, None: no peer term) pushes the positive rows' ``z``. Leading axes (stacked seeds,
     :mod:`ffrepro.stacked`) are kept. The one place the loss is computed for a written-out gradient
-    (:func:`ff_loss_grad`): one seed's :class:`_FFLoss`, and the stacked seeds' feed-forward and
-    recurrent updates. -> (goodness (..., rows), logistic loss (...), peer term (...), ``2 dL/dg`` (..., rows))"""
+    (:func:`ff_loss_grad`): the feed-forward update (:func:`layer_grads`) and the recurrent one. -> (goodness (..., rows), logistic loss (...), peer term (...), ``2 dL/dg`` (..., rows))"""
     g = FFLayer.goodness(h)
     # t = +1 on positive rows, -1 on negative ones: each row's loss is softplus(-t * logit)
     t = torch.ones_like(g)
@@ -262,25 +216,71 @@ def ff_loss_grad(h: torch.Tensor, coef: torch.Tensor, push: torch.Tensor | None,
     return dz
 
 
-class _FFLoss(torch.autograd.Function):
-    """:func:`ff_loss` of a layer with ``h = relu(z)``, with the gradient with respect to ``z`` written out
-    (:func:`ff_loss_grad`) instead of traced: one node in the backward pass instead of a dozen (ReLU,
-    square, row sums, slices, softplus, ...), the same numbers up to float rounding.
-    Returns (FF loss, peer term, goodness (N,)); the goodness carries no gradient."""
+# --- the FF update of a stack of feed-forward layers, written out (issue 28) ---------------------------
+# One implementation, for one seed and for several: every tensor carries a leading seeds axis S (one
+# seed is a stack of one; ffrepro.stacked keeps the seeds' state). The passes of supervised FF
+# (ffrepro.supervised) and unsupervised FF (ffrepro.unsupervised) are built from these. The reference
+# they are tested against, autograd through the plain loss in float64, is in tests/reference.py.
 
-    @staticmethod
-    def forward(ctx: Any, z: torch.Tensor, h: torch.Tensor, push: torch.Tensor | None, n_pos: int, n: int, threshold: float,
-                sign: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        g, ff, peer, coef = ff_loss(z, h, n_pos, n, threshold, sign, push)
-        ctx.save_for_backward(h, coef, push)
-        ctx.n_pos, ctx.n = n_pos, n
-        ctx.mark_non_differentiable(g)
-        return ff, peer, g
+FF_STATS = ("ff_loss", "peer_loss", "pos_goodness", "neg_goodness", "neg_beats_pos")
 
-    @staticmethod
-    def backward(ctx: Any, grad_ff: torch.Tensor, grad_peer: torch.Tensor, _: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        h, coef, push = ctx.saved_tensors
-        return ff_loss_grad(h, coef, push, ctx.n_pos, ctx.n, grad_ff=grad_ff, grad_peer=grad_peer), None, None, None, None, None, None
+Box = tuple[int, Callable[[torch.Tensor], torch.Tensor]]  # a black box (ffrepro.blackbox): the layer it follows (1-based), and the box
+Constants = tuple[float, float, float, float]  # a layer's (threshold, sign, peer normalisation, peer momentum)
+States = list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # every layer's (input, pre-activation, states)
+
+
+def ff_stats_row(ff: torch.Tensor, peer: torch.Tensor, g: torch.Tensor, n_pos: int, n: int) -> torch.Tensor:
+    """One layer's :data:`FF_STATS` of an update, each summed over the batch, from its loss terms (...) and
+    the goodness of its rows (..., rows), the first ``n_pos`` positive and the rest negative, averaged over
+    ``n``: the logistic loss, the peer-normalisation term, positive goodness, negative goodness, and how
+    often the negative beat its positive (only where an update sees both). Leading axes (seeds) are
+    kept. -> (..., len(FF_STATS))"""
+    beats = (g[..., n:] > g[..., :n]).sum(-1).to(g.dtype) if n_pos and g.shape[-1] > n_pos else torch.zeros_like(ff)
+    return torch.stack([ff * n, peer * n, g[..., :n_pos].sum(-1), g[..., n_pos:].sum(-1), beats], -1)
+
+
+def upward(x0: torch.Tensor, z1: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], bf16: tuple[bool, ...],
+           box: Box | None = None) -> States:
+    """The bottom-up pass (:meth:`FFNet.forward`) from layer 1's input ``x0`` and pre-activations ``z1``: each
+    layer's input is the length-normalised states of the layer below, or of the black box's output after
+    the layer it follows (all seeds' rows at once, as :meth:`FFNet.passed_on` hands it on). ``weights``:
+    (S, H, D) each, in bfloat16 where ``bf16`` says the layer's products are. -> [(input, z, h)] per layer"""
+    out = [(x0, z1, torch.relu(z1))]
+    for i, (w, b) in enumerate(zip(weights[1:], biases[1:]), start=1):
+        h = out[-1][2]
+        a = length_normalize(box[1](h) if box is not None and box[0] == i else h)
+        z = matmul(a, w.mT, bf16[i]).add_(b[:, None, :])
+        out.append((a, z, torch.relu(z)))
+    return out
+
+
+def layer_loss(z: torch.Tensor, h: torch.Tensor, n_pos: int, n: int, constants: Constants,
+               mean_activity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's FF loss (:func:`ff_loss`) on each seed's rows ``[:n_pos]`` positive and the rest negative,
+    averaged over the batch size ``n`` (phase "both": ``n_pos = n``, 2n rows; "positive": n rows, all
+    positive; "negative": ``n_pos = 0``): its gradient with respect to ``z`` (:func:`ff_loss_grad`), the
+    running mean activity updated in place from the positive rows (:func:`peer_push`), and the statistics
+    (S, len(FF_STATS)). z, h: (S, rows, H) -> (dz (S, rows, H), statistics)"""
+    threshold, sign, peer_normalization, momentum = constants
+    push = peer_push(mean_activity, h[:, :n_pos], peer_normalization, momentum) if peer_normalization and n_pos else None  # (S, H)
+    g, ff, peer, coef = ff_loss(z, h, n_pos, n, threshold, sign, push)
+    return ff_loss_grad(h, coef, push, n_pos, n), ff_stats_row(ff, peer, g, n_pos, n)
+
+
+def layer_grads(states: States, n_pos: int, n: int, mean_activity: list[torch.Tensor], layers: tuple[Constants, ...], bf16: tuple[bool, ...],
+                labelled: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """Every layer's weight and bias gradients of its own loss (:func:`layer_loss`) from a pass's :func:`upward`
+    states, the first ``n_pos`` rows positive, the running means updated, and the update's statistics
+    (S, len(FF_STATS), layers). A layer's input carries no gradient (it is the layer below's, detached),
+    so each gradient is local. ``layers``: each layer's constants; ``labelled``: layer 1's (scale, label
+    pixels) where it shares the image product (:func:`labelled_first_grad`)."""
+    weight_grads, bias_grads, stats = [], [], []
+    for i, (a, z, h) in enumerate(states):
+        dz, layer_stats = layer_loss(z, h, n_pos, n, layers[i], mean_activity[i])
+        weight_grads.append(labelled_first_grad(dz, labelled[0], a, labelled[1], bf16[0]) if i == 0 and labelled is not None else matmul(dz.mT, a, bf16[i]))
+        bias_grads.append(dz.sum(1))
+        stats.append(layer_stats)
+    return weight_grads, bias_grads, torch.stack(stats, -1)
 
 
 def states(z: torch.Tensor, traced: bool = True) -> torch.Tensor:
@@ -309,7 +309,7 @@ class FFLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, traced: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (N, n_in), already length-normalised -> (pre-activation, ReLU states), each (N, n_out).
-        ``traced`` off: the states carry no gradient (:class:`_FFLoss` differentiates ``z`` itself), so
+        ``traced`` off: the states carry no gradient (the loss differentiates ``z`` itself), so
         the ReLU keeps no copy of them for a backward pass."""
         z = self.linear(x)
         return z, states(z, traced)
@@ -350,18 +350,6 @@ class FFLayer(nn.Module):
             push = peer_push(self.mean_activity, h_pos, self.peer_normalization, self.peer_momentum)  # (n_out,)
         # gradient descent on this term adds `push` to the ascent direction of every case's input
         return ff, -(z_pos * push).sum() / n
-
-    def fused_loss_terms(self, z: torch.Tensor, h: torch.Tensor, n_pos: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`loss_terms` and the goodness in one step with a written-out gradient (:class:`_FFLoss`):
-        rows ``[:n_pos]`` of ``z`` and ``h`` are positive data, the rest negative, ``n`` the batch size
-        the terms are averaged over (phase "both": ``n_pos = n``, 2n rows; "positive": n rows, all
-        positive; "negative": ``n_pos = 0``). Updates the running means from the positive rows as
-        :meth:`loss_terms` does. -> (FF loss, peer term, goodness (N,))"""
-        push = None
-        if self.peer_normalization and n_pos:
-            with torch.no_grad():
-                push = peer_push(self.mean_activity, h[:n_pos], self.peer_normalization, self.peer_momentum)
-        return _FFLoss.apply(z, h.detach(), push, n_pos, n, self.threshold, self.sign)
 
     def loss(self, z_pos: torch.Tensor, h_pos: torch.Tensor, h_neg: torch.Tensor) -> torch.Tensor:
         """What the layer descends: the FF logistic loss plus the peer-normalisation term."""
@@ -408,17 +396,13 @@ class FFNet(nn.Module):
         n_read = sum(cfg.hidden[cfg.first_scored_layer :])
         self.readout = nn.Linear(n_read, NUM_CLASSES, bias=False)  # ffcode never updates its bias
         nn.init.zeros_(self.readout.weight)
-        # compute layer 1's image product once for all the labels of a batch (LabelledBatch); off: each
-        # labelled copy is normalised and multiplied out (`make bench`'s reference path, and tests that
-        # watch every labelled input go into the net)
-        self.share_first_layer = True
 
     def forward(self, x: torch.Tensor | None, detach: bool = True, first: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Bottom-up pass. x: (N, n_in) -> [(z, h)] per layer. ``detach`` cuts gradients between layers.
-        ``first``: layer 1's pre-activation, already computed (:class:`LabelledBatch`); x is then unused."""
+        ``first``: layer 1's pre-activation, already computed (:func:`labelled_first`); x is then unused."""
         out = []
         a = x
-        traced = not detach  # cut apart, each layer's loss differentiates its pre-activations itself (_FFLoss)
+        traced = not detach  # cut apart, a layer's loss differentiates its pre-activations itself (ffrepro.memory's autograd step)
         for i, layer in enumerate(self.layers):
             if i == 0 and first is not None:
                 z, h = first, states(first, traced)
@@ -447,11 +431,6 @@ class FFNet(nn.Module):
         sign = self.layers[0].sign
         return sign * sum(FFLayer.goodness(h) for h in self.scored(states))
 
-    def shares_first_layer(self) -> bool:
-        """Whether passes that differ only in the label can share layer 1's image product
-        (:class:`LabelledBatch`): a dense layer 1 and :attr:`share_first_layer` on."""
-        return self.share_first_layer and isinstance(self.layers[0].linear, nn.Linear)
-
     def embed(self, x: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
         return embed_label(x, label, self.cfg.label_strength, self.cfg.neutral_label)
 
@@ -460,10 +439,11 @@ class FFNet(nn.Module):
     def scores_goodness(self, x: torch.Tensor) -> torch.Tensor:
         """Run once per label; score each label by its accumulated goodness. x: (N, D) -> (N, 10)"""
         n = x.shape[0]
-        if self.shares_first_layer():
-            batch = LabelledBatch(self, x)
-            first = batch.first([torch.full((n,), k, device=x.device) for k in range(NUM_CLASSES)])
-            g = self.total_goodness(self.forward(None, first=first))
+        linear = self.layers[0].linear
+        if isinstance(linear, nn.Linear):  # layer 1's image product once for the ten labels (labelled_first)
+            x0, image_ss, product = unlabelled_images(x, linear.weight, isinstance(linear, Bf16Linear))
+            pixels = label_pixels(torch.arange(NUM_CLASSES, device=x.device).repeat_interleave(n), self.cfg.label_strength, x.dtype)
+            g = self.total_goodness(self.forward(None, first=labelled_first(product, image_ss, pixels, linear.weight, linear.bias, x.shape[-1])[0]))
         else:
             labels = torch.arange(NUM_CLASSES, device=x.device).repeat_interleave(n)  # (10N,)
             g = self.total_goodness(self.forward(self.embed(x.repeat(NUM_CLASSES, 1), labels)))

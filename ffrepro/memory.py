@@ -5,7 +5,7 @@ training memory does not grow with depth, and cites a measurement where FF needs
 for shallow nets and far less for deep ones. This module measures it for one training update of a
 fully connected ReLU net of ``depth`` layers of ``width`` units on ``batch`` MNIST-sized images:
 
-- ``ff-joint``: :func:`ffrepro.trainer.ff_step` as ffcode does it (every layer's loss summed, one
+- ``ff-joint``: :func:`ff_step` as ffcode does it (every layer's loss summed, one
   backward), on ``batch`` positive and ``batch`` negative rows;
 - ``ff-streaming``: the same update layer by layer (``FFConfig.streaming``);
 - ``bp``: backprop through the whole net on ``batch`` rows (cross-entropy, Adam, as ``mnist-bp``).
@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from ffrepro.config import ConfigError, FFConfig, OptimConfig, RunConfig
 from ffrepro.data import MNIST_PIXELS, NUM_CLASSES
+from ffrepro.ff import FF_STATS, FFLayer, FFNet, ff_loss, ff_loss_grad, ff_stats_row, length_normalize, peer_push, states
 from ffrepro.results import REPO_ROOT, provenance, read_json_object, results_root, write_result
 
 STUDY = "memory-depth"
@@ -137,12 +138,104 @@ class PeakRSS:
         self.peak = max(self.peak, _rss())
 
 
+# --- the step the study measures: ffcode's FF update, by autograd ------------------------------------
+# Training computes the FF update with its gradients written out (ffrepro.ff.layer_grads), which autograd
+# never sees. What the blog post's claim is about is the activations the chain rule keeps, so the FF
+# update measured here is the one autograd runs, as ffcode does it: each layer's loss (ffrepro.ff.ff_loss)
+# with its gradient with respect to z written out as one autograd node (_FFLoss), every layer's input
+# detached; joint or layer by layer. The same weights either way, and the same as training's update
+# (tests/test_memory.py).
+
+class _FFLoss(torch.autograd.Function):
+    """:func:`ffrepro.ff.ff_loss` of a layer with ``h = relu(z)``, with the gradient with respect to ``z`` written out
+    (:func:`ffrepro.ff.ff_loss_grad`) instead of traced: one node in the backward pass instead of a dozen (ReLU,
+    square, row sums, slices, softplus, ...), the same numbers up to float rounding.
+    Returns (FF loss, peer term, goodness (N,)); the goodness carries no gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, h: torch.Tensor, push: torch.Tensor | None, n_pos: int, n: int, threshold: float,
+                sign: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        g, ff, peer, coef = ff_loss(z, h, n_pos, n, threshold, sign, push)
+        ctx.save_for_backward(h, coef, push)
+        ctx.n_pos, ctx.n = n_pos, n
+        ctx.mark_non_differentiable(g)
+        return ff, peer, g
+
+    @staticmethod
+    def backward(ctx: Any, grad_ff: torch.Tensor, grad_peer: torch.Tensor, _: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        h, coef, push = ctx.saved_tensors
+        return ff_loss_grad(h, coef, push, ctx.n_pos, ctx.n, grad_ff=grad_ff, grad_peer=grad_peer), None, None, None, None, None, None
+
+
+
+def fused_loss_terms(layer: FFLayer, z: torch.Tensor, h: torch.Tensor, n_pos: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A layer's loss terms and goodness (:func:`ffrepro.ff.ff_loss`) as one autograd node (:class:`_FFLoss`):
+    rows ``[:n_pos]`` of ``z`` and ``h`` positive, the rest negative, averaged over ``n``; the running means
+    updated from the positive rows. -> (FF loss, peer term, goodness (N,))"""
+    push = None
+    if layer.peer_normalization and n_pos:
+        with torch.no_grad():
+            push = peer_push(layer.mean_activity, h[:n_pos], layer.peer_normalization, layer.peer_momentum)
+    return _FFLoss.apply(z, h.detach(), push, n_pos, n, layer.threshold, layer.sign)
+
+
+def ff_layer_loss(layer: FFLayer, z: torch.Tensor, h: torch.Tensor, n: int, stats: torch.Tensor, i: int, phase: str = "both") -> torch.Tensor:
+    """Layer ``i``'s FF loss (logistic loss plus peer term, :func:`fused_loss_terms`) on states whose
+    first ``n`` rows are positive, the rest negative (phase "both"), or whose ``n`` rows are all positive
+    ("positive") or all negative ("negative"). Adds its :func:`ff_stats_row` to column ``i`` of ``stats``
+    (len(FF_STATS), layers)."""
+    n_pos = {"both": n, "positive": n, "negative": 0}[phase]
+    ff, peer, g = fused_loss_terms(layer, z, h, n_pos, n)
+    with torch.no_grad():
+        stats[:, i] += ff_stats_row(ff.detach(), peer.detach(), g, n_pos, n)
+    return ff + peer
+
+
+def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]], n: int, stats: torch.Tensor, phase: str = "both") -> torch.Tensor:
+    """Sum of every layer's :func:`ff_layer_loss` over a whole forward pass's states."""
+    total = torch.zeros((), device=stats.device)
+    for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
+        total = total + ff_layer_loss(layer, z, h, n, stats, i, phase)
+    return total
+
+
+def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor | None, n: int, stats: torch.Tensor, phase: str = "both",
+            streaming: bool = False, extra_loss: torch.Tensor | None = None, first: torch.Tensor | None = None) -> None:
+    """One FF update of every layer (and of whatever ``extra_loss`` trains, e.g. the readout).
+
+    Joint (ffcode's): one forward pass through all layers, one backward over the summed layer losses,
+    so every layer's saved activations stay alive until the backward. Streaming: each layer runs
+    forward, back-propagates its own loss at once and hands on only its detached output, so at most
+    one layer's saved activations are alive. A layer's input is detached either way, so both give the
+    same gradients, and one optimiser step after all layers the same weights.
+
+    ``first``: layer 1's pre-activation, already computed from a :class:`ffrepro.ff.LabelledBatch`
+    (``inputs`` is then unused).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    if not streaming:
+        loss = ff_layer_losses(net, net.forward(inputs, first=first), n, stats, phase)
+        (loss if extra_loss is None else loss + extra_loss).backward()
+    else:
+        if extra_loss is not None:
+            extra_loss.backward()
+        a = inputs
+        for i, layer in enumerate(net.layers):
+            if i == 0 and first is not None:
+                z, h = first, states(first, False)
+            else:
+                assert a is not None
+                z, h = layer(length_normalize(a).detach(), False)
+            ff_layer_loss(layer, z, h, n, stats, i, phase).backward()
+            a = net.passed_on(i, h.detach())
+    optimizer.step()
+
+
 def _update(method: str, depth: int, spec: MemorySpec, device: torch.device):  # type: ignore[no-untyped-def]
     """A function making one update of a new net for (method, depth) on fixed inputs, its optimiser
     and its parameters."""
     from ffrepro.bp import mlp
-    from ffrepro.ff import FFNet
-    from ffrepro.trainer import FF_STATS, ff_optimizer, ff_step
+    from ffrepro.trainer import ff_optimizer
 
     g = torch.Generator(device=device).manual_seed(0)
     hidden = (spec.width,) * depth

@@ -21,10 +21,10 @@ from ffrepro.config import BPConfig, FFConfig, Method, RecurrentFFConfig, RunCon
 from ffrepro.cost import ff_flops
 from ffrepro.recurrent import FFRecurrentTrainer
 from ffrepro.results import bf16_native, cpu_bf16_units
-from ffrepro.stacked import StackedBP, StackedFF, StackedFFRecurrent, StackedFFSupervised, StackedFFUnsupervised
-from ffrepro.supervised import FFSupervisedTrainer
+from ffrepro.stacked import StackedBP, StackedFF, StackedFFRecurrent
+from ffrepro.supervised import FFSupervisedTrainer, StackedFFSupervised
 from ffrepro.trainer import Trainer
-from ffrepro.unsupervised import FFUnsupervisedTrainer
+from ffrepro.unsupervised import FFUnsupervisedTrainer, StackedFFUnsupervised
 
 
 Bf16Status = Literal["validated", "implemented", "none"]

@@ -29,10 +29,10 @@ from torch import nn
 
 from ffrepro.config import RecurrentFFConfig, RunConfig
 from ffrepro.data import NUM_CLASSES, Dataset
-from ffrepro.ff import DENSE, FFLayer, image_shape, length_normalize, wrong_labels
+from ffrepro.ff import DENSE, FF_STATS, FFLayer, ff_stats_row, image_shape, length_normalize, wrong_labels
 from ffrepro.local import LocallyConnected, map_shapes
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats, ff_stats_row, local_fields
+from ffrepro.trainer import EVAL_CHUNK, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats, local_fields
 
 VAL_EPOCH = 2000  # validation images whose error is measured after every epoch (the full split at the end)
 SETTLING_EXAMPLES = 8  # test images whose per-label goodness over the iterations is saved for the book

@@ -1,14 +1,16 @@
-"""Several seeds of one entry trained as one stacked model (issue 12, part 2).
+"""Seeds trained as one stacked model: the plumbing (issue 12, part 2; issue 28).
 
-At the paper's minibatch of 100 an FF update is many small products, and a GPU spends it launching
-kernels. Here S seeds' weights are stacked into (S, H, D) tensors, so each product of an update is one
-batched matmul for all the seeds, and the gradients are written out without building a graph: an
-update is a short, fixed sequence of kernels with no transfer to the host. The maths is the one-seed
-code's, called with a leading seeds axis: layer 1 shared across labels (:func:`ffrepro.ff.labelled_first`
-and its gradient), the FF loss and its gradient (:func:`ffrepro.ff.ff_loss`, :func:`ffrepro.ff.ff_loss_grad`)
-and statistics (:func:`ffrepro.trainer.ff_stats_row`), the recurrent dynamics
-(:func:`ffrepro.recurrent.dynamics`) and the optimiser step (:func:`ffrepro.optim.smoothed_step`); what
-is here strings them into passes and moves the state between the seeds' trainers and the stack.
+An FF update here is written for stacked seeds: every parameter of S seeds in one (S, ...) tensor, so
+each product of an update is one batched product for all of them, and the gradients written out
+without building a graph (a short, fixed sequence of kernels with no transfer to the host, which is
+what a GPU needs at the paper's minibatch of 100). One seed is a stack of one: supervised and
+unsupervised FF train every run through :class:`StackedFF`, whose maths is their modules'
+(:mod:`ffrepro.ff`'s passes, :class:`ffrepro.supervised.StackedFFSupervised`,
+:class:`ffrepro.unsupervised.StackedFFUnsupervised`). This module holds none of it: it moves the state
+between the seeds' one-seed trainers and the stack, runs an epoch's updates and takes the optimiser
+step (:func:`ffrepro.optim.smoothed_step`). Recurrent FF (:class:`StackedFFRecurrent`, with
+:func:`ffrepro.recurrent.dynamics`) and backprop with Adam (:class:`StackedBP`) are the two methods whose
+one seed still trains through its own module as well (issue 28 leaves them for a later part).
 
 Each seed keeps what makes it that seed: its initial weights (made by its one-seed trainer under its
 own ``torch.manual_seed``) and its data order, shifts, wrong labels or hybrid masks, drawn from its own
@@ -18,21 +20,19 @@ the same checkpoints and results: the stacked model is made from the seeds' one-
 start of every epoch and written back into them at its end, and everything else (validation,
 evaluation, extras, checkpoints) stays theirs.
 
-What it covers is :func:`stackable`'s: supervised and unsupervised FF with any schedule (interleaved,
-day and night phases, days only), recurrent FF with top-down connections (:class:`StackedFFRecurrent`)
-and backprop with Adam (:class:`StackedBP`), with dense layers (and, except in supervised FF, locally
-connected maps computed as dense matrices: :meth:`ffrepro.local.LocallyConnected.scatter_dense`), float32 products (TF32 on a GPU where ``FFREPRO_TF32=1``),
-with or without a black box (:mod:`ffrepro.blackbox`, which then quantises all the seeds' rows in one
-call: one trip to the host per pass instead of one per seed). The joint and streaming updates give
-the same weights, so both are covered. Anything else is refused with the reason; the runner then runs
-those seeds one at a time. With ``FFREPRO_COMPILE=1`` (:mod:`ffrepro.compiled`) the optimiser step
-and the feed-forward update's passes are compiled (not those with a black box: numpy cannot be
-compiled; in the recurrent update, each layer's loss and gradient at each step).
+What stacks is :func:`stackable`'s: supervised and unsupervised FF of every kind (any schedule, dense
+layers in fp32 or bf16, locally connected maps as dense matrices:
+:meth:`ffrepro.local.LocallyConnected.scatter_dense`, a black box, which then quantises all the seeds'
+rows in one call); recurrent FF and backprop with Adam with float32 products (TF32 on a GPU where
+``FFREPRO_TF32=1``) and locally connected maps within :data:`ffrepro.local.DENSE_MAX_RATIO`. Anything
+else is refused with the reason; the runner then runs those seeds one at a time. With
+``FFREPRO_COMPILE=1`` (:mod:`ffrepro.compiled`) the optimiser step and the feed-forward update's passes
+are compiled (not those with a black box: numpy cannot be compiled; in the recurrent update, each
+layer's loss and gradient at each step).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -42,116 +42,28 @@ from ffrepro.compiled import Compiled
 from ffrepro.cost import local_maps
 from ffrepro.config import RunConfig
 from ffrepro.data import NUM_CLASSES
-from ffrepro.ff import ff_loss, ff_loss_grad, labelled_first, labelled_first_grad, length_normalize, matmul, peer_push, unlabelled_images, wrong_labels
+from ffrepro.ff import FF_STATS, Bf16Linear, Box, ff_loss, ff_loss_grad, ff_stats_row, length_normalize, matmul, peer_push, wrong_labels
 from ffrepro.local import LocallyConnected, computed_dense
 from ffrepro.optim import lr_gain, set_gain, smoothed_step
 from ffrepro.recurrent import dynamics
-from ffrepro.supervised import predict
-from ffrepro.trainer import FF_STATS, Trainer, error_rate, ff_stats, ff_stats_row
-from ffrepro.unsupervised import blurred_masks, hybrid_draws, hybrid_images
+from ffrepro.trainer import Trainer, ff_stats
+
+FEED_FORWARD = ("ff-supervised", "ff-unsupervised")  # the methods whose every run trains stacked (one seed: a stack of one)
 
 
 def stackable(cfg: RunConfig) -> str | None:
-    """Why a config cannot train stacked, or None if it can."""
+    """Why a config's seeds cannot train stacked, or None if they can."""
+    if cfg.method in FEED_FORWARD:
+        return None
     model = cfg.model
     if cfg.method == "bp" and cfg.optim.algorithm != "adam":
         return f"backprop with {cfg.optim.algorithm!r} (only backprop with Adam stacks)"
     maps = local_maps(cfg)
-    if maps:
-        if cfg.method == "ff-supervised":
-            return "locally connected layers (they stack in unsupervised and recurrent FF and in backprop)"
-        if not all(computed_dense(shape, spec) for shape, spec in maps):
-            return "locally connected layers too sparse for a dense matrix, computed alone by tiles or copied windows (only maps within ffrepro.local.DENSE_MAX_RATIO stack, as dense matrices)"
+    if maps and not all(computed_dense(shape, spec) for shape, spec in maps):
+        return "locally connected layers too sparse for a dense matrix, computed alone by tiles or copied windows (only maps within ffrepro.local.DENSE_MAX_RATIO stack, as dense matrices)"
     if getattr(model, "precision", "fp32") not in ("fp32", "auto"):  # "auto" stacks where it runs in fp32 (the runner asks again, resolved)
-        return f"precision {model.precision!r} (only float32 products stack)"
+        return f"precision {model.precision!r} (only float32 products stack in {cfg.method})"
     return None
-
-
-Box = tuple[int, Callable[[torch.Tensor], torch.Tensor]]  # a black box (ffrepro.blackbox): the layer it follows (1-based), and the box
-
-
-def _upward(x0: torch.Tensor, z1: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor],
-            box: Box | None = None) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """[(layer input, pre-activation, states)] of every layer, from layer 1's input ``x0`` and pre-activations
-    ``z1``; the layer after a black box gets the box's output (all seeds' rows at once), as
-    :meth:`ffrepro.ff.FFNet.passed_on` hands it on."""
-    out = [(x0, z1, torch.relu(z1))]
-    for i, (w, b) in enumerate(zip(weights[1:], biases[1:]), start=1):
-        h = out[-1][2]
-        a = length_normalize(box[1](h) if box is not None and box[0] == i else h)
-        z = matmul(a, w.mT).add_(b[:, None, :])
-        out.append((a, z, torch.relu(z)))
-    return out
-
-
-def _neutral_pass(shared: tuple[torch.Tensor, ...], y: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], readout: torch.Tensor,
-                  neutral_label: float, first_scored: int, box: Box | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The neutral-label pass of an update: the readout's logits (S, B, 10), its cross-entropy gradient
-    (S, 10, F), averaged over the batch, and its loss summed over the batch (S,)."""
-    x0 = shared[0]
-    seeds, n, _ = x0.shape
-    neutral = torch.full((seeds, n, NUM_CLASSES), neutral_label, device=x0.device, dtype=x0.dtype)
-    states = _upward(x0, labelled_first(shared[2], shared[1], neutral, weights[0], biases[0], x0.shape[-1])[0], weights, biases, box)
-    feats = torch.cat([length_normalize(h) for _, _, h in states[first_scored:]], dim=-1)  # (S, B, F)
-    logits = matmul(feats, readout.mT)
-    log_p = torch.log_softmax(logits, -1)
-    target = F.one_hot(y, NUM_CLASSES).to(x0.dtype)
-    readout_grad = matmul(((log_p.exp() - target) / n).mT, feats)
-    return logits, readout_grad, -(log_p * target).sum((1, 2))
-
-
-def _layer_loss(z: torch.Tensor, h: torch.Tensor, n_pos: int, n: int, constants: tuple[float, float, float, float],
-                mean_activity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One layer's FF loss on each seed's rows ``[:n_pos]`` positive and the rest negative, averaged over the
-    batch size ``n`` (:func:`ffrepro.ff.ff_loss`, as one seed's :meth:`ffrepro.ff.FFLayer.fused_loss_terms`):
-    its gradient with respect to ``z``, the running mean activity updated in place from the positive rows,
-    and the statistics (S, len(FF_STATS)). ``constants``: the layer's (threshold, sign, peer normalisation,
-    peer momentum). z, h: (S, rows, H) -> (dz (S, rows, H), statistics)"""
-    threshold, sign, peer_normalization, momentum = constants
-    push = peer_push(mean_activity, h[:, :n_pos], peer_normalization, momentum) if peer_normalization and n_pos else None  # (S, H)
-    g, ff, peer, coef = ff_loss(z, h, n_pos, n, threshold, sign, push)
-    return ff_loss_grad(h, coef, push, n_pos, n), ff_stats_row(ff, peer, g, n_pos, n)
-
-
-def _layer_grads(states: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], n_pos: int, n: int, mean_activity: list[torch.Tensor],
-                 layers: tuple[tuple[float, float, float, float], ...], labelled: tuple[torch.Tensor, torch.Tensor] | None = None
-                 ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-    """Every layer's weight and bias gradients of its own loss (:func:`_layer_loss`) from a pass's :func:`_upward`
-    states, the first ``n_pos`` rows positive, the running means updated, and the update's statistics
-    (S, len(FF_STATS), layers). ``layers``: each layer's :func:`_layer_loss` constants; ``labelled``: layer 1's
-    (scale, label pixels) where it shares the image product (:func:`ffrepro.ff.labelled_first_grad`)."""
-    weight_grads, bias_grads, stats = [], [], []
-    for i, (a, z, h) in enumerate(states):
-        dz, layer_stats = _layer_loss(z, h, n_pos, n, layers[i], mean_activity[i])
-        weight_grads.append(labelled_first_grad(dz, labelled[0], a, labelled[1]) if i == 0 and labelled is not None else matmul(dz.mT, a))
-        bias_grads.append(dz.sum(1))
-        stats.append(layer_stats)
-    return weight_grads, bias_grads, torch.stack(stats, -1)
-
-
-def _labelled_pass(shared: tuple[torch.Tensor, ...], labels: list[torch.Tensor], n_pos: int, weights: list[torch.Tensor], biases: list[torch.Tensor],
-                   mean_activity: list[torch.Tensor], label_strength: float, layers: tuple[tuple[float, float, float, float], ...],
-                   box: Box | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-    """:func:`_layer_grads` of the images with each of ``labels`` (S, B) written in (the true labels, wrong ones,
-    or both, the first ``n_pos`` rows positive), through layer 1's shared image product."""
-    x0 = shared[0]
-    pixels = torch.cat([F.one_hot(label, NUM_CLASSES) for label in labels], dim=1).to(x0.dtype) * label_strength  # (S, kB, 10)
-    z1, scale = labelled_first(shared[2], shared[1], pixels, weights[0], biases[0], x0.shape[-1])
-    return _layer_grads(_upward(x0, z1, weights, biases, box), n_pos, x0.shape[1], mean_activity, layers, (scale, pixels))
-
-
-def _plain_pass(inputs: torch.Tensor, n_pos: int, n: int, weights: list[torch.Tensor], biases: list[torch.Tensor], mean_activity: list[torch.Tensor],
-                layers: tuple[tuple[float, float, float, float], ...], box: Box | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-    """:func:`_layer_grads` of inputs without labels (unsupervised FF): each seed's (S, rows, D) inputs, the first
-    ``n_pos`` rows positive, each layer's input length-normalised."""
-    a0 = length_normalize(inputs)
-    return _layer_grads(_upward(a0, matmul(a0, weights[0].mT).add_(biases[0][:, None, :]), weights, biases, box), n_pos, n, mean_activity, layers)
-
-
-_compiled_shared = Compiled(unlabelled_images)
-_compiled_neutral = Compiled(_neutral_pass)
-_compiled_labelled = Compiled(_labelled_pass)
-_compiled_plain = Compiled(_plain_pass)
 
 
 def _shared_config(trainers: list[Any]) -> RunConfig:
@@ -183,12 +95,11 @@ class StackedFF:
         if box is not None and any(not torch.equal(t.net.box.step, box.step) for t in trainers):
             raise ValueError("stacked seeds must share one black box")
         self.box: Box | None = (box_after, box) if box is not None else None  # applied to all the seeds' rows at once
-        # the passes, compiled with FFREPRO_COMPILE=1; a black box runs numpy between layers, which a
+        # each layer's products in bf16 (model.precision "bf16": its dense layers, not its locally connected maps)
+        self.bf16 = tuple(isinstance(layer.linear, Bf16Linear) for layer in self.layers)
+        # the passes may be compiled (FFREPRO_COMPILE=1); a black box runs numpy between layers, which a
         # compiled graph cannot hold, so with one they run as they are
-        eager = box is not None
-        self.neutral_pass = _neutral_pass if eager else _compiled_neutral
-        self.labelled_pass = _labelled_pass if eager else _compiled_labelled
-        self.plain_pass = _plain_pass if eager else _compiled_plain
+        self.eager = box is not None
 
     # --- the stacked state: made from the one-seed trainers, written back into them ---------------
     @staticmethod
@@ -302,6 +213,11 @@ class StackedFF:
         self.dense = self._dense_params()
         return self._step(self._update(x, y, phase), groups)
 
+    def product_weights(self) -> list[torch.Tensor]:
+        """The layers' weights (:meth:`_dense_params`) as their products take them: cast to bfloat16 once per
+        update where the layer's products are bf16 (:attr:`bf16`), else as they are."""
+        return [w.to(torch.bfloat16) if bf16 else w for w, bf16 in zip(self.dense[0], self.bf16)]
+
     def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
         """One update of every seed in ``phase`` ("both", "positive" or "negative": :func:`ffrepro.trainer.phase_plan`):
         gradients in the optimiser's groups (None: a group this update does not train), and the FF
@@ -317,64 +233,6 @@ class StackedFF:
             if g is not None:
                 smoothed_step(params, smoothed, g, group["lr"], group["smoothing"], group["weight_decay"])
         return stats
-
-
-class StackedFFSupervised(StackedFF):
-    """Supervised FF (:class:`ffrepro.supervised.FFSupervisedTrainer`), stacked."""
-
-    def start_epoch(self) -> None:
-        self.readout_loss = torch.zeros(len(self.trainers), device=self.trainers[0].train_split.y.device)
-
-    def end_epoch(self, seed_index: int) -> dict[str, Any]:
-        t = self.trainers[seed_index]
-        val = t.data.val.head(self.cfg.data.eval_examples)
-        return {"readout_loss": self.readout_loss[seed_index].item() / t.epoch_examples(), "val_error_softmax": error_rate(predict(t.net, val.x, "softmax"), val.y)}
-
-    def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
-        """As :meth:`ffrepro.supervised.FFSupervisedTrainer.train_epoch`: where the labels are shown (not at
-        night) the neutral pass trains the readout; its prediction also gives the hard negatives; then the
-        images with the true labels, the wrong ones, or both, go through, and every layer takes the
-        gradient of its own loss. The passes are pure tensor functions, compiled with
-        ``FFREPRO_COMPILE=1``; the wrong labels between them are drawn eagerly, from each seed's own generator."""
-        model = self.cfg.model
-        weights, biases, readout = self.dense
-        shared = _compiled_shared(x, weights[0])
-        hard = model.negative_labels == "hard"
-        readout_grads, logits = None, None
-        if phase != "negative" or hard:
-            logits, readout_grad, loss = self.neutral_pass(shared, y, weights, biases, readout[0], model.neutral_label, model.first_scored_layer, self.box)
-            if phase != "negative":  # the readout learns where the labels are shown
-                self.readout_loss += loss
-                readout_grads = [readout_grad]
-        labels = []
-        if phase != "negative":
-            labels.append(y)
-        if phase != "positive":
-            labels.append(torch.stack([wrong_labels(y[s], t.gen, logits[s] if hard else None) for s, t in enumerate(self.trainers)]))  # type: ignore[index]
-        n_pos = x.shape[1] if phase != "negative" else 0
-        weight_grads, bias_grads, stats = self.labelled_pass(shared, labels, n_pos, weights, biases, self.mean_activity, model.label_strength, self.layer_constants, self.box)
-        return [weight_grads, bias_grads, readout_grads], stats
-
-
-class StackedFFUnsupervised(StackedFF):
-    """Unsupervised FF (:class:`ffrepro.unsupervised.FFUnsupervisedTrainer`): real images positive, hybrids
-    of two images of the same batch negative, stacked."""
-
-    def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
-        """Where negative data are shown, each seed's hybrids from its own generator
-        (:func:`ffrepro.unsupervised.hybrid_draws`), the masks of
-        all seeds blurred together; then the real images, the hybrids, or both go through (:func:`_plain_pass`)."""
-        seeds, n, width = x.shape
-        inputs, n_pos = x, n
-        if phase != "positive":
-            draws = [hybrid_draws(n, int(round(width**0.5)), t.gen, x.device) for t in self.trainers]
-            partner = torch.stack([p for p, _ in draws])
-            masks = blurred_masks(torch.cat([bits for _, bits in draws]), self.cfg.model.blur_steps).view(seeds, n, width)
-            neg = hybrid_images(x, torch.gather(x, 1, partner[..., None].expand(-1, -1, width)), masks)
-            inputs, n_pos = (neg, 0) if phase == "negative" else (torch.cat([x, neg], 1), n)
-        weights, biases = self.dense
-        weight_grads, bias_grads, stats = self.plain_pass(inputs, n_pos, n, weights, biases, self.mean_activity, self.layer_constants, self.box)
-        return [weight_grads, bias_grads], stats
 
 
 def _video_product(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from torch import nn
 
 from ffrepro.config import RunConfig
 from ffrepro.data import Dataset, Split, jitter
-from ffrepro.ff import FFLayer, FFNet, length_normalize, states
+from ffrepro.ff import FF_STATS, FFLayer, FFNet
 from ffrepro.local import LocallyConnected
 from ffrepro.optim import SmoothedSGD
 from ffrepro.weights import pack_weights
@@ -171,71 +171,6 @@ class PhaseTracer:
                 self.trace[kind].append([round(FFLayer.goodness(h).mean().item(), 2) for _, h in net.forward(x)])
         self.trace["update"].append(updates)  # updates made so far
         self.trace["phase"].append(phase)  # the phase that just ended
-
-
-FF_STATS = ("ff_loss", "peer_loss", "pos_goodness", "neg_goodness", "neg_beats_pos")
-
-
-def ff_stats_row(ff: torch.Tensor, peer: torch.Tensor, g: torch.Tensor, n_pos: int, n: int) -> torch.Tensor:
-    """One layer's :data:`FF_STATS` of an update, each summed over the batch, from its loss terms (...) and
-    the goodness of its rows (..., rows), the first ``n_pos`` positive and the rest negative, averaged over
-    ``n``: the logistic loss, the peer-normalisation term, positive goodness, negative goodness, and how
-    often the negative beat its positive (only where an update sees both). Leading axes (stacked seeds)
-    are kept. -> (..., len(FF_STATS))"""
-    beats = (g[..., n:] > g[..., :n]).sum(-1).to(g.dtype) if n_pos and g.shape[-1] > n_pos else torch.zeros_like(ff)
-    return torch.stack([ff * n, peer * n, g[..., :n_pos].sum(-1), g[..., n_pos:].sum(-1), beats], -1)
-
-
-def ff_layer_loss(layer: FFLayer, z: torch.Tensor, h: torch.Tensor, n: int, stats: torch.Tensor, i: int, phase: str = "both") -> torch.Tensor:
-    """Layer ``i``'s FF loss (logistic loss plus peer term, :meth:`FFLayer.fused_loss_terms`) on states whose
-    first ``n`` rows are positive, the rest negative (phase "both"), or whose ``n`` rows are all positive
-    ("positive") or all negative ("negative"). Adds its :func:`ff_stats_row` to column ``i`` of ``stats``
-    (len(FF_STATS), layers)."""
-    n_pos = {"both": n, "positive": n, "negative": 0}[phase]
-    ff, peer, g = layer.fused_loss_terms(z, h, n_pos, n)
-    with torch.no_grad():
-        stats[:, i] += ff_stats_row(ff.detach(), peer.detach(), g, n_pos, n)
-    return ff + peer
-
-
-def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]], n: int, stats: torch.Tensor, phase: str = "both") -> torch.Tensor:
-    """Sum of every layer's :func:`ff_layer_loss` over a whole forward pass's states."""
-    total = torch.zeros((), device=stats.device)
-    for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
-        total = total + ff_layer_loss(layer, z, h, n, stats, i, phase)
-    return total
-
-
-def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor | None, n: int, stats: torch.Tensor, phase: str = "both",
-            streaming: bool = False, extra_loss: torch.Tensor | None = None, first: torch.Tensor | None = None) -> None:
-    """One FF update of every layer (and of whatever ``extra_loss`` trains, e.g. the readout).
-
-    Joint (ffcode's): one forward pass through all layers, one backward over the summed layer losses,
-    so every layer's saved activations stay alive until the backward. Streaming: each layer runs
-    forward, back-propagates its own loss at once and hands on only its detached output, so at most
-    one layer's saved activations are alive. A layer's input is detached either way, so both give the
-    same gradients, and one optimiser step after all layers the same weights.
-
-    ``first``: layer 1's pre-activation, already computed from a :class:`ffrepro.ff.LabelledBatch`
-    (``inputs`` is then unused).
-    """
-    optimizer.zero_grad(set_to_none=True)
-    if not streaming:
-        loss = ff_layer_losses(net, net.forward(inputs, first=first), n, stats, phase)
-        (loss if extra_loss is None else loss + extra_loss).backward()
-    else:
-        if extra_loss is not None:
-            extra_loss.backward()
-        a = inputs
-        for i, layer in enumerate(net.layers):
-            if i == 0 and first is not None:
-                z, h = first, states(first, False)
-            else:
-                assert a is not None
-                z, h = layer(length_normalize(a).detach(), False)
-            ff_layer_loss(layer, z, h, n, stats, i, phase).backward()
-            a = net.passed_on(i, h.detach())
-    optimizer.step()
 
 
 def ff_stats(stats: torch.Tensor, examples: int) -> dict[str, list[float]]:

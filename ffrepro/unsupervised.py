@@ -13,11 +13,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ffrepro.compiled import Compiled
 from ffrepro.config import RunConfig, UnsupervisedFFConfig
 from ffrepro.data import NUM_CLASSES, Dataset
-from ffrepro.ff import FFNet, length_normalize
+from ffrepro.ff import Box, Constants, FFNet, layer_grads, length_normalize, matmul, upward
 from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, FF_STATS, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_optimizer, ff_step, ff_stats, first_layer_fields, goodness_sample
+from ffrepro.stacked import StackedFF
+from ffrepro.trainer import EVAL_CHUNK, GOODNESS_SAMPLE, PROBE, Trainer, error_rate, ff_optimizer, first_layer_fields, goodness_sample
 
 BLUR = torch.tensor([0.25, 0.5, 0.25])
 
@@ -102,6 +104,40 @@ def train_readout(feats: torch.Tensor, y: torch.Tensor, epochs: int, generator: 
     return readout
 
 
+def plain_pass(inputs: torch.Tensor, n_pos: int, n: int, weights: list[torch.Tensor], biases: list[torch.Tensor], mean_activity: list[torch.Tensor],
+               layers: tuple[Constants, ...], bf16: tuple[bool, ...], box: Box | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """:func:`ffrepro.ff.layer_grads` of inputs without labels: each seed's (S, rows, D) inputs, the first
+    ``n_pos`` rows positive, each layer's input length-normalised."""
+    a0 = length_normalize(inputs)
+    z1 = matmul(a0, weights[0].mT, bf16[0]).add_(biases[0][:, None, :])
+    return layer_grads(upward(a0, z1, weights, biases, bf16, box), n_pos, n, mean_activity, layers, bf16)
+
+
+_compiled_plain = Compiled(plain_pass)
+
+
+class StackedFFUnsupervised(StackedFF):
+    """Unsupervised FF's update (:class:`FFUnsupervisedTrainer`) of one seed or several stacked
+    (:class:`ffrepro.stacked.StackedFF`): real images positive, hybrids of two images of the same batch
+    negative."""
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
+        """Where negative data are shown (night updates make theirs when they come), each seed's hybrids
+        from its own generator (:func:`hybrid_draws`), the masks of all seeds blurred together; then the
+        real images, the hybrids, or both go through (:func:`plain_pass`)."""
+        seeds, n, width = x.shape
+        inputs, n_pos = x, n
+        if phase != "positive":
+            draws = [hybrid_draws(n, int(round(width**0.5)), t.gen, x.device) for t in self.trainers]
+            partner = torch.stack([p for p, _ in draws])
+            masks = blurred_masks(torch.cat([bits for _, bits in draws]), self.cfg.model.blur_steps).view(seeds, n, width)
+            neg = hybrid_images(x, torch.gather(x, 1, partner[..., None].expand(-1, -1, width)), masks)
+            inputs, n_pos = (neg, 0) if phase == "negative" else (torch.cat([x, neg], 1), n)
+        weight_grads, bias_grads, stats = (plain_pass if self.eager else _compiled_plain)(
+            inputs, n_pos, n, self.product_weights(), self.dense[1], self.mean_activity, self.layer_constants, self.bf16, self.box)
+        return [weight_grads, bias_grads], stats
+
+
 class FFUnsupervisedTrainer(Trainer):
     """FF on real (positive) versus hybrid (negative) images, then linear readouts."""
 
@@ -112,24 +148,8 @@ class FFUnsupervisedTrainer(Trainer):
         self.optimizer = ff_optimizer(self.net, cfg, with_readout=False)
 
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
-        net, cfg = self.net, self.cfg
-        set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
-        stats = torch.zeros(len(FF_STATS), len(net.layers), device=self.train_split.x.device)
-        updates = self.updates()
-        tracer = self.phase_tracer(epoch, updates)
-        for step, (phase, idx) in enumerate(updates):  # in the order of model.schedule
-            x, _ = self.batch(idx)
-            if phase == "positive":
-                inputs = x
-            else:  # night updates make their hybrids when they come
-                neg, _, _ = make_negatives(x, cfg.model.blur_steps, self.gen)
-                inputs = neg if phase == "negative" else torch.cat([x, neg])
-            ff_step(net, self.optimizer, inputs, len(x), stats, phase, cfg.model.streaming)
-            if tracer is not None:
-                tracer.after(step)
-            if progress is not None:
-                progress.update(1)
-        return {**ff_stats(stats, self.epoch_examples()), **self.schedule_log(updates, tracer)}
+        """One epoch of updates in the order of ``model.schedule``: this seed as a stack of one (:class:`StackedFFUnsupervised`)."""
+        return StackedFFUnsupervised([self]).train_epoch(epoch, progress)[0]
 
     def probe(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The first validation images and fixed hybrids of them."""

@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from ffrepro.blackbox import BlackBox
 from ffrepro.bp import mlp
 from ffrepro.config import BPConfig, ConfigError, FFConfig, OptimConfig, RunConfig, validate
-from ffrepro.ff import FFNet, length_normalize
-from ffrepro.trainer import FF_STATS, ff_optimizer, ff_step
+from ffrepro.ff import FF_STATS, FFNet, length_normalize
+from ffrepro.memory import ff_step
+from ffrepro.trainer import ff_optimizer
 
 
 def test_the_box_quantises_outside_autograd() -> None:

@@ -116,15 +116,21 @@ def test_training_sees_shifted_images_but_validation_and_test_never_are() -> Non
     before = {name: ds.split(name).x.clone() for name in ("train", "val", "test")}
     trainer = _trainer(ds)
     seen: list[torch.Tensor] = []
-    forward = trainer.net.forward
+    batch, forward = trainer.batch, trainer.net.forward
 
-    def spy(x: torch.Tensor, detach: bool = True, first: torch.Tensor | None = None):  # records every input the net is given
+    def batch_spy(idx: torch.Tensor):  # records every minibatch training is given
+        x, y = batch(idx)
         seen.append(x[:, NUM_CLASSES:].clone())
+        return x, y
+
+    def spy(x: torch.Tensor | None, detach: bool = True, first: torch.Tensor | None = None):  # records every image the net is given
+        if x is not None:  # (the test of every label passes layer 1's product instead, made from the same images)
+            seen.append(x[:, NUM_CLASSES:].clone())
         return forward(x, detach, first)
 
-    trainer.net.forward = spy  # type: ignore[method-assign]
-    trainer.net.share_first_layer = False  # every pass gets its labelled images (LabelledBatch would pass layer 1's product)
+    trainer.batch = batch_spy  # type: ignore[method-assign]
     trainer.train_epoch(1)
+    trainer.net.forward = spy  # type: ignore[method-assign]
     train_inputs = torch.cat(seen)
     originals = ds.train.x[:, NUM_CLASSES:]
     shifted = sum(int(not any(torch.equal(row, o) for o in originals)) for row in train_inputs[:200])

@@ -13,10 +13,10 @@ import torch
 
 from ffrepro.book import read_source
 from ffrepro.config import ConfigError, FFConfig, OptimConfig, RunConfig
-from ffrepro.ff import FFNet
-from ffrepro.memory import METHODS, SPECS, SavedBytes, measure, run_study
+from ffrepro.ff import FF_STATS, FFNet
+from ffrepro.memory import METHODS, SPECS, SavedBytes, ff_step, measure, run_study
 from ffrepro.results import REPO_ROOT
-from ffrepro.trainer import FF_STATS, ff_optimizer, ff_step
+from ffrepro.trainer import ff_optimizer
 
 
 def _net_and_optimizer(depth: int, width: int = 64, peer: float = 0.03) -> tuple[FFNet, torch.optim.Optimizer]:
@@ -113,3 +113,26 @@ def test_memory_facts_read_growth_crossings_and_the_verdict() -> None:
     page = read_source(REPO_ROOT / "book" / "notebooks" / "memory-depth.md")
     text = "\n".join(c["source"] for c in page["cells"] if c["cell_type"] == "markdown")
     assert set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text)) <= set(f)  # every number the page glues
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_the_measured_step_computes_trainings_update(streaming: bool) -> None:
+    """The study measures the FF update as autograd runs it (ffrepro.memory.ff_step); training writes the
+    same gradients out (ffrepro.unsupervised.plain_pass, as a stack of one). Both from the same weights and
+    inputs: the same gradients and running means."""
+    import copy
+
+    from ffrepro.unsupervised import plain_pass
+
+    torch.manual_seed(0)
+    net = FFNet(784, FFConfig(hidden=(30, 20, 10), threshold_per_unit=0.3))
+    twin = copy.deepcopy(net)
+    x = torch.rand(40, 784)
+    ff_step(net, torch.optim.SGD(net.parameters(), lr=0.0), x, 20, torch.zeros(len(FF_STATS), 3), streaming=streaming)
+    layers = twin.layers
+    weights, biases, _ = plain_pass(x[None], 20, 20, [layer.linear.weight.detach()[None] for layer in layers], [layer.linear.bias.detach()[None] for layer in layers],
+                                    [layer.mean_activity[None].clone() for layer in layers], tuple((l.threshold, l.sign, l.peer_normalization, l.peer_momentum) for l in layers),
+                                    (False,) * 3)
+    for layer, w, b in zip(net.layers, weights, biases):
+        assert torch.allclose(layer.linear.weight.grad, w[0], rtol=1e-4, atol=1e-7) and torch.allclose(layer.linear.bias.grad, b[0], rtol=1e-4, atol=1e-7)
+

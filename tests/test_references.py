@@ -82,10 +82,13 @@ def test_the_reference_test_fails_for_a_threshold_off_by_two(tmp_path: Path) -> 
 def test_the_reference_test_fails_when_labels_are_not_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The test of the test: a deliberate bug, the label never written into the image."""
     import ffrepro.ff
+    import ffrepro.supervised
 
     monkeypatch.setattr(ffrepro.ff, "embed_label", lambda x, label, strength=1.0, neutral=0.1: x.clone())
-    # the same bug in the path that shares layer 1's image product: no label pixels at all
-    monkeypatch.setattr(ffrepro.ff.LabelledBatch, "label_pixels", lambda self, label: torch.zeros(len(self.image_ss), ffrepro.ff.NUM_CLASSES))
+    # the same bug where layer 1's image product is shared (training, and the test of every label): no label pixels at all
+    no_label = lambda labels, strength, dtype: torch.zeros(*labels.shape, ffrepro.ff.NUM_CLASSES, dtype=dtype)  # noqa: E731
+    for module in (ffrepro.ff, ffrepro.supervised):
+        monkeypatch.setattr(module, "label_pixels", no_label)
     problems = compare(_broken_run(tmp_path), read_reference("mnist-ff-supervised", COMMITTED))
     assert any(p.startswith("test.goodness") for p in problems), problems
 

@@ -64,26 +64,25 @@ def test_phase_plans() -> None:
 
 
 class _Spy:
-    """Records, for every first-layer loss, whether positive and negative data were present, and the
-    batch size, through either loss path (traced or fused)."""
+    """Records, for every update, whether its first layer saw positive and negative data, and the batch
+    size its loss is averaged over (ffrepro.ff.layer_grads, as the supervised and unsupervised passes call it)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        import ffrepro.ff
+        import ffrepro.supervised
+        import ffrepro.unsupervised
+
         self.calls: list[tuple[bool, bool, int]] = []
-        original, fused = FFLayer.loss_terms, FFLayer.fused_loss_terms
+        original = ffrepro.ff.layer_grads
         spy = self
 
-        def loss_terms(layer, z_pos, h_pos, g_pos, g_neg):  # type: ignore[no-untyped-def]
-            if layer.linear.in_features == 784:
-                spy.calls.append((g_pos is not None, g_neg is not None, (g_pos if g_pos is not None else g_neg).shape[0]))
-            return original(layer, z_pos, h_pos, g_pos, g_neg)
+        def layer_grads(states, n_pos, n, *args, **kwargs):  # type: ignore[no-untyped-def]
+            rows = states[0][1].shape[-2]
+            spy.calls.append((n_pos > 0, n_pos < rows, n))
+            return original(states, n_pos, n, *args, **kwargs)
 
-        def fused_loss_terms(layer, z, h, n_pos, n):  # type: ignore[no-untyped-def]
-            if layer.linear.in_features == 784:
-                spy.calls.append((n_pos > 0, n_pos < z.shape[0], n))
-            return fused(layer, z, h, n_pos, n)
-
-        monkeypatch.setattr(FFLayer, "loss_terms", loss_terms)
-        monkeypatch.setattr(FFLayer, "fused_loss_terms", fused_loss_terms)
+        for module in (ffrepro.supervised, ffrepro.unsupervised):
+            monkeypatch.setattr(module, "layer_grads", layer_grads)
 
 
 @pytest.mark.parametrize("unsupervised", [False, True])

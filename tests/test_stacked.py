@@ -19,7 +19,7 @@ from ffrepro.registry import get_experiment
 from ffrepro.results import result_path
 from ffrepro.methods import METHODS, stacked_trainer
 from ffrepro.runner import checkpoint_path, run, run_seeds, set_folder
-from ffrepro.stacked import StackedFFSupervised, stackable
+from ffrepro.stacked import StackedFFRecurrent, stackable
 from ffrepro.trainer import Trainer
 
 
@@ -180,19 +180,20 @@ def test_stacked_backprop_seeds_compute_what_each_computes_alone_in_float64(mnis
             assert lb["train_loss"] == pytest.approx(la["train_loss"], rel=1e-12) and lb["val_error"] == la["val_error"]
 
 
-@pytest.mark.parametrize("exp_id, fresh, tol", [("mnist-ff-hard-negatives", ("_compiled_neutral", "_compiled_labelled"), 1e-9),
-                                                 ("mnist-ff-recurrent", ("_compiled_video_loss",), 1e-7)])
-def test_the_compiled_stacked_update_computes_the_same_in_float64(mnist: Dataset, monkeypatch: pytest.MonkeyPatch, exp_id: str,
+@pytest.mark.parametrize("exp_id, where, fresh, tol", [("mnist-ff-hard-negatives", "supervised", ("_compiled_neutral", "_compiled_labelled"), 1e-9),
+                                                        ("mnist-ff-recurrent", "stacked", ("_compiled_video_loss",), 1e-7)])
+def test_the_compiled_stacked_update_computes_the_same_in_float64(mnist: Dataset, monkeypatch: pytest.MonkeyPatch, exp_id: str, where: str,
                                                                   fresh: tuple[str, ...], tol: float) -> None:
     """FFREPRO_COMPILE=1 compiles the stacked update's pure passes (supervised: the neutral and labelled
     passes; recurrent: each layer's loss and gradient at each step) and its optimiser step, in fresh
     wrappers (nothing cached from other tests); in float64 the seeds still match their eager one-seed
     runs (recurrent to 1e-7: autograd's softplus cut-off, as above). Where this machine cannot compile,
     the warning says so once and the eager code runs: the same check."""
-    from ffrepro import optim, stacked
+    from ffrepro import optim, stacked, supervised
 
+    module = {"stacked": stacked, "supervised": supervised}[where]  # where the method's compiled passes live
     for name in fresh:
-        monkeypatch.setattr(stacked, name, optim.Compiled(getattr(stacked, name).fn))
+        monkeypatch.setattr(module, name, optim.Compiled(getattr(module, name).fn))
     monkeypatch.setattr(optim, "_compiled_update", optim.Compiled(optim._one_pass_update))
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
@@ -209,7 +210,7 @@ def test_the_compiled_stacked_update_computes_the_same_in_float64(mnist: Dataset
     finally:
         torch.set_default_dtype(default)
     told = [str(w.message) for w in caught if "FFREPRO_COMPILE=1" in str(w.message)]
-    assert getattr(stacked, fresh[-1]).enabled is not bool(told)  # compiled, or told why not
+    assert getattr(module, fresh[-1]).enabled is not bool(told)  # compiled, or told why not
     for a, b in zip(alone, together):
         for (name, pa), pb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
             assert (pa - pb).abs().max() <= tol * pa.abs().max(), name
@@ -259,7 +260,8 @@ def test_configs_that_cannot_stack_say_why_and_run_seed_by_seed(mnist: Dataset, 
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     assert stackable(get_experiment("mnist-ff-supervised").config("paper")) is None
     assert stackable(get_experiment("mnist-ff-sleep/phases-k10-lr0.01-s0.9-max_ssq").config("paper")) is None
-    assert "precision 'bf16'" in stackable(get_experiment("mnist-ff-hard-negatives/bf16").config("smoke"))
+    assert stackable(get_experiment("mnist-ff-hard-negatives/bf16").config("smoke")) is None  # every FF feed-forward run is a stack (of one alone)
+    assert "precision 'bf16'" in stackable(get_experiment("mnist-ff-recurrent-2layers/bf16").config("smoke"))
     assert stackable(get_experiment("mnist-ff-unsupervised").config("paper")) is None
     assert stackable(get_experiment("mnist-ff-blackbox").config("paper")) is None  # the box quantises all the seeds' rows at once
     assert stackable(get_experiment("mnist-ff-unsupervised-local").config("paper")) is None  # its maps are dense matrices
@@ -271,9 +273,9 @@ def test_configs_that_cannot_stack_say_why_and_run_seed_by_seed(mnist: Dataset, 
     assert "too sparse for a dense matrix" in stackable(get_experiment("cifar10-bp-2layers").config("smoke"))
     assert "'smoothed_sgd'" in stackable(override(get_experiment("mnist-bp").config("smoke"), {"optim.algorithm": "smoothed_sgd"}))
     with pytest.raises(ValueError, match="precision 'bf16'"):
-        StackedFFSupervised(_trainers(_small("mnist-ff-hard-negatives/bf16"), mnist, [0, 1]))
+        StackedFFRecurrent(_trainers(_small("mnist-ff-recurrent-2layers/bf16"), mnist, [0, 1]))
     # from the command line: said once, then each seed trains alone and writes its result
-    exp_id = "mnist-ff-hard-negatives/bf16"
+    exp_id = "mnist-ff-recurrent-2layers/bf16"
     monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path / "r"))
     monkeypatch.setenv("FFREPRO_CHECKPOINTS", str(tmp_path / "c"))
     sets = ["--set", "data.train_examples=1000", "--set", "data.eval_examples=500", "--set", "optim.epochs=1"]
