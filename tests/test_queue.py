@@ -58,10 +58,10 @@ def test_stacking_makes_one_job_of_an_entrys_missing_seeds_where_its_config_stac
     done = result_path("mnist-bp", "smoke", 0)
     done.parent.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "results" / "mnist-bp" / "smoke" / "seed0.json", done)
-    jobs = plan("smoke", [0, 1], ["mnist-bp", "mnist-ff-hard-negatives", "mnist-ff-hard-negatives/bf16"], tmp_path / "logs", stack=True)
-    # bf16 products do not stack; bp's seed 0 is done, so its one missing seed runs alone
+    jobs = plan("smoke", [0, 1], ["mnist-bp", "mnist-ff-hard-negatives", "mnist-ff-recurrent-2layers/bf16"], tmp_path / "logs", stack=True)
+    # recurrent FF's bf16 products do not stack; bp's seed 0 is done, so its one missing seed runs alone
     assert [j.name for j in jobs] == ["mnist-ff-hard-negatives/smoke/seed0,1", "mnist-bp/smoke/seed1",
-                                      "mnist-ff-hard-negatives/bf16/smoke/seed0", "mnist-ff-hard-negatives/bf16/smoke/seed1"]
+                                      "mnist-ff-recurrent-2layers/bf16/smoke/seed0", "mnist-ff-recurrent-2layers/bf16/smoke/seed1"]
     cmd = jobs[0].command("python", 5.0)
     assert cmd[cmd.index("--seed") + 1 : cmd.index("--seed") + 4] == ["0", "1", "--stack"]
     assert "--stack" not in jobs[1].command("python", 5.0)

@@ -463,3 +463,25 @@ def scale_precision_sentence(verdict: dict[str, Any] | None, profile: str, exp_i
     return (f"At the {profile} profile, {verdict['variant_seeds']} {variant} seed(s) give {verdict['variant_mean']:.2f} % against "
             f"{verdict['fp32_mean']:.2f} % for {verdict['fp32_seeds']} fp32 seed(s): {round(verdict['difference'], 2) + 0.0:+.2f} points, "
             f"**{'within' if verdict['within'] else 'outside'}** the fp32 seeds' spread ({verdict['allowed']:.2f} points){speed}.")
+
+
+def precision_section(method_name: str, label: str, profile: str) -> tuple[str, pd.DataFrame | None]:
+    """The validation of a method's bf16 products (:data:`ffrepro.methods.METHODS`' ``bf16_validation``) at
+    ``profile``: what its chapter says of it (the fp32 and bf16 seeds' means, their difference against the
+    fp32 seeds' spread, the speed where one machine ran both, and whether paper runs use bf16) and the
+    table of seeds, or only the sentence where its runs are not on disk. ``label``: the method as the
+    sentence names it."""
+    from ffrepro.methods import METHODS
+
+    method = METHODS[method_name]
+    assert method.bf16_validation is not None
+    exp_id, variant = method.bf16_validation
+    try:
+        table, verdict = precision_validation(exp_id, variant, profile)
+    except FileNotFoundError:
+        table, verdict = None, None
+    use = (f"so `model.precision = \"auto\"` takes bf16 for {label[0].lower() + label[1:]} where there are bf16 units" if method.bf16 == "validated" else
+           f"paper runs stay in fp32 until three fp32 and three bf16 seeds of {exp_id} at the cpu profile are committed "
+           "within the fp32 seeds' spread (ffrepro/methods.py)")
+    return f"{scale_precision_sentence(verdict, profile, exp_id, variant)} {label}'s bf16 is {method.bf16}: {use}.", table
+

@@ -25,7 +25,8 @@ from ffrepro.book import Page
 from ffrepro.paper import reproduction
 from ffrepro.cost import epoch_examples, train_flops_per_example
 from ffrepro.data import MNIST_SIDE, NUM_CLASSES
-from ffrepro.figures.common import Result, goodness_histograms, mean_error, per_epoch, precision_validation, scale_precision_sentence, seed_lines, summary_row
+from ffrepro.figures.common import Result, goodness_histograms, mean_error, per_epoch, seed_lines, summary_row
+from ffrepro.figures.common import precision_section as common_precision_section
 from ffrepro.registry import get_experiment
 
 
@@ -316,23 +317,8 @@ def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence
 
 
 def precision_section(profile: str) -> tuple[str, pd.DataFrame | None]:
-    """The validation of recurrent FF's bf16 products (:data:`ffrepro.methods.METHODS`' ``bf16_validation``)
-    at ``profile``: what the chapter says of it (the fp32 and bf16 seeds' means, their difference against
-    the fp32 seeds' spread, the speed where one machine ran both, and whether paper runs use bf16) and
-    the table of seeds, or only the sentence where its runs are not on disk."""
-    from ffrepro.methods import METHODS
-
-    method = METHODS["ff-recurrent"]
-    assert method.bf16_validation is not None
-    exp_id, variant = method.bf16_validation
-    try:
-        table, verdict = precision_validation(exp_id, variant, profile)
-    except FileNotFoundError:
-        table, verdict = None, None
-    use = ("so `model.precision = \"auto\"` takes bf16 for recurrent FF where there are bf16 units" if method.bf16 == "validated" else
-           f"paper runs stay in fp32 until three fp32 and three bf16 seeds of {exp_id} at the cpu profile are committed "
-           "within the fp32 seeds' spread (ffrepro/methods.py)")
-    return f"{scale_precision_sentence(verdict, profile, exp_id, variant)} Recurrent FF's bf16 is {method.bf16}: {use}.", table
+    """The validation of recurrent FF's bf16 products at ``profile`` (:func:`ffrepro.figures.common.precision_section`)."""
+    return common_precision_section("ff-recurrent", "Recurrent FF", profile)
 
 
 def figures(results: Mapping[str, Sequence[Result]], images: np.ndarray | None = None, n: int = 4) -> dict[str, Figure]:

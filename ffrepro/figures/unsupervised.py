@@ -259,3 +259,9 @@ def figures(results: Mapping[str, Sequence[Result]]) -> dict[str, Figure]:
         out[f"fig-goodness-{e}"] = common.goodness_histograms(rs[0])
         out[f"fig-fields-{e}"] = receptive_fields_figure(rs[0])
     return out
+
+
+def precision_section(profile: str) -> tuple[str, pd.DataFrame | None]:
+    """The validation of unsupervised FF's bf16 products at ``profile`` (:func:`ffrepro.figures.common.precision_section`)."""
+    return common.precision_section("ff-unsupervised", "Unsupervised FF", profile)
+
