@@ -421,7 +421,8 @@ def versus(a: float, b: float, n: int) -> str:
 def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """An entry's fp32 seeds (those whose provenance says fp32) against its reduced-precision variant's seeds
     (every seed on disk at ``profile``): test error per seed, mean ± sd, and seconds per epoch (each run's
-    median epoch, mean over the seeds). The variant passes if its mean
+    median epoch, mean over the seeds; the two precisions' speeds are compared only over the runs made at a
+    commit both have runs of, made side by side, since one VM's speed moves from day to day). The variant passes if its mean
     lies within two standard deviations of the fp32 seeds' mean (the seeds' spread; with one fp32 seed,
     within the 10k test set's sampling error of ~0.15 points at this error, so that one-seed runs are
     not judged by a spread they do not have).
@@ -435,11 +436,18 @@ def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.Da
                                 f"`python -m ffrepro run {exp_id} {exp_id}/{variant} --profile {profile} --seed 0 1 2`")
     rows, stats = [], {}
     machines = {(r["provenance"]["device"], r["provenance"].get("cpu_model")) for results in runs.values() for r in results}
+    commits = [{r["provenance"].get("git_commit") for r in results} for results in runs.values()]
+    shared = commits[0] & commits[1]  # commits with runs of both precisions: their speeds are compared
+
+    def epoch_seconds(results: list[Result]) -> float:
+        # each run's median epoch: a spell of other jobs on a shared machine moves a mean, not the median
+        return statistics.fmean(statistics.median(h["seconds"] for h in r["history"]) if r["history"] else achieved(r)["seconds_per_epoch"] for r in results)
+
     for name, results in runs.items():
         values = [metric_value(r, exp.metric) for r in results]
-        # each run's median epoch: a spell of other jobs on a shared machine moves a mean, not the median
-        speed = statistics.fmean(statistics.median(h["seconds"] for h in r["history"]) if r["history"] else achieved(r)["seconds_per_epoch"] for r in results)
-        stats[name] = (values, speed)
+        side_by_side = [r for r in results if r["provenance"].get("git_commit") in shared]
+        stats[name] = (values, epoch_seconds(side_by_side) if side_by_side else float("nan"))
+        speed = epoch_seconds(results)
         rows.append({"precision": name, "seeds": ", ".join(str(r["seed"]) for r in results),
                      "test error per seed %": ", ".join(f"{v:.2f}" for v in values), "test error %": mean_std_text(values),
                      "s / epoch": round(speed, 1), "device": results[0]["provenance"]["device"]})
@@ -447,19 +455,20 @@ def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.Da
     allowed = 2 * statistics.stdev(ref) if len(ref) > 1 else 0.15
     difference = statistics.fmean(low) - statistics.fmean(ref)
     verdict = {"within": abs(difference) <= allowed, "difference": difference, "allowed": allowed, "speed_up": ref_speed / low_speed,
-               "fp32_seeds": len(ref), "variant_seeds": len(low), "same_machine": len(machines) == 1, "fp32_mean": statistics.fmean(ref),
+               "fp32_seeds": len(ref), "variant_seeds": len(low), "same_machine": len(machines) == 1 and bool(shared), "fp32_mean": statistics.fmean(ref),
                "variant_mean": statistics.fmean(low)}
     return pd.DataFrame(rows).set_index("precision"), verdict
 
 
 def scale_precision_sentence(verdict: dict[str, Any] | None, profile: str, exp_id: str, variant: str = "bf16") -> str:
     """What the chapter says of :func:`precision_validation` at another ``profile`` (the paper's scale,
-    beside a book built at a smaller one); speeds are compared only where every run shares a machine."""
+    beside a book built at a smaller one); speeds are compared only where every run shares a machine and
+    some commit has runs of both precisions."""
     if verdict is None:
         return (f"No {profile}-profile run of the {variant} variant is on disk yet (`python -m ffrepro run "
                 f"{exp_id}/{variant} --profile {profile} --seed 0 1 2`).")
-    speed = (f", and an epoch in {variant} was {verdict['speed_up']:.1f} times as fast as in fp32" if verdict["same_machine"] else
-             "; the runs were made on different machines (the device column), so their seconds per epoch are not compared")
+    speed = (f", and an epoch in {variant} was {verdict['speed_up']:.1f} times as fast as in fp32 (the runs of the commits that have both)" if verdict["same_machine"] else
+             "; the runs were not made side by side on one machine (the device column; no commit has runs of both), so their seconds per epoch are not compared")
     return (f"At the {profile} profile, {verdict['variant_seeds']} {variant} seed(s) give {verdict['variant_mean']:.2f} % against "
             f"{verdict['fp32_mean']:.2f} % for {verdict['fp32_seeds']} fp32 seed(s): {round(verdict['difference'], 2) + 0.0:+.2f} points, "
             f"**{'within' if verdict['within'] else 'outside'}** the fp32 seeds' spread ({verdict['allowed']:.2f} points){speed}.")
