@@ -301,7 +301,7 @@ def test_bf16_is_refused_where_it_is_not_implemented() -> None:
     (["avx512_bf16"], "mnist-ff-supervised", "bf16"),  # validated, with bf16 units
     ([], "mnist-ff-supervised", "fp32"),  # no bf16 units: emulated bf16 would gain nothing
     (["amx_bf16"], "mnist-ff-recurrent", "bf16"),  # validated (mnist-ff-recurrent-2layers/bf16), with AMX
-    (["amx_bf16"], "mnist-ff-unsupervised", "fp32"),  # implemented, not validated
+    (["amx_bf16"], "mnist-ff-unsupervised", "bf16"),  # validated (mnist-ff-unsupervised/bf16), with AMX
     (["avx512_bf16"], "mnist-ff-unsupervised-local", "fp32"),  # locally connected maps
     (["avx512_bf16"], "mnist-bp", "fp32"),  # backprop has no precision field: fp32, as asked
 ])

@@ -28,9 +28,12 @@ EXPERIMENTS = [
         # for the local variant). Negatives: hybrids of two digits through a mask blurred 10 times.
         # Readout: softmax on the normalised activities of the last three layers, trained afterwards
         # for 30 epochs with ffcode's readout settings. ~5.4 TFLOP an epoch: ~60 s on 2 CPU cores.
+        # Precision "auto" (issue 29): bf16 products where the machine has bf16 units, validated against
+        # fp32 on this entry's cpu profile (three seeds each, the chapter's bf16 section); fp32 elsewhere,
+        # and always in the derived cpu and smoke profiles.
         paper_config=RunConfig(
             method="ff-unsupervised",
-            model=UnsupervisedFFConfig(hidden=(2000, 2000, 2000, 2000), peer_normalization=0.0),
+            model=UnsupervisedFFConfig(hidden=(2000, 2000, 2000, 2000), peer_normalization=0.0, precision="auto"),
             optim=OptimConfig(epochs=100, lr=0.01),
         ),
         paper_value=1.37,

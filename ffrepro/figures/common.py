@@ -435,9 +435,10 @@ def precision_validation(exp_id: str, variant: str, profile: str) -> tuple[pd.Da
         raise FileNotFoundError(f"no results of {exp_id} and {exp_id}/{variant} at profile {profile!r}: "
                                 f"`python -m ffrepro run {exp_id} {exp_id}/{variant} --profile {profile} --seed 0 1 2`")
     rows, stats = [], {}
-    machines = {(r["provenance"]["device"], r["provenance"].get("cpu_model")) for results in runs.values() for r in results}
     commits = [{r["provenance"].get("git_commit") for r in results} for results in runs.values()]
     shared = commits[0] & commits[1]  # commits with runs of both precisions: their speeds are compared
+    # the machines (and thread counts) of those runs
+    machines = {(r["provenance"]["device"], r["provenance"].get("cpu_model")) for results in runs.values() for r in results if r["provenance"].get("git_commit") in shared}
 
     def epoch_seconds(results: list[Result]) -> float:
         # each run's median epoch: a spell of other jobs on a shared machine moves a mean, not the median
