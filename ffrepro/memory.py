@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from ffrepro.config import ConfigError, FFConfig, OptimConfig, RunConfig
 from ffrepro.data import MNIST_PIXELS, NUM_CLASSES
-from ffrepro.ff import FF_STATS, FFLayer, FFNet, ff_loss, ff_loss_grad, ff_stats_row, length_normalize, peer_push, states
+from ffrepro.ff import FF_STATS, FFLayer, FFNet, ff_loss, ff_loss_grad, ff_stats_row, length_normalize, peer_push
 from ffrepro.results import REPO_ROOT, provenance, read_json_object, results_root, write_result
 
 STUDY = "memory-depth"
@@ -199,33 +199,23 @@ def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]],
     return total
 
 
-def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor | None, n: int, stats: torch.Tensor, phase: str = "both",
-            streaming: bool = False, extra_loss: torch.Tensor | None = None, first: torch.Tensor | None = None) -> None:
-    """One FF update of every layer (and of whatever ``extra_loss`` trains, e.g. the readout).
+def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, n: int, stats: torch.Tensor, phase: str = "both",
+            streaming: bool = False) -> None:
+    """One FF update of every layer, by autograd.
 
     Joint (ffcode's): one forward pass through all layers, one backward over the summed layer losses,
     so every layer's saved activations stay alive until the backward. Streaming: each layer runs
     forward, back-propagates its own loss at once and hands on only its detached output, so at most
     one layer's saved activations are alive. A layer's input is detached either way, so both give the
     same gradients, and one optimiser step after all layers the same weights.
-
-    ``first``: layer 1's pre-activation, already computed from a :class:`ffrepro.ff.LabelledBatch`
-    (``inputs`` is then unused).
     """
     optimizer.zero_grad(set_to_none=True)
     if not streaming:
-        loss = ff_layer_losses(net, net.forward(inputs, first=first), n, stats, phase)
-        (loss if extra_loss is None else loss + extra_loss).backward()
+        ff_layer_losses(net, net.forward(inputs), n, stats, phase).backward()
     else:
-        if extra_loss is not None:
-            extra_loss.backward()
         a = inputs
         for i, layer in enumerate(net.layers):
-            if i == 0 and first is not None:
-                z, h = first, states(first, False)
-            else:
-                assert a is not None
-                z, h = layer(length_normalize(a).detach(), False)
+            z, h = layer(length_normalize(a).detach(), False)
             ff_layer_loss(layer, z, h, n, stats, i, phase).backward()
             a = net.passed_on(i, h.detach())
     optimizer.step()

@@ -33,6 +33,7 @@ layer's loss and gradient at each step).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -97,9 +98,6 @@ class StackedFF:
         self.box: Box | None = (box_after, box) if box is not None else None  # applied to all the seeds' rows at once
         # each layer's products in bf16 (model.precision "bf16": its dense layers, not its locally connected maps)
         self.bf16 = tuple(isinstance(layer.linear, Bf16Linear) for layer in self.layers)
-        # the passes may be compiled (FFREPRO_COMPILE=1); a black box runs numpy between layers, which a
-        # compiled graph cannot hold, so with one they run as they are
-        self.eager = box is not None
 
     # --- the stacked state: made from the one-seed trainers, written back into them ---------------
     @staticmethod
@@ -212,6 +210,11 @@ class StackedFF:
         them, then :meth:`_step`); its FF statistics (S, len(FF_STATS), layers). x: (S, B, D), y: (S, B)"""
         self.dense = self._dense_params()
         return self._step(self._update(x, y, phase), groups)
+
+    def run_pass(self, compiled: Compiled) -> Callable[..., Any]:
+        """A pass of the update as it runs here: compiled where ``FFREPRO_COMPILE=1`` asks, or as it is with a
+        black box, which runs numpy between layers that a compiled graph cannot hold."""
+        return compiled.fn if self.box is not None else compiled
 
     def product_weights(self) -> list[torch.Tensor]:
         """The layers' weights (:meth:`_dense_params`) as their products take them: cast to bfloat16 once per

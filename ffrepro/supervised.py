@@ -89,11 +89,11 @@ class StackedFFSupervised(StackedFF):
         functions, compiled with ``FFREPRO_COMPILE=1``."""
         model = self.cfg.model
         (weights, biases, readout), products = self.dense, self.product_weights()
-        shared = (unlabelled_images if self.eager else _compiled_shared)(x, products[0], self.bf16[0])
+        shared = self.run_pass(_compiled_shared)(x, products[0], self.bf16[0])
         hard = model.negative_labels == "hard"
         readout_grads, logits = None, None
         if phase != "negative" or hard:
-            logits, readout_grad, loss = (neutral_pass if self.eager else _compiled_neutral)(
+            logits, readout_grad, loss = self.run_pass(_compiled_neutral)(
                 shared, y, weights[0], products, biases, readout[0], model.neutral_label, model.first_scored_layer, self.bf16, self.box)
             if phase != "negative":  # the readout learns where the labels are shown
                 self.readout_loss += loss
@@ -104,7 +104,7 @@ class StackedFFSupervised(StackedFF):
         if phase != "positive":
             labels.append(torch.stack([wrong_labels(y[s], t.gen, logits[s] if hard else None) for s, t in enumerate(self.trainers)]))  # type: ignore[index]
         n_pos = x.shape[1] if phase != "negative" else 0
-        weight_grads, bias_grads, stats = (labelled_pass if self.eager else _compiled_labelled)(
+        weight_grads, bias_grads, stats = self.run_pass(_compiled_labelled)(
             shared, labels, n_pos, weights[0], products, biases, self.mean_activity, model.label_strength, self.layer_constants, self.bf16, self.box)
         return [weight_grads, bias_grads, readout_grads], stats
 

@@ -174,7 +174,7 @@ class PhaseTracer:
 
 
 def ff_stats(stats: torch.Tensor, examples: int) -> dict[str, list[float]]:
-    """Per-example means of :func:`ff_layer_losses`' statistics, per layer, keyed by :data:`FF_STATS`."""
+    """Per-example means of an epoch's summed :func:`ffrepro.ff.ff_stats_row` statistics, per layer, keyed by :data:`FF_STATS`."""
     return dict(zip(FF_STATS, (stats / examples).tolist()))
 
 
