@@ -157,59 +157,59 @@ def stacked_epochs(hidden: tuple[int, ...], batches: int, device: torch.device, 
 
 def recurrent_epoch(hidden: tuple[int, ...], batches: int, device: torch.device, seeds: int = 3, compiled: bool = False,
                     precisions: tuple[str, ...] = ("fp32", "bf16"), rounds: int = 2) -> dict[str, Any]:
-    """Time ``batches`` minibatches of recurrent FF (ffrepro.recurrent) in each of ``precisions``, the fastest
-    of ``rounds`` interleaved rounds, and extrapolate to a 50k-image epoch (fp32's figures unprefixed, the
-    others' as ``bf16_seconds_per_epoch``, ``bf16_gflops``, ``bf16_speed_up``); then the same minibatches of
-    ``seeds`` seeds stacked in fp32 (:class:`ffrepro.stacked.StackedFFRecurrent`), eager and (``compiled``)
-    with ``FFREPRO_COMPILE=1``, per seed, and each stacked way's speed-up. Training only, no validation."""
+    """Time ``batches`` minibatches of recurrent FF's update (:class:`ffrepro.recurrent.StackedFFRecurrent`, one
+    seed a stack of one) in each of ``precisions``, the fastest of ``rounds`` interleaved rounds, and
+    extrapolate to a 50k-image epoch (fp32's figures unprefixed, the others' as ``bf16_seconds_per_epoch``,
+    ``bf16_gflops``, ``bf16_speed_up``); then the same minibatches of ``seeds`` seeds stacked in fp32, eager
+    and (``compiled``) with ``FFREPRO_COMPILE=1``, per seed, and each stacked way's speed-up. Training only,
+    no validation."""
     from ffrepro.config import RecurrentFFConfig
-    from ffrepro.recurrent import FFRecurrentTrainer, flops
-    from ffrepro.stacked import StackedFFRecurrent
+    from ffrepro.recurrent import FFRecurrentTrainer, StackedFFRecurrent, flops
 
     def config(precision: str) -> RunConfig:
         model = RecurrentFFConfig(hidden=hidden, precision=precision)  # type: ignore[arg-type]
         return RunConfig(method="ff-recurrent", data=DataConfig(train_examples=100 * batches, eval_examples=100), model=model, optim=OptimConfig(epochs=1))
 
-    cfg = config("fp32")
     data = load_mnist(device)
-    trainers = {p: FFRecurrentTrainer(config(p), data, torch.Generator(device).manual_seed(0)) for p in precisions}
-    x, y = data.train.x[:100], data.train.y[:100]
-    stats = torch.zeros(5, len(hidden), device=device)
-    for trainer in trainers.values():
-        trainer.video_loss(x, y, trainer.negatives(x, y), stats).backward()  # warm up
+
+    def updates(precision: str, n: int) -> Callable[[int], None]:
+        """``n`` seeds' update, stacked; called with a step (-1 and 0: the first minibatch)."""
+        stack = StackedFFRecurrent([FFRecurrentTrainer(config(precision), data, torch.Generator(device).manual_seed(seed)) for seed in range(n)])
+        stack._stack()
+        stack.start_epoch()
+        groups, plans = stack.trainers[0].optimizer.param_groups, [t.minibatches() for t in stack.trainers]
+
+        def step(i: int) -> None:
+            idx = torch.stack([plan[max(i, 0)] for plan in plans])
+            stack.update(data.train.x[idx], data.train.y[idx], "both", groups)
+        return step
+
+    def seconds(step: Callable[[int], None], n: int) -> float:
+        _sync(device)
+        t = time.perf_counter()
+        for i in range(batches):
+            step(i)
+        _sync(device)
+        return (time.perf_counter() - t) * EPOCH_BATCHES / batches / n  # per seed
+
+    alone = {p: updates(p, 1) for p in precisions}
+    for step in alone.values():
+        step(-1)  # warm up
     best = {p: float("inf") for p in precisions}
     for _ in range(rounds):
-        for p, trainer in trainers.items():
-            _sync(device)
-            t = time.perf_counter()
-            for idx in trainer.minibatches():
-                xb, yb = data.train.x[idx], data.train.y[idx]
-                loss = trainer.video_loss(xb, yb, trainer.negatives(xb, yb), stats)
-                trainer.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                trainer.optimizer.step()
-            _sync(device)
-            best[p] = min(best[p], (time.perf_counter() - t) * EPOCH_BATCHES / batches)  # training only, no validation
-    seconds = best["fp32"]
-    total = flops(MNIST_PIXELS, cfg.model)["train"] * TRAIN_SIZE
-    out: dict[str, Any] = {"seconds_per_epoch": seconds, "tflop_per_epoch": total / 1e12, "gflops": total / seconds / 1e9, "stacked_seeds": seeds}
+        for p, step in alone.items():
+            best[p] = min(best[p], seconds(step, 1))
+    fp32 = best["fp32"]
+    total = flops(MNIST_PIXELS, config("fp32").model)["train"] * TRAIN_SIZE
+    out: dict[str, Any] = {"seconds_per_epoch": fp32, "tflop_per_epoch": total / 1e12, "gflops": total / fp32 / 1e9, "stacked_seeds": seeds}
     for p in precisions[1:]:
-        out |= {f"{p}_seconds_per_epoch": best[p], f"{p}_gflops": total / best[p] / 1e9, f"{p}_speed_up": seconds / best[p]}
+        out |= {f"{p}_seconds_per_epoch": best[p], f"{p}_gflops": total / best[p] / 1e9, f"{p}_speed_up": fp32 / best[p]}
     for way, compile_it in (("stacked", False), ("stacked_compiled", True))[: 2 if compiled else 1]:
-        stacked = StackedFFRecurrent([FFRecurrentTrainer(cfg, data, torch.Generator(device).manual_seed(seed)) for seed in range(seeds)])
-        stacked._stack()
-        groups = stacked.trainers[0].optimizer.param_groups
-        plans = [t.minibatches() for t in stacked.trainers]
         with patch.dict(os.environ, {"FFREPRO_COMPILE": "1" if compile_it else "0"}):
-            for step in range(-1, batches):  # step -1 warms up (and compiles)
-                idx = torch.stack([plan[max(step, 0)] for plan in plans])
-                stacked.update(data.train.x[idx], data.train.y[idx], "both", groups)
-                if step == -1:
-                    _sync(device)
-                    t = time.perf_counter()
-            _sync(device)
-        out[f"{way}_seconds_per_epoch"] = (time.perf_counter() - t) * EPOCH_BATCHES / batches / seeds
-        out[f"{way}_speed_up"] = seconds / out[f"{way}_seconds_per_epoch"]
+            step = updates("fp32", seeds)
+            step(-1)  # warms up (and compiles)
+            out[f"{way}_seconds_per_epoch"] = seconds(step, seeds)
+        out[f"{way}_speed_up"] = fp32 / out[f"{way}_seconds_per_epoch"]
     return out
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ffrepro.blackbox import BlackBox
@@ -13,7 +12,8 @@ from ffrepro.config import BoxGradient, BPConfig, RunConfig
 from ffrepro.data import NUM_CLASSES, Dataset
 from ffrepro.ff import image_shape
 from ffrepro.local import LocallyConnected, LocalSpec, map_shapes
-from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
+from ffrepro.optim import SmoothedSGD
+from ffrepro.stacked import StackedBP
 from ffrepro.trainer import EVAL_CHUNK, Trainer, error_rate, local_fields
 
 def mlp(n_in: int, hidden: tuple[int, ...], local: tuple[LocalSpec, ...] = (), box_after: int = 0, box_gradient: BoxGradient = "blocked") -> nn.Sequential:
@@ -71,18 +71,8 @@ class BPTrainer(Trainer):
         return error_rate(pred, y)
 
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
-        set_gain(self.optimizer, lr_gain(epoch, self.cfg.optim.epochs))
-        total = torch.zeros((), device=self.train_split.y.device)
-        for idx in self.minibatches():
-            x, y = self.batch(idx)
-            loss = F.cross_entropy(self.net(x), y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            total += loss.detach() * len(idx)
-            if progress is not None:
-                progress.update(1)
-        return self.epoch_log(total)
+        """One epoch through the one update (:class:`ffrepro.stacked.StackedBP`, a stack of one)."""
+        return StackedBP([self]).train_epoch(epoch, progress)[0]
 
     def epoch_log(self, total_loss: torch.Tensor) -> dict[str, Any]:
         """An epoch's log from its summed training loss: the loss per example and the validation error."""

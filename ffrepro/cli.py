@@ -200,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stop-after-epochs", type=int, default=None, help="stop (resumably) after this epoch; 0 evaluates the last checkpoint without training")
     r.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines are still logged)")
     r.add_argument("--with-variants", action="store_true", help="also every variant of each entry named (a study's runs)")
-    r.add_argument("--stack", action="store_true", help="train the seeds together as one stacked model (supervised and unsupervised FF of every kind; recurrent FF "
-                   "and backprop with Adam in fp32: the same numbers per seed up to rounding, fewer and larger products); other configs run seed by seed")
+    r.add_argument("--stack", action="store_true", help="train the seeds together as one stacked model (FF of every kind; backprop with Adam in fp32: "
+                   "the same numbers per seed up to rounding, fewer and larger products); other configs run seed by seed")
     r.set_defaults(fn=_cmd_run)
     q = sub.add_parser("queue", help="run every missing or incomplete (experiment, seed) of a profile as parallel processes within a time budget")
     q.add_argument("ids", nargs="*", help="experiment ids (default: every entry and its variants, in the order of ffrepro.queue.PRIORITY)")

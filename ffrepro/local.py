@@ -181,47 +181,32 @@ class _ContiguousGradient(torch.autograd.Function):
 
 class _TileProduct(torch.autograd.Function):
     """x (N, in units), the tiles' matrices (tiles, block units, tile outputs) and the bias as a map
-    (C_out, grid, grid) -> (N, out units), channel-major.
+    (C_out, grid, grid) or None -> (N, out units), channel-major.
 
-    Forward: every tile's input block gathered from the flat input in one index_select, (N, tiles, block
-    units), multiplied as a (tiles, N, block units) view (bmm takes its strides without a copy; a copy
-    into that layout took as long as the product on the project's CPU), and the bias added in the one
-    copy back into the map's order. Backward by hand, so that the output gradient is put in the tiles'
-    order once, contiguously (through autograd's own backward it came as a permuted or zero-strided view,
-    on which bmm fell back to one matmul per tile: 175 to 250 ms per weight gradient instead of 8 to 17 ms
-    at 100 rows on the project's CPU), and only the gradients asked for are computed: the weights' (the
+    Forward (:func:`tile_product`): every tile's input block gathered from the flat input in one
+    index_select, (N, tiles, block units), multiplied as a (tiles, N, block units) view (bmm takes its
+    strides without a copy; a copy into that layout took as long as the product on the project's CPU), and
+    the bias added in the one copy back into the map's order. Backward by hand, the output gradient put in
+    the tiles' order once (:func:`tile_order`), and only the gradients asked for computed: the weights' (the
     blocks^T x gradient products), the bias's (the output gradient summed over rows, as the dense way's)
     and the input's (an index_add of the blocks' gradients; a block unit on the padding reads input 0,
     whose matrix rows are zero, so it adds exact zeros there)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, matrices: torch.Tensor, bias: torch.Tensor, gather: torch.Tensor,  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, matrices: torch.Tensor, bias: torch.Tensor | None, gather: torch.Tensor,  # type: ignore[override]
                 tiling: Tiling, spec: LocalSpec) -> torch.Tensor:
-        n, t, c = x.shape[0], tiling, spec.channels
-        past = t.per_side * t.side - spec.grid
-        blocks = x.index_select(1, gather).view(n, t.tiles, -1)
-        products = torch.bmm(blocks.transpose(0, 1), matrices)  # (tiles, N, c_out * side * side)
-        tiled = products.view(t.per_side, t.per_side, n, c, t.side, t.side).permute(2, 3, 0, 4, 1, 5)  # (N, C_out, rows, side, columns, side)
-        bias = F.pad(bias, (0, past, 0, past)).view(1, c, t.per_side, t.side, t.per_side, t.side)
-        out = torch.add(tiled, bias, out=products.new_empty(n, c, t.per_side, t.side, t.per_side, t.side))  # (no grad mode here)
-        out = out.view(n, c, t.per_side * t.side, t.per_side * t.side)
-        if past:  # tiles past the grid: drop their outputs
-            out = out[:, :, : spec.grid, : spec.grid]
+        out, blocks = tile_product(x, matrices, bias, gather, tiling, spec)
         ctx.save_for_backward(blocks if ctx.needs_input_grad[1] else None, matrices if ctx.needs_input_grad[0] else None, gather)
         ctx.geometry = (tiling, spec, x.shape[1])
-        return out.reshape(n, -1)
+        return out
 
     @staticmethod
     @once_differentiable  # (nothing in the project takes a gradient of a gradient)
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
         blocks, matrices, gather = ctx.saved_tensors
         t, spec, in_units = ctx.geometry
-        n, past = grad.shape[0], t.per_side * t.side - spec.grid
-        g = grad.reshape(n, spec.channels, spec.grid, spec.grid)
-        if past:
-            g = F.pad(g, (0, past, 0, past))
-        # contiguous: a gradient that autograd expanded from a sum has zero strides, and reshape keeps it a view
-        g = g.view(n, spec.channels, t.per_side, t.side, t.per_side, t.side).permute(2, 4, 0, 1, 3, 5).reshape(t.tiles, n, -1).contiguous()
+        n = grad.shape[0]
+        g = tile_order(grad, t, spec)
         gx = gm = gb = None
         if ctx.needs_input_grad[0]:
             gblocks = torch.bmm(g, matrices.mT).transpose(0, 1).reshape(n, -1)  # (N, tiles * block units)
@@ -231,6 +216,42 @@ class _TileProduct(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             gb = grad.sum(0).view(spec.channels, spec.grid, spec.grid)
         return gx, gm, gb, None, None, None
+
+
+def tile_product(x: torch.Tensor, matrices: torch.Tensor, bias: torch.Tensor | None, gather: torch.Tensor, tiling: Tiling,
+                 spec: LocalSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tiles' product (:class:`_TileProduct`'s forward): x (N, in units), the block matrices (tiles, block
+    units, tile outputs), the bias as a map (C_out, grid, grid) or None -> (the output (N, out units),
+    channel-major; the gathered blocks (N, tiles, block units), whose product with the output's gradient
+    is the matrices' gradient: :func:`tile_order`)."""
+    n, t, c = x.shape[0], tiling, spec.channels
+    past = t.per_side * t.side - spec.grid
+    blocks = x.index_select(1, gather).view(n, t.tiles, -1)
+    products = torch.bmm(blocks.transpose(0, 1), matrices)  # (tiles, N, c_out * side * side)
+    tiled = products.view(t.per_side, t.per_side, n, c, t.side, t.side).permute(2, 3, 0, 4, 1, 5)  # (N, C_out, rows, side, columns, side)
+    out = products.new_empty(n, c, t.per_side, t.side, t.per_side, t.side)
+    if bias is None:
+        out.copy_(tiled)
+    else:
+        torch.add(tiled, F.pad(bias, (0, past, 0, past)).view(1, c, t.per_side, t.side, t.per_side, t.side), out=out)  # (no grad mode here)
+    out = out.view(n, c, t.per_side * t.side, t.per_side * t.side)
+    if past:  # tiles past the grid: drop their outputs
+        out = out[:, :, : spec.grid, : spec.grid]
+    return out.reshape(n, -1), blocks
+
+
+def tile_order(grad: torch.Tensor, tiling: Tiling, spec: LocalSpec) -> torch.Tensor:
+    """An output gradient (N, out units), channel-major, put in the tiles' order once, contiguously: (tiles, N,
+    tile outputs), zero past the grid (through autograd's own backward it came as a permuted or zero-strided
+    view, on which bmm fell back to one matmul per tile: 175 to 250 ms per weight gradient instead of 8 to 17
+    ms at 100 rows on the project's CPU)."""
+    t, n = tiling, grad.shape[0]
+    past = t.per_side * t.side - spec.grid
+    g = grad.reshape(n, spec.channels, spec.grid, spec.grid)
+    if past:
+        g = F.pad(g, (0, past, 0, past))
+    # contiguous: a gradient that autograd expanded from a sum has zero strides, and reshape keeps it a view
+    return g.view(n, spec.channels, t.per_side, t.side, t.per_side, t.side).permute(2, 4, 0, 1, 3, 5).reshape(t.tiles, n, -1).contiguous()
 
 
 class LocallyConnected(nn.Module):
@@ -383,12 +404,44 @@ class LocallyConnected(nn.Module):
         return flat.view(*lead, self.spec.units, -1)[..., :-1]
 
     def scatter_tiles(self, weight: torch.Tensor) -> torch.Tensor:
-        """Compact weights (L, F, C_out) scattered into the tiles' (tiles, block units, tile outputs) block
-        matrices; differentiable in ``weight`` (the gradient is gathered back from the blocks)."""
+        """Compact weights (..., L, F, C_out) scattered into the tiles' (..., tiles, block units, tile outputs) block
+        matrices; differentiable in ``weight`` (the gradient is gathered back from the blocks). Leading axes:
+        stacked seeds."""
         t, units = self.tiling, self.tiling.block_units(self.in_shape[0])
-        outs = t.side * t.side * self.spec.channels
-        flat = weight.new_zeros(t.tiles * units * outs + 1).index_copy(0, self._index("tile_index").flatten(), weight.flatten())
-        return flat[:-1].view(t.tiles, units, outs)
+        lead, outs = weight.shape[:-3], t.side * t.side * self.spec.channels
+        flat = weight.new_zeros(*lead, t.tiles * units * outs + 1).index_copy(-1, self._index("tile_index").flatten(), weight.flatten(-3))
+        return flat[..., :-1].view(*lead, t.tiles, units, outs)
+
+    def compact_gradient(self, grad: torch.Tensor, tiles: bool) -> torch.Tensor:
+        """The gradient of the dense matrix (..., out units, in units) or (``tiles``) of the tiles' block matrices
+        (..., tiles, block units, tile outputs), gathered back to the compact weights (..., L, F, C_out): what
+        autograd gives through :meth:`scatter_dense` or :meth:`scatter_tiles` (a weight that sees the zero
+        padding gets none)."""
+        if tiles:
+            lead, index = grad.shape[:-3], self._index("tile_index")
+            flat = F.pad(grad.flatten(-3), (0, 1))  # the spare entry: no gradient
+        else:
+            lead, index = grad.shape[:-2], self._index("dense_index")
+            flat = F.pad(grad, (0, 1)).flatten(-2)  # the padding's column: no gradient
+        return flat[..., index.flatten()].view(*lead, *self.weight.shape)
+
+    def bias_map(self, bias: torch.Tensor) -> torch.Tensor:
+        """A bias (L, C_out) as the tiles' product adds it: a map (C_out, grid, grid)."""
+        return bias.T.reshape(self.spec.channels, self.spec.grid, self.spec.grid)
+
+    def tiles_product(self, x: torch.Tensor, matrices: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """x (N, in units) through the tiles' block ``matrices`` (:meth:`scatter_tiles`) with the bias as a map
+        (:meth:`bias_map`) or None: in chunks of :data:`TILE_GATHER_MAX` gathered values; differentiable
+        (:class:`_TileProduct`). -> (N, out units)"""
+        args = (matrices, bias, self._index("tile_gather"), self.tiling, self.spec)
+        rows = max(1, TILE_GATHER_MAX // self._index("tile_gather").numel())
+        return _TileProduct.apply(x, *args) if x.shape[0] <= rows else torch.cat([_TileProduct.apply(part, *args) for part in x.split(rows)])
+
+    def tiles_weight_grad(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The block matrices' gradient of :meth:`tiles_product` from its output's gradient (N, out units) and its
+        input x (N, in units), without a graph. -> (tiles, block units, tile outputs)"""
+        blocks = x.index_select(1, self._index("tile_gather")).view(x.shape[0], self.tiling.tiles, -1)
+        return torch.bmm(blocks.transpose(0, 1).mT, tile_order(grad, self.tiling, self.spec))
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
@@ -408,15 +461,8 @@ class LocallyConnected(nn.Module):
 
     def forward_tiles(self, x: torch.Tensor) -> torch.Tensor:
         """The map as one batched product of every tile's input block with its block matrix
-        (:meth:`tile_weight`; :class:`_TileProduct`)."""
-        lead = x.shape[:-1]
-        n = x[..., 0].numel()
-        bias = self.bias.T.reshape(self.spec.channels, self.spec.grid, self.spec.grid)
-        args = (self.tile_weight(), bias, self._index("tile_gather"), self.tiling, self.spec)
-        rows = max(1, TILE_GATHER_MAX // self._index("tile_gather").numel())  # rows per product (:data:`TILE_GATHER_MAX`)
-        flat = x.reshape(n, -1)
-        out = _TileProduct.apply(flat, *args) if n <= rows else torch.cat([_TileProduct.apply(part, *args) for part in flat.split(rows)])
-        return out.reshape(*lead, -1)
+        (:meth:`tile_weight`; :meth:`tiles_product`)."""
+        return self.tiles_product(x.reshape(-1, x.shape[-1]), self.tile_weight(), self.bias_map(self.bias)).reshape(*x.shape[:-1], -1)
 
     def forward_patches(self, x: torch.Tensor) -> torch.Tensor:
         """The same map through copied windows and a batched matmul (see the module's docstring)."""

@@ -19,9 +19,9 @@ from ffrepro import bp, recurrent
 from ffrepro.bp import BPTrainer
 from ffrepro.config import BPConfig, FFConfig, Method, RecurrentFFConfig, RunConfig, UnsupervisedFFConfig
 from ffrepro.cost import ff_flops
-from ffrepro.recurrent import FFRecurrentTrainer
+from ffrepro.recurrent import FFRecurrentTrainer, StackedFFRecurrent
 from ffrepro.results import bf16_native, cpu_bf16_units
-from ffrepro.stacked import StackedBP, StackedFF, StackedFFRecurrent
+from ffrepro.stacked import StackedBP, StackedFF
 from ffrepro.supervised import FFSupervisedTrainer, StackedFFSupervised
 from ffrepro.trainer import Trainer
 from ffrepro.unsupervised import FFUnsupervisedTrainer, StackedFFUnsupervised

@@ -25,7 +25,6 @@ from ffrepro.config import completed_with
 from ffrepro.registry import EXPERIMENTS, all_ids, get_experiment
 from ffrepro.report import metric_value
 from ffrepro.results import ResultsError, atomic_write_bytes, read_result, result_path
-from ffrepro.stacked import stackable
 
 # The order to run paper-scale entries in when time may run out (issue 12): the supervised family
 # first, then the unsupervised entries, then the rest in registry order.
@@ -98,11 +97,11 @@ class Job:
 def plan(profile: str, seeds: list[int], ids: list[str] | None, log_dir: Path, stack: bool = False, keep_order: bool = False) -> list[Job]:
     """The jobs still to run, in priority order (``keep_order``: in the order of ``ids``): entry by
     entry, seeds in the order given; one job per seed, or (``stack``) one job for an entry's missing
-    seeds where its config stacks (:func:`ffrepro.stacked.stackable`)."""
+    seeds."""
     jobs = []
     for e in (list(dict.fromkeys(get_experiment(i).id for i in ids)) if keep_order and ids else ordered_ids(ids)):
         missing = [s for s in seeds if not is_done(e, profile, s)]
-        if stack and len(missing) > 1 and stackable(get_experiment(e).config(profile)) is None:
+        if stack and len(missing) > 1:
             groups = [tuple(missing)]
         else:
             groups = [(s,) for s in missing]

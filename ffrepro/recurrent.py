@@ -27,12 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ffrepro.compiled import Compiled
 from ffrepro.config import RecurrentFFConfig, RunConfig
 from ffrepro.data import NUM_CLASSES, Dataset
-from ffrepro.ff import DENSE, FF_STATS, FFLayer, ff_stats_row, image_shape, length_normalize, wrong_labels
+from ffrepro.ff import DENSE, FF_STATS, Bf16Linear, FFLayer, ff_loss, ff_loss_grad, ff_stats_row, image_shape, length_normalize, matmul, peer_push, wrong_labels
 from ffrepro.local import LocallyConnected, map_shapes
-from ffrepro.optim import SmoothedSGD, lr_gain, set_gain
-from ffrepro.trainer import EVAL_CHUNK, GOODNESS_SAMPLE, Trainer, error_rate, ff_stats, local_fields
+from ffrepro.optim import SmoothedSGD
+from ffrepro.stacked import StackedFF
+from ffrepro.trainer import EVAL_CHUNK, GOODNESS_SAMPLE, Trainer, error_rate, local_fields
 
 VAL_EPOCH = 2000  # validation images whose error is measured after every epoch (the full split at the end)
 SETTLING_EXAMPLES = 8  # test images whose per-label goodness over the iterations is saved for the book
@@ -288,60 +290,9 @@ class FFRecurrentTrainer(Trainer):
         self.optimizer = recurrent_optimizer(self.net, cfg)
         self._tables: dict[str, dict[str, Any]] = {}
 
-    def negatives(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Wrong labels: uniform, or (hard) sampled from the softmax of the per-label goodness after
-        ``negative_iterations`` steps, the true label masked out. x: (N, D), y: (N,) -> (N,)"""
-        m = self.net.cfg
-        if m.negative_labels != "hard":
-            return wrong_labels(y, self.gen)
-        goodness = self.net.label_goodness(x, m.negative_iterations)[-1]  # (N, 10)
-        return wrong_labels(y, self.gen, goodness)
-
-    def video_loss(self, x: torch.Tensor, y: torch.Tensor, neg: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
-        """Every layer's FF loss, averaged over the loss iterations, for a positive and a negative video.
-
-        A layer whose state no label has reached yet (early iterations of the lower layers) has the
-        same state in both videos; it carries no loss there. Adds to ``stats`` (len(FF_STATS), layers)
-        the per-example sums, averaged over the iterations that carried the layer's loss.
-        """
-        net, (first, last) = self.net, self.net.cfg.loss_iterations
-        n = len(y)
-        trajectory = net.run(x, torch.stack([y, neg]), last)  # labels (2, N): positive, negative
-        total = torch.zeros((), device=x.device)
-        sums = torch.zeros_like(stats)
-        counts = torch.zeros(len(net.layers), device=x.device)
-        for states in trajectory[first : last + 1]:
-            for i, (layer, (z, h)) in enumerate(zip(net.layers, states)):
-                if h.shape[0] == 1:
-                    continue  # label-free: positive and negative are the same video here
-                g = FFLayer.goodness(h.flatten(0, 1)).view(2, n)
-                ff, peer = layer.loss_terms(z[0], h[0], g[0], g[1])
-                total = total + ff + peer
-                counts[i] += 1
-                with torch.no_grad():
-                    g = g.detach()
-                    sums[:, i] += ff_stats_row(ff.detach(), peer.detach(), g.flatten(), n, n)
-        stats += sums / counts.clamp(min=1)
-        return total / (last - first + 1)
-
     def train_epoch(self, epoch: int, progress: Any = None) -> dict[str, Any]:
-        cfg = self.cfg
-        set_gain(self.optimizer, lr_gain(epoch, cfg.optim.epochs))
-        stats = torch.zeros(len(FF_STATS), len(self.net.layers), device=self.train_split.y.device)
-        readout_loss = torch.zeros((), device=stats.device)
-        for idx in self.minibatches():
-            x, y = self.batch(idx)
-            loss = self.video_loss(x, y, self.negatives(x, y), stats)
-            if self.net.readout is not None:  # the readout learns from detached neutral-label states
-                r_loss = F.cross_entropy(self.net.readout(self.net.readout_features(x)), y)
-                loss = loss + r_loss
-                readout_loss += r_loss.detach() * len(y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            if progress is not None:
-                progress.update(1)
-        return {**ff_stats(stats, self.epoch_examples()), **self.validation_log(readout_loss)}
+        """One epoch through the one update (:class:`StackedFFRecurrent`, a stack of one)."""
+        return StackedFFRecurrent([self]).train_epoch(epoch, progress)[0]
 
     def validation_log(self, readout_loss: torch.Tensor) -> dict[str, Any]:
         """What an epoch logs besides the FF statistics: the validation error of the goodness test on
@@ -417,3 +368,138 @@ class FFRecurrentTrainer(Trainer):
             "threshold": [layer.threshold for layer in net.layers],
             **({"first_layer_fields": local_fields(net.layers[0].linear)} if m.local else {}),
         }
+
+
+def _video_loss(z: torch.Tensor, h: torch.Tensor, constants: tuple[float, float, float, float], damping: float, iterations: int,
+                mean_activity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's loss at one step of the positive and negative videos (label axis K = 2): its gradient with
+    respect to ``z`` (through the damped ReLU, h = damping x h_old + (1 - damping) x relu(z); the peer term
+    on z itself), divided by the ``iterations`` the loss is averaged over, the running mean activity updated
+    in place from the positive video, and the statistics (S, len(FF_STATS)). z, h: (S, 2, N, H) -> (dz (S, 2, N, H), statistics)"""
+    threshold, sign, peer_normalization, momentum = constants
+    seeds, _, n, width = h.shape
+    rows, z_rows = h.reshape(seeds, 2 * n, width), z.reshape(seeds, 2 * n, width)
+    push = peer_push(mean_activity, h[:, 0], peer_normalization, momentum) if peer_normalization else None  # (S, H)
+    g, ff, peer, coef = ff_loss(z_rows, rows, n, n, threshold, sign, push)
+    dz = ff_loss_grad(rows, coef, push, n, n, through=(z_rows > 0) * (1 - damping))
+    return dz.div_(iterations).view(seeds, 2, n, width), ff_stats_row(ff, peer, g, n, n)
+
+
+_compiled_video_loss = Compiled(_video_loss)
+
+
+class StackedFFRecurrent(StackedFF):
+    """Recurrent FF's update, for one seed or stacked seeds (:class:`ffrepro.stacked.StackedFF`): the states
+    carry a seeds axis before the label axis, (S, K, N, units), and every layer's gradient of its own loss at
+    every loss iteration is written out. Its inputs are detached, so the gradient of a step reaches only that
+    step's bottom-up and top-down weights and bias, through the damped ReLU; the image's term is computed once
+    and its weight gradient summed over the steps. Each connection multiplies as its module does: a dense
+    layer in fp32 or bf16 (its operands cast once per state, :meth:`RecurrentFFNet._operand`), a locally
+    connected map by its dense matrix or by tiles."""
+
+    logs_schedule = False  # the recurrent trainer's epochs log no schedule
+    tiles_products = True
+
+    def __init__(self, trainers: list[Any]):
+        super().__init__(trainers)
+        net: RecurrentFFNet = trainers[0].net
+        self.net = net  # for the label states and scoring, which hold no parameters
+        # group 0's weights in the optimiser's order: every layer's bottom-up, then every top-down connection
+        self.bf16 = tuple(isinstance(c, Bf16Linear) for c in [layer.linear for layer in net.layers] + list(net.top_down))
+        self.operand = net._operand()
+
+    def start_epoch(self) -> None:
+        self.readout_loss = torch.zeros(len(self.trainers), device=self.trainers[0].train_split.y.device)
+
+    def end_epoch(self, seed_index: int) -> dict[str, Any]:
+        return self.trainers[seed_index].validation_log(self.readout_loss[seed_index])
+
+    # --- the products of connection j of group 0 (its weights as :meth:`product_weights` gives them) ---------
+    def _product(self, j: int, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """States times connection j's weights, over the label axis too. a: (S, K, N, D) -> (S, K, N, H)"""
+        s, k, n, d = a.shape
+        owner = self.local[0][j]
+        if self.tiled(owner):
+            return torch.stack([owner[0].tiles_product(a[i].reshape(k * n, d), w[i], None) for i in range(s)]).view(s, k, n, -1)
+        return matmul(a.reshape(s, k * n, d), w.mT, self.bf16[j]).view(s, k, n, -1)
+
+    def _weight_grad(self, j: int, dz: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Connection j's weight gradient from its product's output gradient; an input without its own label
+        axis (K = 1, broadcast to every label) meets the gradient summed over that axis. dz: (S, K, N, H),
+        a: (S, 1 or K, N, D) -> the gradient of its weights as :meth:`product_weights` gives them"""
+        if a.shape[1] == 1 and dz.shape[1] != 1:
+            dz = dz.sum(1, keepdim=True)
+        s, h, d = dz.shape[0], dz.shape[-1], a.shape[-1]
+        owner = self.local[0][j]
+        if self.tiled(owner):
+            return torch.stack([owner[0].tiles_weight_grad(dz[i].reshape(-1, h), a[i].reshape(-1, d)) for i in range(s)])
+        return matmul(dz.reshape(s, -1, h).mT, a.reshape(s, -1, d), self.bf16[j])
+
+    def _label_state(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
+        """:meth:`RecurrentFFNet.label_state` with a seeds axis. labels: (S, K, N) -> (S, K, N, 10);
+        None: the neutral label -> (S, 1, n, 10)"""
+        state = self.net.label_state(labels, n)
+        return state if labels is not None else state.expand(len(self.trainers), -1, -1, -1)
+
+    def _states(self, image_term: torch.Tensor, label: torch.Tensor, iterations: int, weights: list[torch.Tensor]) -> Any:
+        """:func:`dynamics` of the stacked seeds. image_term: (S, 1, N, units_1), label: (S, K, N, 10)"""
+        biases, layers = self.product[1], len(self.layers)
+        return dynamics(image_term, label, iterations, lambda i, a: self._product(i, a, weights[i]) + biases[i][:, None, None, :],
+                        lambda i, a: self._product(layers + i, a, weights[layers + i]), self.cfg.model.damping, layers, self.operand)
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
+        """The wrong labels (hard: sampled from each seed's goodness of all 10 labels after
+        ``negative_iterations``, from its own generator; else uniform), the positive and negative videos
+        with every layer's loss at every loss iteration (a layer whose state no label has reached yet is the
+        same in both videos and carries no loss there), then the readout's cross-entropy on the
+        neutral-label run's window of states (detached). The statistics are each layer's per-example sums,
+        averaged over the iterations that carried its loss."""
+        m, weights, biases = self.cfg.model, self.product_weights(), self.product[1]
+        layers, (seeds, n, _) = len(self.layers), x.shape
+        a0 = length_normalize(x)[:, None]  # (S, 1, N, D)
+        if self.operand is not None:
+            a0 = self.operand(a0)
+        image_term = self._product(0, a0, weights[0]) + biases[0][:, None, None, :]  # (S, 1, N, units_1)
+        if m.negative_labels == "hard":
+            ten = torch.arange(NUM_CLASSES, device=x.device)[None, :, None].expand(seeds, NUM_CLASSES, n)
+            for states, _ in self._states(image_term, self._label_state(ten, n), m.negative_iterations, weights):
+                pass
+            goodness = self.net.scored_goodness(states, NUM_CLASSES).transpose(1, 2)  # (S, N, 10) after the last step
+            neg = torch.stack([wrong_labels(y[s], t.gen, goodness[s]) for s, t in enumerate(self.trainers)])
+        else:
+            neg = torch.stack([wrong_labels(y[s], t.gen) for s, t in enumerate(self.trainers)])
+        first, last = m.loss_iterations
+        grads_w = [torch.zeros_like(w, dtype=torch.float32 if w.dtype == torch.bfloat16 else w.dtype) for w in weights]
+        grad_b = [torch.zeros_like(b) for b in biases]
+        image_grad = torch.zeros_like(image_term)
+        sums = torch.zeros(seeds, len(FF_STATS), layers, device=x.device, dtype=x.dtype)
+        counts = torch.zeros(layers, device=x.device, dtype=x.dtype)
+        for t, (states, inputs) in enumerate(self._states(image_term, self._label_state(torch.stack([y, neg], 1), n), last, weights)):
+            if t < first:
+                continue
+            for i, ((z, h), (below, above)) in enumerate(zip(states, inputs)):
+                if h.shape[1] == 1:
+                    continue  # label-free: the positive and negative videos are the same here
+                dz, layer_stats = self.run_pass(_compiled_video_loss)(z, h, self.layer_constants[i], m.damping, last - first + 1, self.mean_activity[i])
+                if i == 0:
+                    image_grad += dz.sum(1, keepdim=True)
+                else:
+                    grads_w[i] += self._weight_grad(i, dz, below)
+                grads_w[layers + i] += self._weight_grad(layers + i, dz, above)
+                grad_b[i] += dz.sum((1, 2))
+                counts[i] += 1
+                sums[:, :, i] += layer_stats
+        grads_w[0] = self._weight_grad(0, image_grad, a0)
+        grads: list[list[torch.Tensor] | None] = [grads_w, grad_b]
+        if len(self.product) > 2:  # the readout: on the neutral-label run's window of states (detached)
+            window_first, window_last = m.test_window
+            window = [[length_normalize(states[i][1][:, 0]) for i in range(m.first_scored_layer, layers)]
+                      for t, (states, _) in enumerate(self._states(image_term, self._label_state(None, n), window_last, weights)) if t >= window_first]
+            feats = torch.cat([torch.stack([step[j] for step in window]).mean(0) for j in range(len(window[0]))], -1)  # (S, N, F)
+            readout_w, readout_b = self.product[2]
+            log_p = torch.log_softmax(matmul(feats, readout_w.mT) + readout_b[:, None, :], -1)
+            target = F.one_hot(y, NUM_CLASSES).to(x.dtype)
+            self.readout_loss += -(log_p * target).sum((1, 2))
+            d_logits = (log_p.exp() - target) / n
+            grads.append([matmul(d_logits.mT, feats), d_logits.sum(1)])
+        return grads, sums / counts.clamp(min=1)

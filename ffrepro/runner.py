@@ -33,7 +33,6 @@ from ffrepro.results import (
     write_result,
 )
 from ffrepro.methods import METHODS, as_run, run_precision, stacked_trainer
-from ffrepro.stacked import stackable
 from ffrepro.trainer import Trainer
 
 
@@ -185,8 +184,7 @@ def run_seeds(
     ``stack``: the seeds that still train and stand at the same epoch train together as one stacked
     model (:mod:`ffrepro.stacked`): one batched product per layer for all of them, the same numbers per
     seed up to float rounding, the same checkpoints and results (their provenance lists the seeds
-    stacked). A config that cannot stack (:func:`ffrepro.stacked.stackable`) runs seed by seed, as
-    logged. The time budget counts from the call, for all the seeds.
+    stacked). The time budget counts from the call, for all the seeds.
     """
     exp = get_experiment(exp_id)
     cfg = config or exp.config(profile)
@@ -210,11 +208,8 @@ def run_seeds(
             dataset = _load_data(cfg, dev)
         ckpt = checkpoint_path(exp_id, profile, seed, checkpoint_dir, folder)
         jobs.append(_start_job(exp_id, profile, folder, seed, cfg, dataset, dev, out_path, old, fresh, ckpt))
-    reason = stackable(as_run(cfg, run_precision(cfg, dev)[0])) if stack else None
-    if stack and reason is not None:
-        _log(f"{exp_id}/{profile}: not stacking the seeds ({reason}); running them one at a time")
     groups: list[list[_Job]] = [[job] for job in jobs]
-    if stack and reason is None:  # the seeds that resume after the same epoch train together
+    if stack:  # the seeds that resume after the same epoch train together
         by_epoch: dict[int, list[_Job]] = {}
         for job in jobs:
             by_epoch.setdefault(len(job.history), []).append(job)

@@ -88,7 +88,7 @@ class StackedFFSupervised(StackedFF):
         generator, from the readout's prediction at that moment if hard. The passes are pure tensor
         functions, compiled with ``FFREPRO_COMPILE=1``."""
         model = self.cfg.model
-        (weights, biases, readout), products = self.dense, self.product_weights()
+        (weights, biases, readout), products = self.product, self.product_weights()
         shared = self.run_pass(_compiled_shared)(x, products[0], self.bf16[0])
         hard = model.negative_labels == "hard"
         readout_grads, logits = None, None

@@ -134,7 +134,7 @@ class StackedFFUnsupervised(StackedFF):
             neg = hybrid_images(x, torch.gather(x, 1, partner[..., None].expand(-1, -1, width)), masks)
             inputs, n_pos = (neg, 0) if phase == "negative" else (torch.cat([x, neg], 1), n)
         weight_grads, bias_grads, stats = self.run_pass(_compiled_plain)(
-            inputs, n_pos, n, self.product_weights(), self.dense[1], self.mean_activity, self.layer_constants, self.bf16, self.box)
+            inputs, n_pos, n, self.product_weights(), self.product[1], self.mean_activity, self.layer_constants, self.bf16, self.box)
         return [weight_grads, bias_grads], stats
 
 

@@ -1,7 +1,7 @@
 """Plain, slow references of the FF updates, written to be read (issue 28).
 
 The package computes each update once, with its gradients written out, for one seed or a stack of
-seeds (ffrepro.ff, ffrepro.supervised, ffrepro.unsupervised). The references here are what those
+seeds (ffrepro.ff, ffrepro.supervised, ffrepro.unsupervised, ffrepro.recurrent). The references here are what those
 updates mean: every labelled copy of a minibatch made and multiplied out, each layer's loss as the
 paper states it (FFLayer.loss_terms), and autograd for the gradients; the optimiser step as ffcode's
 formula, tensor by tensor. The tests run both in float64 and compare.
@@ -12,8 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ffrepro.ff import FFNet, length_normalize
+from ffrepro.ff import FFLayer, FFNet, length_normalize, wrong_labels
 from ffrepro.optim import SmoothedSGD
+from ffrepro.recurrent import RecurrentFFNet
 
 
 def ff_layer_losses(net: FFNet, inputs: torch.Tensor, n: int, phase: str) -> torch.Tensor:
@@ -56,6 +57,36 @@ def unsupervised_grads(net: FFNet, x: torch.Tensor, hybrids: torch.Tensor, phase
     net.zero_grad(set_to_none=True)
     inputs = {"both": torch.cat([x, hybrids]), "positive": x, "negative": hybrids}[phase]
     ff_layer_losses(net, inputs, len(x), phase).backward()
+    return {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
+
+
+def recurrent_negatives(net: RecurrentFFNet, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Wrong labels: uniform, or (hard) sampled from the softmax of each label's goodness after
+    ``negative_iterations`` steps, the true label masked out."""
+    if net.cfg.negative_labels != "hard":
+        return wrong_labels(y, gen)
+    return wrong_labels(y, gen, net.label_goodness(x, net.cfg.negative_iterations)[-1])
+
+
+def recurrent_grads(net: RecurrentFFNet, x: torch.Tensor, y: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The gradient of every parameter in one recurrent FF update: the positive (label ``y``) and negative
+    (``neg``) videos run by the net's own modules, every layer's FF loss at every loss iteration averaged
+    over those iterations (a layer that no label has reached yet carries none: both videos are the same
+    there), and the readout's cross-entropy on the neutral-label run's window of states, which carry no
+    gradient; autograd for the rest. Updates the running means, as training does."""
+    net.zero_grad(set_to_none=True)
+    first, last = net.cfg.loss_iterations
+    n, loss = len(y), torch.zeros((), dtype=x.dtype)
+    for states in net.run(x, torch.stack([y, neg]), last)[first : last + 1]:
+        for layer, (z, h) in zip(net.layers, states):
+            if h.shape[0] == 1:
+                continue
+            g = FFLayer.goodness(h.flatten(0, 1)).view(2, n)
+            ff, peer = layer.loss_terms(z[0], h[0], g[0], g[1])
+            loss = loss + (ff + peer) / (last - first + 1)
+    if net.readout is not None:
+        loss = loss + F.cross_entropy(net.readout(net.readout_features(x)), y)
+    loss.backward()
     return {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
 
 

@@ -43,7 +43,7 @@ def _update_and_reference(cfg: RunConfig, data: Dataset, phase: str, reference_c
     from ffrepro.methods import METHODS
     from ffrepro.unsupervised import make_negatives
 
-    from reference import supervised_grads, unsupervised_grads
+    from reference import recurrent_grads, recurrent_negatives, supervised_grads, unsupervised_grads
 
     torch.manual_seed(0)
     trainer = METHODS[cfg.method].trainer(cfg, data, torch.Generator().manual_seed(0))
@@ -55,11 +55,13 @@ def _update_and_reference(cfg: RunConfig, data: Dataset, phase: str, reference_c
     stack = METHODS[cfg.method].stacked([trainer])
     stack._stack()
     stack.start_epoch()
-    stack.dense = stack._dense_params()
+    stack.product = stack._product_params()
     grads, _ = stack._update(x[None], y[None], phase)
     names = {id(p): name for name, p in trainer.net.named_parameters()}
     package = {names[id(p)]: g[0] for group, gs in zip(stack._groups(trainer), stack._compact_grads(grads)) if gs is not None for p, g in zip(group, gs)}
-    if cfg.method == "ff-supervised":
+    if cfg.method == "ff-recurrent":
+        reference = recurrent_grads(ref_net, x, y, recurrent_negatives(ref_net, x, y, gen))
+    elif cfg.method == "ff-supervised":
         hard = cfg.model.negative_labels == "hard"
         logits = ref_net.scores_softmax(x) if hard else None
         wrong = wrong_labels(y, gen, logits) if phase != "positive" else None
@@ -258,30 +260,66 @@ def _tiny_data(n: int = 600) -> Dataset:
     return Dataset(name="fake", train=split(n), val=split(200), test=split(200), hashes={})
 
 
-def test_recurrent_bf16_gradients_match_fp32_to_bf16_rounding() -> None:
-    """Recurrent FF with bf16 products (bottom-up, top-down and the label's map, whose inputs carry a label
-    axis): one minibatch's gradients of every weight and bias against float32's from the same weights,
-    the same wrong labels, to bf16 rounding (measured at 3 x 2000 on MNIST: 0.2-0.3 % relative)."""
+def _recurrent(case: str, precision: str = "fp32") -> RunConfig:
+    """A small recurrent FF config: dense with hard negatives ("recurrent"), dense with uniform negatives and
+    the softmax readout ("readout"), or two locally connected maps computed by tiles, 3 x 3 windows on
+    MNIST's 28 x 28 grid in 8 x 8 tiles whose last row and column run past it ("tiles")."""
     from ffrepro.config import RecurrentFFConfig
+    from ffrepro.local import LocalSpec
+
+    if case == "tiles":
+        spec = LocalSpec(grid=28, window=3, stride=1, channels=2, padding=1)
+        model = RecurrentFFConfig(hidden=(spec.units, spec.units), local=(spec, spec), iterations=4, loss_iterations=(2, 4), test_window=(2, 3),
+                                  threshold_per_unit=0.2)  # goodness near the threshold: neither video's loss saturated
+    else:
+        readout = case == "readout"
+        model = RecurrentFFConfig(hidden=(48, 40, 32), negative_labels="uniform" if readout else "hard", softmax_readout=readout,
+                                  threshold_per_unit=0.3, precision=precision)  # type: ignore[arg-type]
+    cfg = RunConfig(method="ff-recurrent", data=DataConfig(eval_examples=100), model=model)
+    validate(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize("case", ["recurrent", "readout", "tiles"])
+def test_the_recurrent_update_equals_the_float64_reference(case: str) -> None:
+    """Recurrent FF's written-out update (a stack of one) against autograd through the videos that the net's
+    own modules run (tests/reference.py), both in float64: every gradient (bottom-up, top-down, the label's
+    map, the biases, the readout's) and running mean, with hard or uniform negatives, and with locally
+    connected maps multiplied by tiles (their compact weights' gradients gathered back from the block matrices)."""
+    from ffrepro.local import LocallyConnected
+
+    cfg = _recurrent(case)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        package, reference, means = _update_and_reference(cfg, _float64(_tiny_data(100)), "both")
+        if case == "tiles":
+            from ffrepro.methods import METHODS
+            net = METHODS[cfg.method].trainer(cfg, _tiny_data(100), torch.Generator()).net
+            assert all(m.computation == "tiles" for m in net.modules() if isinstance(m, LocallyConnected))
+    finally:
+        torch.set_default_dtype(default)
+    assert package.keys() == reference.keys() and len(package) >= 4
+    for name, g in package.items():
+        assert g.dtype == torch.float64 and reference[name].abs().max() > 0, name
+        assert (g - reference[name]).abs().max() <= 1e-8 * reference[name].abs().max(), name  # softplus's cut-off, as above
+    for name, (a, b) in means.items():
+        assert torch.allclose(a, b, rtol=1e-12, atol=0), name
+
+
+def test_recurrent_bf16_update_matches_the_float32_reference_to_bf16_rounding() -> None:
+    """Recurrent FF with bf16 products (bottom-up, top-down and the label's map, whose inputs carry a label
+    axis): one update's gradients of every weight and bias against the float32 reference's from the same
+    weights and draws, to bf16 rounding (measured at 3 x 2000 on MNIST: 0.2-0.3 % relative)."""
     from ffrepro.recurrent import FFRecurrentTrainer
 
-    data = _tiny_data(100)
-    trainers = {}
-    for precision in ("fp32", "bf16"):
-        cfg = RunConfig(method="ff-recurrent", data=DataConfig(eval_examples=100), model=RecurrentFFConfig(hidden=(96, 64, 48), precision=precision))  # type: ignore[arg-type]
-        validate(cfg)
-        torch.manual_seed(0)
-        trainers[precision] = FFRecurrentTrainer(cfg, data, torch.Generator().manual_seed(0))
-    fp32, bf16 = trainers["fp32"].net, trainers["bf16"].net
-    assert isinstance(bf16.top_down[0], Bf16Linear) and bf16.top_down[0].bias is None and isinstance(bf16.layers[0].linear, Bf16Linear)
-    bf16.load_state_dict(fp32.state_dict())
-    x, y = data.train.x[:50], data.train.y[:50]
-    neg = trainers["fp32"].negatives(x, y)
-    for t in trainers.values():
-        t.video_loss(x, y, neg, torch.zeros(5, 3)).backward()
-    for (name, a), b in zip(fp32.named_parameters(), bf16.parameters()):
-        assert a.grad is not None and b.grad is not None and b.grad.dtype == torch.float32, name
-        assert (a.grad - b.grad).norm() <= 0.02 * a.grad.norm(), name
+    cfg = _recurrent("recurrent", "bf16")
+    torch.manual_seed(0)
+    net = FFRecurrentTrainer(cfg, _tiny_data(100), torch.Generator()).net
+    assert isinstance(net.top_down[0], Bf16Linear) and net.top_down[0].bias is None and isinstance(net.layers[0].linear, Bf16Linear)
+    package, reference, _ = _update_and_reference(cfg, _tiny_data(100), "both", _recurrent("recurrent"))
+    for name, g in package.items():
+        assert g.dtype == torch.float32 and (g - reference[name]).norm() <= 0.02 * reference[name].norm(), name
 
 
 def test_bf16_is_refused_where_it_is_not_implemented() -> None:
@@ -375,3 +413,40 @@ def test_auto_precision_is_for_the_paper_scale_only() -> None:
     assert derive_profile(paper, "paper", exp.cpu_width, exp.cpu_epoch_fraction).model.precision == "auto"
     for profile in ("smoke", "cpu"):
         assert derive_profile(paper, profile, exp.cpu_width, exp.cpu_epoch_fraction).model.precision == "fp32"
+
+
+@pytest.mark.parametrize("case", ["dense", "tiles", "box"])
+def test_the_backprop_update_equals_the_float64_reference(case: str) -> None:
+    """Backprop's update (ffrepro.stacked.StackedBP, a stack of one) against autograd through the net's own
+    modules, in float64: every gradient of one minibatch to 1e-12 of its size, for dense layers, locally
+    connected maps computed by tiles (the stack multiplies each seed's compact weights scattered into the
+    block matrices) and a black box passing the gradient straight through."""
+    import torch.nn.functional as F
+
+    from ffrepro.bp import BPTrainer
+    from ffrepro.config import BPConfig
+    from ffrepro.local import LocalSpec, LocallyConnected
+    from ffrepro.stacked import StackedBP
+
+    spec = LocalSpec(grid=28, window=3, stride=1, channels=2, padding=1)
+    model = {"dense": BPConfig(hidden=(40, 30)), "tiles": BPConfig(hidden=(spec.units, spec.units), local=(spec, spec)),
+             "box": BPConfig(hidden=(40, 30), black_box_after=1, black_box_gradient="straight_through")}[case]
+    cfg = RunConfig(method="bp", data=DataConfig(eval_examples=100), model=model)  # type: ignore[arg-type]
+    validate(cfg)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        data = _float64(_tiny_data(100))
+        torch.manual_seed(0)
+        trainer = BPTrainer(cfg, data, torch.Generator().manual_seed(0))
+        assert case != "tiles" or all(m.computation == "tiles" for m in trainer.net.modules() if isinstance(m, LocallyConnected))
+        x, y = data.train.x[:20], data.train.y[:20]
+        stack = StackedBP([trainer])
+        stack._stack()
+        package = torch.autograd.grad(stack.loss(x[None], y[None]).sum(), stack.params)
+        F.cross_entropy(trainer.net(x), y).backward()
+    finally:
+        torch.set_default_dtype(default)
+    for (name, p), g in zip(trainer.net.named_parameters(), package):
+        assert p.grad is not None and p.grad.abs().max() > 0, name
+        assert (g[0] - p.grad).abs().max() <= 1e-12 * p.grad.abs().max(), name

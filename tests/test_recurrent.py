@@ -180,15 +180,21 @@ def test_smoke_learns(exp_id: str, smoke_results: Path) -> None:
     assert r["extras"]["window_error"]["test"]["3-5"] == r["final"]["test"]["goodness"]
 
 
-def test_hard_negatives_are_wrong_labels_the_net_finds_likely(mnist) -> None:
-    """Sampled from the net's own per-label goodness, never the true label."""
-    from ffrepro.recurrent import FFRecurrentTrainer
+def test_hard_negatives_are_wrong_labels_the_net_finds_likely(mnist, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sampled in the update from the net's own per-label goodness, never the true label."""
+    from ffrepro import recurrent
 
     cfg = EXPERIMENTS["mnist-ff-recurrent"].config("smoke")
-    trainer = FFRecurrentTrainer(cfg, mnist, torch.Generator().manual_seed(0))
+    trainer = recurrent.FFRecurrentTrainer(cfg, mnist, torch.Generator().manual_seed(0))
     x, y = mnist.train.x[:300], mnist.train.y[:300]
     with torch.no_grad():  # make label 6 by far the most likely one for every image
         trainer.net.top_down[-1].weight[:, 6] += 5.0
-    neg = trainer.negatives(x, y)
+    drawn: list[torch.Tensor] = []
+    monkeypatch.setattr(recurrent, "wrong_labels", lambda *args, draw=recurrent.wrong_labels: drawn.append(draw(*args)) or drawn[-1])
+    stack = recurrent.StackedFFRecurrent([trainer])
+    stack._stack()
+    stack.start_epoch()
+    stack.update(x[None], y[None], "both", trainer.optimizer.param_groups)
+    (neg,) = drawn
     assert (neg != y).all()
     assert (neg[y != 6] == 6).float().mean() > 0.9

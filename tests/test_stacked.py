@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,6 @@ from ffrepro.registry import get_experiment
 from ffrepro.results import result_path
 from ffrepro.methods import METHODS, stacked_trainer
 from ffrepro.runner import checkpoint_path, run, run_seeds, set_folder
-from ffrepro.stacked import StackedFFRecurrent, stackable
 from ffrepro.trainer import Trainer
 
 
@@ -75,11 +75,7 @@ def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: D
     peer push, a random draw out of order or a learning rate off by the schedule would show at 1e-3 or more."""
     cfg = _small(exp_id, **sets)
     alone, together, logs_alone, logs_together = _alone_and_stacked(cfg, _double(mnist))
-    # The one-seed recurrent trainer differentiates its loss with autograd, and softplus's backward
-    # takes the gradient as exactly 1 where the margin passes 20, not sigmoid = 1 - 2e-9; the stacked
-    # gradient is the sigmoid everywhere. With that cut-off lifted the first update's gradients agree
-    # to 3e-16; with it, rows beyond the margin differ by 2e-9 and two epochs drift apart by 1e-9 (measured).
-    tol = 1e-7 if cfg.method == "ff-recurrent" else 1e-9
+    tol = 1e-9
     for s, (a, b) in enumerate(zip(alone, together)):
         assert not torch.equal(a.net.layers[0].linear.weight, alone[1 - s].net.layers[0].linear.weight)  # the seeds differ
         for (name, pa), pb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
@@ -109,10 +105,9 @@ def test_stacked_seeds_compute_what_each_seed_computes_alone_in_float64(mnist: D
 
 
 def _small_local(exp_id: str) -> tuple[Any, int]:
-    """A locally connected entry at test size, its maps small enough to stack as dense matrices (as at paper
-    scale; one seed alone computes CIFAR-10's by tiles, ffrepro.local.computation_for):
-    the local unsupervised net with fewer channels per location; a CIFAR-10 net (recurrent FF, two
-    iterations, or backprop) with 9 x 9 windows and one channel. -> (config, input width)"""
+    """A locally connected entry at test size: the local unsupervised net with fewer channels per location
+    (dense matrices); a CIFAR-10 net (recurrent FF, two iterations, whose maps compute by tiles, or backprop,
+    which stacks them as dense matrices) with 9 x 9 windows and one channel. -> (config, input width)"""
     cfg = _small(exp_id, **{"data.train_examples": "300", "data.eval_examples": "100"})
     if exp_id == "mnist-ff-unsupervised-local":
         maps = (LocalSpec(4, 10, 6, 8), LocalSpec(3, 2, 1, 10), LocalSpec(2, 2, 1, 12))
@@ -130,14 +125,13 @@ def _random_cifar(width: int) -> Dataset:
 
 @pytest.mark.parametrize("exp_id", ["mnist-ff-unsupervised-local", "cifar10-ff-min-ssq-2layers"])
 def test_stacked_locally_connected_seeds_compute_what_each_computes_alone_in_float64(mnist: Dataset, exp_id: str) -> None:
-    """Locally connected maps stack through their dense matrices: the compact weights scattered into them
-    before each update, the gradients gathered back. In float64, after two epochs every compact weight,
-    bias, smoothed gradient and running mean agrees with the one-seed runs (CIFAR-10's on random images
-    of its shape: the arithmetic, not the learning, is under test)."""
+    """Locally connected maps stack through their dense matrices or (recurrent FF's CIFAR-10 maps) their tiles'
+    block matrices: the compact weights scattered into them before each update, the gradients gathered back.
+    In float64, after two epochs every compact weight, bias, smoothed gradient and running mean agrees with
+    the one-seed runs (CIFAR-10's on random images of its shape: the arithmetic, not the learning, is under test)."""
     cfg, width = _small_local(exp_id)
-    assert stackable(cfg) is None
     alone, together, logs_alone, logs_together = _alone_and_stacked(cfg, _double(mnist) if width == 784 else _random_cifar(width))
-    tol = 1e-7 if cfg.method == "ff-recurrent" else 1e-9  # autograd's softplus cut-off, as above
+    tol = 1e-9
     for s, (a, b) in enumerate(zip(alone, together)):
         for (name, pa), pb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
             assert (pa - pb).abs().max() <= tol * pa.abs().max() + 1e-300, (s, name)
@@ -152,17 +146,18 @@ def test_stacked_locally_connected_seeds_compute_what_each_computes_alone_in_flo
                 assert lb[key] == pytest.approx(va, rel=tol, abs=1e-12), (s, epoch, key)
 
 
-@pytest.mark.parametrize("exp_id", ["mnist-bp", "mnist-bp-jitter", "mnist-bp-blackbox", "mnist-bp-blackbox/straight-through", "cifar10-bp-2layers"])
-def test_stacked_backprop_seeds_compute_what_each_computes_alone_in_float64(mnist: Dataset, exp_id: str) -> None:
-    """Backprop with Adam, stacked: after two epochs (the second at a lower learning rate) every weight and
-    Adam moment of each seed agrees with its one-seed run to 1e-12 of its size, the step counts and the
-    generators' states are equal, and so are the logged losses and validation errors (CIFAR-10's locally
-    connected net with dense-computed 9 x 9 maps, on random images of its shape)."""
+@pytest.mark.parametrize("exp_id, sets", [("mnist-bp", {}), ("mnist-bp", {"optim.algorithm": "smoothed_sgd"}), ("mnist-bp-jitter", {}),
+                                          ("mnist-bp-blackbox", {}), ("mnist-bp-blackbox/straight-through", {}), ("cifar10-bp-2layers", {})])
+def test_stacked_backprop_seeds_compute_what_each_computes_alone_in_float64(mnist: Dataset, exp_id: str, sets: dict[str, str]) -> None:
+    """Backprop with Adam or smoothed SGD, stacked: after two epochs (the second at a lower learning rate) every
+    weight and optimiser state of each seed agrees with its one-seed run to 1e-12 of its size, Adam's step
+    counts and the generators' states are equal, and so are the logged losses and validation errors
+    (CIFAR-10's locally connected net with 9 x 9 maps computed by tiles, on random images of its shape)."""
     if exp_id.startswith("cifar10"):
         cfg, width = _small_local(exp_id)
         alone, together, logs_alone, logs_together = _alone_and_stacked(cfg, _random_cifar(width))
     else:
-        alone, together, logs_alone, logs_together = _alone_and_stacked(_small(exp_id), _double(mnist))
+        alone, together, logs_alone, logs_together = _alone_and_stacked(_small(exp_id, **sets), _double(mnist))
     for s, (a, b) in enumerate(zip(alone, together)):
         assert not torch.equal(a.net[0].weight, alone[1 - s].net[0].weight)  # the seeds differ
         for (name, pa), pb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
@@ -170,10 +165,10 @@ def test_stacked_backprop_seeds_compute_what_each_computes_alone_in_float64(mnis
         sa, sb = a.optimizer.state_dict(), b.optimizer.state_dict()
         assert sa["param_groups"] == sb["param_groups"]
         for k in sa["state"]:
-            assert sa["state"][k]["step"] == sb["state"][k]["step"]
-            for key in ("exp_avg", "exp_avg_sq"):
-                va, vb = sa["state"][k][key], sb["state"][k][key]
-                assert (va - vb).abs().max() <= 1e-12 * va.abs().max(), (s, k, key)
+            assert sa["state"][k].keys() == sb["state"][k].keys() and sa["state"][k]
+            for key, va in sa["state"][k].items():
+                vb = sb["state"][k][key]
+                assert (va == vb) if key == "step" else (va - vb).abs().max() <= 1e-12 * va.abs().max(), (s, k, key)
         assert torch.equal(a.gen.get_state(), b.gen.get_state())
         for epoch in range(2):
             la, lb = logs_alone[s][epoch], logs_together[epoch][s]
@@ -181,17 +176,17 @@ def test_stacked_backprop_seeds_compute_what_each_computes_alone_in_float64(mnis
 
 
 @pytest.mark.parametrize("exp_id, where, fresh, tol", [("mnist-ff-hard-negatives", "supervised", ("_compiled_neutral", "_compiled_labelled"), 1e-9),
-                                                        ("mnist-ff-recurrent", "stacked", ("_compiled_video_loss",), 1e-7)])
+                                                        ("mnist-ff-recurrent", "recurrent", ("_compiled_video_loss",), 1e-9)])
 def test_the_compiled_stacked_update_computes_the_same_in_float64(mnist: Dataset, monkeypatch: pytest.MonkeyPatch, exp_id: str, where: str,
                                                                   fresh: tuple[str, ...], tol: float) -> None:
     """FFREPRO_COMPILE=1 compiles the stacked update's pure passes (supervised: the neutral and labelled
     passes; recurrent: each layer's loss and gradient at each step) and its optimiser step, in fresh
     wrappers (nothing cached from other tests); in float64 the seeds still match their eager one-seed
-    runs (recurrent to 1e-7: autograd's softplus cut-off, as above). Where this machine cannot compile,
+    runs. Where this machine cannot compile,
     the warning says so once and the eager code runs: the same check."""
-    from ffrepro import optim, stacked, supervised
+    from ffrepro import optim, recurrent, supervised
 
-    module = {"stacked": stacked, "supervised": supervised}[where]  # where the method's compiled passes live
+    module = {"recurrent": recurrent, "supervised": supervised}[where]  # where the method's compiled passes live
     for name in fresh:
         monkeypatch.setattr(module, name, optim.Compiled(getattr(module, name).fn))
     monkeypatch.setattr(optim, "_compiled_update", optim.Compiled(optim._one_pass_update))
@@ -256,31 +251,15 @@ def test_unsupervised_seeds_stack_through_the_runner_too(tmp_path: Path) -> None
     assert out[0]["history"][0]["ff_loss"] != out[1]["history"][0]["ff_loss"]  # two seeds, not one twice
 
 
-def test_configs_that_cannot_stack_say_why_and_run_seed_by_seed(mnist: Dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    assert stackable(get_experiment("mnist-ff-supervised").config("paper")) is None
-    assert stackable(get_experiment("mnist-ff-sleep/phases-k10-lr0.01-s0.9-max_ssq").config("paper")) is None
-    assert stackable(get_experiment("mnist-ff-hard-negatives/bf16").config("smoke")) is None  # every FF feed-forward run is a stack (of one alone)
-    assert "precision 'bf16'" in stackable(get_experiment("mnist-ff-recurrent-2layers/bf16").config("smoke"))
-    assert stackable(get_experiment("mnist-ff-unsupervised").config("paper")) is None
-    assert stackable(get_experiment("mnist-ff-blackbox").config("paper")) is None  # the box quantises all the seeds' rows at once
-    assert stackable(get_experiment("mnist-ff-unsupervised-local").config("paper")) is None  # its maps are dense matrices
-    assert stackable(get_experiment("cifar10-ff-min-ssq-2layers").config("paper")) is None
-    assert "too sparse for a dense matrix" in stackable(get_experiment("cifar10-ff-min-ssq-2layers").config("smoke"))  # 3 x 3 windows: tiles alone
-    assert stackable(get_experiment("mnist-ff-recurrent").config("paper")) is None
-    assert stackable(get_experiment("mnist-bp").config("paper")) is None
-    assert stackable(get_experiment("cifar10-bp-2layers").config("paper")) is None
-    assert "too sparse for a dense matrix" in stackable(get_experiment("cifar10-bp-2layers").config("smoke"))
-    assert "'smoothed_sgd'" in stackable(override(get_experiment("mnist-bp").config("smoke"), {"optim.algorithm": "smoothed_sgd"}))
-    with pytest.raises(ValueError, match="precision 'bf16'"):
-        StackedFFRecurrent(_trainers(_small("mnist-ff-recurrent-2layers/bf16"), mnist, [0, 1]))
-    # from the command line: said once, then each seed trains alone and writes its result
-    exp_id = "mnist-ff-recurrent-2layers/bf16"
+def test_backprop_with_smoothed_sgd_stacks_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every config stacks (backprop with either optimiser among them): each seed writes its own result, whose
+    provenance lists the seeds stacked, under the folder of the changed config."""
+    exp_id = "mnist-bp"
     monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path / "r"))
     monkeypatch.setenv("FFREPRO_CHECKPOINTS", str(tmp_path / "c"))
-    sets = ["--set", "data.train_examples=1000", "--set", "data.eval_examples=500", "--set", "optim.epochs=1"]
+    sets = ["--set", "data.train_examples=1000", "--set", "data.eval_examples=500", "--set", "optim.epochs=1", "--set", "optim.algorithm=smoothed_sgd"]
     assert main(["run", exp_id, "--profile", "smoke", "--seed", "0", "1", "--stack", "--no-progress", "--device", "cpu", *sets]) == 0
-    assert "not stacking the seeds (precision 'bf16'" in capsys.readouterr().err
     folder = set_folder(exp_id, "smoke", override(get_experiment(exp_id).config("smoke"), dict(s.split("=") for s in sets[1::2])))
     for seed in (0, 1):
-        assert result_path(exp_id, "smoke", seed, tmp_path / "r", folder).exists()
+        result = json.loads(result_path(exp_id, "smoke", seed, tmp_path / "r", folder).read_text())
+        assert result["provenance"]["stacked_seeds"] == [0, 1] and result["config"]["optim"]["algorithm"] == "smoothed_sgd"
