@@ -437,10 +437,15 @@ class LocallyConnected(nn.Module):
         rows = max(1, TILE_GATHER_MAX // self._index("tile_gather").numel())
         return _TileProduct.apply(x, *args) if x.shape[0] <= rows else torch.cat([_TileProduct.apply(part, *args) for part in x.split(rows)])
 
-    def tiles_weight_grad(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The block matrices' gradient of :meth:`tiles_product` from its output's gradient (N, out units) and its
-        input x (N, in units), without a graph. -> (tiles, block units, tile outputs)"""
-        blocks = x.index_select(1, self._index("tile_gather")).view(x.shape[0], self.tiling.tiles, -1)
+    def tiles_blocks(self, x: torch.Tensor, matrices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`tiles_product` without a graph or a bias, in one product, for an update that writes its
+        gradients out: (the output (N, out units), the gathered blocks (N, tiles, block units) that
+        :meth:`tiles_weight_grad` takes)."""
+        return tile_product(x, matrices, None, self._index("tile_gather"), self.tiling, self.spec)
+
+    def tiles_weight_grad(self, grad: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+        """The block matrices' gradient of :meth:`tiles_blocks` from its output's gradient (N, out units) and the
+        blocks it gathered. -> (tiles, block units, tile outputs)"""
         return torch.bmm(blocks.transpose(0, 1).mT, tile_order(grad, self.tiling, self.spec))
 
     @property

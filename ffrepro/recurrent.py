@@ -407,6 +407,8 @@ class StackedFFRecurrent(StackedFF):
         # group 0's weights in the optimiser's order: every layer's bottom-up, then every top-down connection
         self.bf16 = tuple(isinstance(c, Bf16Linear) for c in [layer.linear for layer in net.layers] + list(net.top_down))
         self.operand = net._operand()
+        # the blocks a map by tiles gathered from each input of the current step, by (connection, id(input)): (S,) of (rows, tiles, block units)
+        self.blocks: dict[tuple[int, int], tuple[torch.Tensor, ...]] = {}
 
     def start_epoch(self) -> None:
         self.readout_loss = torch.zeros(len(self.trainers), device=self.trainers[0].train_split.y.device)
@@ -416,23 +418,27 @@ class StackedFFRecurrent(StackedFF):
 
     # --- the products of connection j of group 0 (its weights as :meth:`product_weights` gives them) ---------
     def _product(self, j: int, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """States times connection j's weights, over the label axis too. a: (S, K, N, D) -> (S, K, N, H)"""
+        """States times connection j's weights, over the label axis too. a: (S, K, N, D) -> (S, K, N, H). A map
+        by tiles keeps the blocks it gathers from ``a`` for :meth:`_weight_grad` (:attr:`blocks`, one step's)."""
         s, k, n, d = a.shape
         owner = self.local[0][j]
         if self.tiled(owner):
-            return torch.stack([owner[0].tiles_product(a[i].reshape(k * n, d), w[i], None) for i in range(s)]).view(s, k, n, -1)
+            outs, blocks = zip(*(owner[0].tiles_blocks(a[i].reshape(k * n, d), w[i]) for i in range(s)))
+            self.blocks[j, id(a)] = blocks
+            return torch.stack(outs).view(s, k, n, -1)
         return matmul(a.reshape(s, k * n, d), w.mT, self.bf16[j]).view(s, k, n, -1)
 
     def _weight_grad(self, j: int, dz: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Connection j's weight gradient from its product's output gradient; an input without its own label
         axis (K = 1, broadcast to every label) meets the gradient summed over that axis. dz: (S, K, N, H),
-        a: (S, 1 or K, N, D) -> the gradient of its weights as :meth:`product_weights` gives them"""
+        a: (S, 1 or K, N, D), an input of this step's products -> the gradient of its weights as
+        :meth:`product_weights` gives them"""
         if a.shape[1] == 1 and dz.shape[1] != 1:
             dz = dz.sum(1, keepdim=True)
         s, h, d = dz.shape[0], dz.shape[-1], a.shape[-1]
         owner = self.local[0][j]
         if self.tiled(owner):
-            return torch.stack([owner[0].tiles_weight_grad(dz[i].reshape(-1, h), a[i].reshape(-1, d)) for i in range(s)])
+            return torch.stack([owner[0].tiles_weight_grad(dz[i].reshape(-1, h), blocks) for i, blocks in enumerate(self.blocks[j, id(a)])])
         return matmul(dz.reshape(s, -1, h).mT, a.reshape(s, -1, d), self.bf16[j])
 
     def _label_state(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
@@ -460,10 +466,11 @@ class StackedFFRecurrent(StackedFF):
         if self.operand is not None:
             a0 = self.operand(a0)
         image_term = self._product(0, a0, weights[0]) + biases[0][:, None, None, :]  # (S, 1, N, units_1)
+        image_blocks = dict(self.blocks)  # (a map by tiles: kept for the image's weight gradient, after the videos)
         if m.negative_labels == "hard":
             ten = torch.arange(NUM_CLASSES, device=x.device)[None, :, None].expand(seeds, NUM_CLASSES, n)
             for states, _ in self._states(image_term, self._label_state(ten, n), m.negative_iterations, weights):
-                pass
+                self.blocks.clear()
             goodness = self.net.scored_goodness(states, NUM_CLASSES).transpose(1, 2)  # (S, N, 10) after the last step
             neg = torch.stack([wrong_labels(y[s], t.gen, goodness[s]) for s, t in enumerate(self.trainers)])
         else:
@@ -476,6 +483,7 @@ class StackedFFRecurrent(StackedFF):
         counts = torch.zeros(layers, device=x.device, dtype=x.dtype)
         for t, (states, inputs) in enumerate(self._states(image_term, self._label_state(torch.stack([y, neg], 1), n), last, weights)):
             if t < first:
+                self.blocks.clear()  # (kept by the inputs' ids: only while those inputs live)
                 continue
             for i, ((z, h), (below, above)) in enumerate(zip(states, inputs)):
                 if h.shape[1] == 1:
@@ -489,12 +497,16 @@ class StackedFFRecurrent(StackedFF):
                 grad_b[i] += dz.sum((1, 2))
                 counts[i] += 1
                 sums[:, :, i] += layer_stats
+            self.blocks.clear()
+        self.blocks.update(image_blocks)
         grads_w[0] = self._weight_grad(0, image_grad, a0)
+        self.blocks.clear()
         grads: list[list[torch.Tensor] | None] = [grads_w, grad_b]
         if len(self.product) > 2:  # the readout: on the neutral-label run's window of states (detached)
             window_first, window_last = m.test_window
             window = [[length_normalize(states[i][1][:, 0]) for i in range(m.first_scored_layer, layers)]
                       for t, (states, _) in enumerate(self._states(image_term, self._label_state(None, n), window_last, weights)) if t >= window_first]
+            self.blocks.clear()
             feats = torch.cat([torch.stack([step[j] for step in window]).mean(0) for j in range(len(window[0]))], -1)  # (S, N, F)
             readout_w, readout_b = self.product[2]
             log_p = torch.log_softmax(matmul(feats, readout_w.mT) + readout_b[:, None, :], -1)
