@@ -9,9 +9,10 @@ from torch import nn
 
 from ffrepro.blackbox import BlackBox
 from ffrepro.config import BoxGradient, BPConfig, RunConfig
+from ffrepro.cost import layer_weights
 from ffrepro.data import NUM_CLASSES, Dataset
 from ffrepro.ff import image_shape
-from ffrepro.local import LocallyConnected, LocalSpec, map_shapes
+from ffrepro.local import LocallyConnected, LocalSpec
 from ffrepro.optim import SmoothedSGD
 from ffrepro.stacked import StackedBP
 from ffrepro.trainer import EVAL_CHUNK, Trainer, error_rate, local_fields
@@ -38,13 +39,7 @@ def mlp(n_in: int, hidden: tuple[int, ...], local: tuple[LocalSpec, ...] = (), b
 def flops(n_in: int, cfg: BPConfig) -> dict[str, float]:
     """Analytic FLOPs (2 per multiply-add) per image: ``eval`` one forward pass; ``train`` the forward
     pass, the weight gradients, and the input gradients of every layer but the first."""
-    sizes = (n_in, *cfg.hidden)
-    if cfg.local:
-        shapes = map_shapes(image_shape(n_in), cfg.local)
-        weights = [s.weights(shapes[i][0]) for i, s in enumerate(cfg.local)]
-    else:
-        weights = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
-    weights.append(sizes[-1] * NUM_CLASSES)
+    weights = [*layer_weights(n_in, cfg), cfg.hidden[-1] * NUM_CLASSES]
     total = sum(weights)
     return {"train": 2.0 * (3 * total - weights[0]), "eval": 2.0 * total}
 

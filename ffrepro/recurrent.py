@@ -9,7 +9,9 @@ neighbours at the previous step, and the new pre-normalisation state is damped:
 ``h_t = damping * h_{t-1} + (1 - damping) * relu(W_up a_below + W_down a_above + b)``.
 
 Each layer learns from its own goodness at every iteration in ``loss_iterations``: its inputs are
-detached, so no gradient crosses time steps or layers.
+detached, so no gradient crosses time steps or layers. :class:`StackedFFRecurrent` is the update, for one
+seed (a stack of one) or stacked seeds, with that gradient written out; its plain reference, autograd
+through :meth:`RecurrentFFNet.run`, is in the tests.
 
 States carry a leading *label* axis: ``(K, N, units)`` with K = 1 for a state that no label has
 reached yet (the initial pass, and the lower layers during the first iterations) and K = the number
@@ -29,6 +31,7 @@ from torch import nn
 
 from ffrepro.compiled import Compiled
 from ffrepro.config import RecurrentFFConfig, RunConfig
+from ffrepro.cost import layer_weights
 from ffrepro.data import NUM_CLASSES, Dataset
 from ffrepro.ff import DENSE, FF_STATS, Bf16Linear, FFLayer, ff_loss, ff_loss_grad, ff_stats_row, image_shape, length_normalize, matmul, peer_push, wrong_labels
 from ffrepro.local import LocallyConnected, map_shapes
@@ -238,13 +241,11 @@ def flops(n_in: int, cfg: RecurrentFFConfig) -> dict[str, float]:
     ``eval``: one image tried with every label for all ``iterations``. With the softmax readout, both
     add one neutral-label run to the end of the test window.
     """
+    up = layer_weights(n_in, cfg)
     if cfg.local:  # top-down into layer i sees the map of layer i + 1 (shape i + 2) through layer i's window
         shapes = map_shapes(image_shape(n_in), cfg.local)
-        up = [s.weights(shapes[i][0]) for i, s in enumerate(cfg.local)]
         down = [s.weights(shapes[i + 2][0]) for i, s in enumerate(cfg.local[:-1])]
     else:
-        sizes = (n_in, *cfg.hidden)
-        up = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
         down = up[1:]  # top-down from layer i + 1 into layer i: as many weights as bottom-up the other way
     image, init = up[0], sum(up[1:])
     recurrent = init + sum(down) + NUM_CLASSES * cfg.hidden[-1]  # P': bottom-up above layer 1, top-down, the label's
