@@ -52,16 +52,15 @@ def test_queue_runs_a_job_and_starts_none_without_time(tmp_path: Path, monkeypat
     assert not result_path("mnist-bp", "smoke", 1).exists()
 
 
-def test_stacking_makes_one_job_of_an_entrys_missing_seeds_where_its_config_stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stacking_makes_one_job_of_an_entrys_missing_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FFREPRO_RESULTS", str(tmp_path / "r"))
     monkeypatch.setenv("FFREPRO_CHECKPOINTS", str(tmp_path / "c"))
     done = result_path("mnist-bp", "smoke", 0)
     done.parent.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "results" / "mnist-bp" / "smoke" / "seed0.json", done)
     jobs = plan("smoke", [0, 1], ["mnist-bp", "mnist-ff-hard-negatives", "mnist-ff-recurrent-2layers/bf16"], tmp_path / "logs", stack=True)
-    # recurrent FF's bf16 products do not stack; bp's seed 0 is done, so its one missing seed runs alone
-    assert [j.name for j in jobs] == ["mnist-ff-hard-negatives/smoke/seed0,1", "mnist-bp/smoke/seed1",
-                                      "mnist-ff-recurrent-2layers/bf16/smoke/seed0", "mnist-ff-recurrent-2layers/bf16/smoke/seed1"]
+    # every config stacks (recurrent FF's bf16 products too); bp's seed 0 is done, so its one missing seed runs alone
+    assert [j.name for j in jobs] == ["mnist-ff-hard-negatives/smoke/seed0,1", "mnist-bp/smoke/seed1", "mnist-ff-recurrent-2layers/bf16/smoke/seed0,1"]
     cmd = jobs[0].command("python", 5.0)
     assert cmd[cmd.index("--seed") + 1 : cmd.index("--seed") + 4] == ["0", "1", "--stack"]
     assert "--stack" not in jobs[1].command("python", 5.0)
