@@ -408,8 +408,8 @@ class StackedFFRecurrent(StackedFF):
         # group 0's weights in the optimiser's order: every layer's bottom-up, then every top-down connection
         self.bf16 = tuple(isinstance(c, Bf16Linear) for c in [layer.linear for layer in net.layers] + list(net.top_down))
         self.operand = net._operand()
-        # the blocks a map by tiles gathered from each input of the current step, by (connection, id(input)): (S,) of (rows, tiles, block units)
-        self.blocks: dict[tuple[int, int], tuple[torch.Tensor, ...]] = {}
+        # each connection by tiles: its latest product's input and the blocks gathered from it, (S,) of (rows, tiles, block units)
+        self.blocks: dict[int, tuple[torch.Tensor, tuple[torch.Tensor, ...]]] = {}
 
     def start_epoch(self) -> None:
         self.readout_loss = torch.zeros(len(self.trainers), device=self.trainers[0].train_split.y.device)
@@ -420,27 +420,40 @@ class StackedFFRecurrent(StackedFF):
     # --- the products of connection j of group 0 (its weights as :meth:`product_weights` gives them) ---------
     def _product(self, j: int, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """States times connection j's weights, over the label axis too. a: (S, K, N, D) -> (S, K, N, H). A map
-        by tiles keeps the blocks it gathers from ``a`` for :meth:`_weight_grad` (:attr:`blocks`, one step's)."""
+        by tiles keeps the blocks it gathers from ``a`` until its next product (:attr:`blocks`, for :meth:`_keep`)."""
         s, k, n, d = a.shape
         owner = self.local[0][j]
         if self.tiled(owner):
             outs, blocks = zip(*(owner[0].tiles_blocks(a[i].reshape(k * n, d), w[i]) for i in range(s)))
-            self.blocks[j, id(a)] = blocks
+            self.blocks[j] = (a, blocks)
             return torch.stack(outs).view(s, k, n, -1)
         return matmul(a.reshape(s, k * n, d), w.mT, self.bf16[j]).view(s, k, n, -1)
 
-    def _weight_grad(self, j: int, dz: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """Connection j's weight gradient from its product's output gradient; an input without its own label
-        axis (K = 1, broadcast to every label) meets the gradient summed over that axis. dz: (S, K, N, H),
-        a: (S, 1 or K, N, D), an input of this step's products -> the gradient of its weights as
-        :meth:`product_weights` gives them"""
+    def _keep(self, kept: dict[int, list[tuple[torch.Tensor, Any]]], j: int, dz: torch.Tensor, a: torch.Tensor) -> None:
+        """Keep, for connection j's weight gradient (:meth:`_weight_grad`), its product's output gradient at one
+        step and what met it: the input's rows, or a map by tiles' blocks gathered from it. An input without its
+        own label axis (K = 1, broadcast to every label) meets the gradient summed over that axis.
+        dz: (S, K, N, H), a: (S, 1 or K, N, D), the input of connection j's latest product"""
         if a.shape[1] == 1 and dz.shape[1] != 1:
             dz = dz.sum(1, keepdim=True)
-        s, h, d = dz.shape[0], dz.shape[-1], a.shape[-1]
+        s = dz.shape[0]
+        if self.tiled(self.local[0][j]):
+            source, met = self.blocks[j]
+            if source is not a:
+                raise RuntimeError(f"connection {j}'s blocks were gathered from another input than its gradient's")
+        else:
+            met = a.reshape(s, -1, a.shape[-1])
+        kept.setdefault(j, []).append((dz.reshape(s, -1, dz.shape[-1]), met))
+
+    def _weight_grad(self, j: int, kept: list[tuple[torch.Tensor, Any]]) -> torch.Tensor:
+        """Connection j's weight gradient summed over the steps :meth:`_keep` kept, in one product of all their
+        rows (one bigger product and one float32 result, instead of one of each a step) -> the gradient of
+        its weights as :meth:`product_weights` gives them"""
+        dz = torch.cat([g for g, _ in kept], 1)
         owner = self.local[0][j]
         if self.tiled(owner):
-            return torch.stack([owner[0].tiles_weight_grad(dz[i].reshape(-1, h), blocks) for i, blocks in enumerate(self.blocks[j, id(a)])])
-        return matmul(dz.reshape(s, -1, h).mT, a.reshape(s, -1, d), self.bf16[j])
+            return torch.stack([owner[0].tiles_weight_grad(dz[i], torch.cat([met[i] for _, met in kept])) for i in range(len(dz))])
+        return matmul(dz.mT, torch.cat([met for _, met in kept], 1), self.bf16[j])
 
     def _label_state(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
         """:meth:`RecurrentFFNet.label_state` with a seeds axis. labels: (S, K, N) -> (S, K, N, 10);
@@ -467,24 +480,22 @@ class StackedFFRecurrent(StackedFF):
         if self.operand is not None:
             a0 = self.operand(a0)
         image_term = self._product(0, a0, weights[0]) + biases[0][:, None, None, :]  # (S, 1, N, units_1)
-        image_blocks = dict(self.blocks)  # (a map by tiles: kept for the image's weight gradient, after the videos)
         if m.negative_labels == "hard":
             ten = torch.arange(NUM_CLASSES, device=x.device)[None, :, None].expand(seeds, NUM_CLASSES, n)
             for states, _ in self._states(image_term, self._label_state(ten, n), m.negative_iterations, weights):
-                self.blocks.clear()
+                pass  # (to the last step)
             goodness = self.net.scored_goodness(states, NUM_CLASSES).transpose(1, 2)  # (S, N, 10) after the last step
             neg = torch.stack([wrong_labels(y[s], t.gen, goodness[s]) for s, t in enumerate(self.trainers)])
         else:
             neg = torch.stack([wrong_labels(y[s], t.gen) for s, t in enumerate(self.trainers)])
         first, last = m.loss_iterations
-        grads_w = [torch.zeros_like(w, dtype=torch.float32 if w.dtype == torch.bfloat16 else w.dtype) for w in weights]
+        kept: dict[int, list[tuple[torch.Tensor, Any]]] = {}  # each connection's output gradients and inputs (_keep)
         grad_b = [torch.zeros_like(b) for b in biases]
         image_grad = torch.zeros_like(image_term)
         sums = torch.zeros(seeds, len(FF_STATS), layers, device=x.device, dtype=x.dtype)
         counts = torch.zeros(layers, device=x.device, dtype=x.dtype)
         for t, (states, inputs) in enumerate(self._states(image_term, self._label_state(torch.stack([y, neg], 1), n), last, weights)):
             if t < first:
-                self.blocks.clear()  # (kept by the inputs' ids: only while those inputs live)
                 continue
             for i, ((z, h), (below, above)) in enumerate(zip(states, inputs)):
                 if h.shape[1] == 1:
@@ -493,21 +504,19 @@ class StackedFFRecurrent(StackedFF):
                 if i == 0:
                     image_grad += dz.sum(1, keepdim=True)
                 else:
-                    grads_w[i] += self._weight_grad(i, dz, below)
-                grads_w[layers + i] += self._weight_grad(layers + i, dz, above)
+                    self._keep(kept, i, dz, below)
+                self._keep(kept, layers + i, dz, above)
                 grad_b[i] += dz.sum((1, 2))
                 counts[i] += 1
                 sums[:, :, i] += layer_stats
-            self.blocks.clear()
-        self.blocks.update(image_blocks)
-        grads_w[0] = self._weight_grad(0, image_grad, a0)
-        self.blocks.clear()
+        self._keep(kept, 0, image_grad, a0)  # (connection 0 multiplies only the image: its blocks are still a0's)
+        grads_w = [self._weight_grad(j, kept[j]) if j in kept else torch.zeros_like(w, dtype=torch.float32 if w.dtype == torch.bfloat16 else w.dtype)
+                   for j, w in enumerate(weights)]
         grads: list[list[torch.Tensor] | None] = [grads_w, grad_b]
         if len(self.product) > 2:  # the readout: on the neutral-label run's window of states (detached)
             window_first, window_last = m.test_window
             window = [[length_normalize(states[i][1][:, 0]) for i in range(m.first_scored_layer, layers)]
                       for t, (states, _) in enumerate(self._states(image_term, self._label_state(None, n), window_last, weights)) if t >= window_first]
-            self.blocks.clear()
             feats = torch.cat([torch.stack([step[j] for step in window]).mean(0) for j in range(len(window[0]))], -1)  # (S, N, F)
             readout_w, readout_b = self.product[2]
             log_p = torch.log_softmax(matmul(feats, readout_w.mT) + readout_b[:, None, :], -1)
@@ -515,4 +524,5 @@ class StackedFFRecurrent(StackedFF):
             self.readout_loss += -(log_p * target).sum((1, 2))
             d_logits = (log_p.exp() - target) / n
             grads.append([matmul(d_logits.mT, feats), d_logits.sum(1)])
+        self.blocks.clear()
         return grads, sums / counts.clamp(min=1)
