@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="fetch and verify the data sets")
     d.add_argument("dataset", nargs="?", default="mnist", choices=("mnist", "cifar10", "all"), help="which (default mnist)")
     d.set_defaults(fn=_cmd_data)
-    mem = sub.add_parser("memory", help="training memory against depth: FF's joint and streaming steps and BP (results/memory-depth/)")
+    mem = sub.add_parser("memory", help="training memory against depth: FF's joint, streaming and layer-by-layer steps and BP (results/memory-depth/)")
     mem.add_argument("--profile", default="cpu", help="smoke, cpu or paper (default cpu)")
     mem.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     mem.add_argument("--fresh", action="store_true", help="measure again even if the study is on disk")

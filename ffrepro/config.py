@@ -75,10 +75,9 @@ class FFConfig:
     # negative data per epoch. "positive_only": the day updates alone, no negative data at all.
     schedule: Schedule = "interleaved"
     phase_length: int = 1  # minibatch updates per phase (schedule "phases")
-    # How the memory study's autograd step (ffrepro.memory.ff_step) runs through the layers: False,
-    # ffcode's joint backward over all layers' losses; True, layer by layer, each layer's saved
-    # activations freed before the next layer runs. The same weights either way; training's update
-    # (ffrepro.ff.layer_grads, gradients written out, no autograd) is the same whatever this says.
+    # Read by nothing: the memory study's autograd step (ffrepro.memory.ff_step) now takes its way through
+    # the layers as an argument (issue 31). Kept because every results file records it (a field the code
+    # no longer knows makes a different config); training's update is the same whatever it says.
     streaming: bool = False
     # A black box (ffrepro.blackbox, issue 11) after this hidden layer (1-based; 0: none): a fixed
     # random quantiser computed outside autograd between it and the next layer.

@@ -1,13 +1,17 @@
-"""Training memory against depth: FF's joint step, FF's streaming step and backprop (issue 11).
+"""Training memory against depth: FF's joint, streaming and layer-by-layer steps, and backprop (issues 11, 31).
 
 The blog post the project grew from says FF needs no activations stored for the chain rule, so its
 training memory does not grow with depth, and cites a measurement where FF needs more memory than BP
 for shallow nets and far less for deep ones. This module measures it for one training update of a
-fully connected ReLU net of ``depth`` layers of ``width`` units on ``batch`` MNIST-sized images:
+fully connected ReLU net of ``depth`` layers of ``width`` units on ``batch`` MNIST-sized images, at each of
+the spec's batch sizes (the issue's 1,000 and the experiments' 100):
 
 - ``ff-joint``: :func:`ff_step` as ffcode does it (every layer's loss summed, one
-  backward), on ``batch`` positive and ``batch`` negative rows;
-- ``ff-streaming``: the same update layer by layer (``FFConfig.streaming``);
+  backward, one optimiser step), on ``batch`` positive and ``batch`` negative rows;
+- ``ff-streaming``: the same update layer by layer, each layer's backward before the next layer runs,
+  one optimiser step after all of them (so every layer's gradient is alive at the end);
+- ``ff-layerwise``: layer by layer, each layer updating its weights and freeing its gradient before the
+  next layer runs, as FF allows (every layer's input is detached): the same weights again;
 - ``bp``: backprop through the whole net on ``batch`` rows (cross-entropy, Adam, as ``mnist-bp``).
 
 Measured on the second update of a fresh net (the first makes the optimiser's state), each (method,
@@ -34,7 +38,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +49,8 @@ from ffrepro.ff import FF_STATS, FFLayer, FFNet, ff_loss, ff_loss_grad, ff_stats
 from ffrepro.results import REPO_ROOT, provenance, read_json_object, results_root, write_result
 
 STUDY = "memory-depth"
-METHODS = ("ff-joint", "ff-streaming", "bp")
+METHODS = ("ff-joint", "ff-streaming", "ff-layerwise", "bp")
+Stepping = Literal["joint", "streaming", "layerwise"]  # how ff_step goes through the layers (the FF methods' suffixes)
 N_IN, CLASSES = MNIST_PIXELS, NUM_CLASSES  # MNIST-sized rows and labels, random values
 
 
@@ -53,16 +58,17 @@ N_IN, CLASSES = MNIST_PIXELS, NUM_CLASSES  # MNIST-sized rows and labels, random
 class MemorySpec:
     depths: tuple[int, ...]
     width: int
-    batch: int  # images per update: FF shows each as positive and as negative data
+    batches: tuple[int, ...]  # images per update, each measured: FF shows each as positive and as negative data
     repeats: int  # timed updates after one untimed warm-up; the fastest is reported
 
 
-# The issue's sizes: width 2000, 1,000 images, depth 1 to 32. smoke: seconds, for the tests.
-# paper: the same sizes as cpu; on a GPU the allocator's peak is measured as well.
+# Issue 11's sizes: width 2000, 1,000 images, depth 1 to 32; and the 100 images of a minibatch the
+# experiments train with (issue 31). smoke: seconds, for the tests. paper: the same sizes as cpu; on a
+# GPU the allocator's peak is measured as well.
 SPECS = {
-    "smoke": MemorySpec(depths=(1, 2, 4), width=100, batch=50, repeats=1),
-    "cpu": MemorySpec(depths=(1, 2, 4, 8, 16, 32), width=2000, batch=1000, repeats=2),
-    "paper": MemorySpec(depths=(1, 2, 4, 8, 16, 32), width=2000, batch=1000, repeats=5),
+    "smoke": MemorySpec(depths=(1, 2, 4), width=100, batches=(50,), repeats=1),
+    "cpu": MemorySpec(depths=(1, 2, 4, 8, 16, 32), width=2000, batches=(1000, 100), repeats=2),
+    "paper": MemorySpec(depths=(1, 2, 4, 8, 16, 32), width=2000, batches=(1000, 100), repeats=5),
 }
 
 
@@ -200,17 +206,19 @@ def ff_layer_losses(net: FFNet, states: list[tuple[torch.Tensor, torch.Tensor]],
 
 
 def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, n: int, stats: torch.Tensor, phase: str = "both",
-            streaming: bool = False) -> None:
+            stepping: Stepping = "joint") -> None:
     """One FF update of every layer, by autograd.
 
     Joint (ffcode's): one forward pass through all layers, one backward over the summed layer losses,
-    so every layer's saved activations stay alive until the backward. Streaming: each layer runs
-    forward, back-propagates its own loss at once and hands on only its detached output, so at most
-    one layer's saved activations are alive. A layer's input is detached either way, so both give the
-    same gradients, and one optimiser step after all layers the same weights.
+    so every layer's saved activations stay alive until the backward, and one optimiser step. Streaming:
+    each layer runs forward, back-propagates its own loss at once and hands on only its detached output,
+    so at most one layer's saved activations are alive; one optimiser step after all layers, so every
+    layer's gradient is. Layerwise: streaming, with each layer's step taken and its gradient freed before
+    the next layer runs (the optimiser steps only parameters with a gradient). A layer's input is detached
+    and its output handed on before its step every way, so all three give the same weights.
     """
     optimizer.zero_grad(set_to_none=True)
-    if not streaming:
+    if stepping == "joint":
         ff_layer_losses(net, net.forward(inputs), n, stats, phase).backward()
     else:
         a = inputs
@@ -218,11 +226,15 @@ def ff_step(net: FFNet, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, 
             z, h = layer(length_normalize(a).detach(), False)
             ff_layer_loss(layer, z, h, n, stats, i, phase).backward()
             a = net.passed_on(i, h.detach())
-    optimizer.step()
+            if stepping == "layerwise":
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+    if stepping != "layerwise":
+        optimizer.step()
 
 
-def _update(method: str, depth: int, spec: MemorySpec, device: torch.device):  # type: ignore[no-untyped-def]
-    """A function making one update of a new net for (method, depth) on fixed inputs, its optimiser
+def _update(method: str, depth: int, batch: int, spec: MemorySpec, device: torch.device):  # type: ignore[no-untyped-def]
+    """A function making one update of a new net for (method, depth) on ``batch`` fixed inputs, its optimiser
     and its parameters."""
     from ffrepro.bp import mlp
     from ffrepro.trainer import ff_optimizer
@@ -232,8 +244,8 @@ def _update(method: str, depth: int, spec: MemorySpec, device: torch.device):  #
     if method == "bp":
         net = mlp(N_IN, hidden).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        x = torch.rand(spec.batch, N_IN, generator=g, device=device)
-        y = torch.randint(0, CLASSES, (spec.batch,), generator=g, device=device)
+        x = torch.rand(batch, N_IN, generator=g, device=device)
+        y = torch.randint(0, CLASSES, (batch,), generator=g, device=device)
 
         def step() -> None:
             opt.zero_grad(set_to_none=True)
@@ -243,12 +255,13 @@ def _update(method: str, depth: int, spec: MemorySpec, device: torch.device):  #
         return step, opt, list(net.parameters())
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    model = FFConfig(hidden=hidden, first_scored_layer=0, streaming=method == "ff-streaming")  # no readout is trained here
+    model = FFConfig(hidden=hidden, first_scored_layer=0)  # no readout is trained here
     ffnet = FFNet(N_IN, model).to(device)
     optimizer = ff_optimizer(ffnet, RunConfig(method="ff-supervised", model=model, optim=OptimConfig()), with_readout=False)
-    inputs = torch.rand(2 * spec.batch, N_IN, generator=g, device=device)  # positive rows, then negative rows
+    inputs = torch.rand(2 * batch, N_IN, generator=g, device=device)  # positive rows, then negative rows
     stats = torch.zeros(len(FF_STATS), depth, device=device)
-    return (lambda: ff_step(ffnet, optimizer, inputs, spec.batch, stats, "both", streaming=model.streaming)), optimizer, list(ffnet.parameters())
+    stepping: Stepping = method.removeprefix("ff-")  # type: ignore[assignment]
+    return (lambda: ff_step(ffnet, optimizer, inputs, batch, stats, "both", stepping)), optimizer, list(ffnet.parameters())
 
 
 def _sync(device: torch.device) -> None:
@@ -256,18 +269,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(method: str, depth: int, spec: MemorySpec, device: torch.device) -> dict[str, Any]:
-    """One (method, depth), on the second update (the first makes the optimiser's state): the
+def measure(method: str, depth: int, batch: int, spec: MemorySpec, device: torch.device) -> dict[str, Any]:
+    """One (method, depth, batch), on the second update (the first makes the optimiser's state): the
     activations saved for backward, the peak memory of the update beyond what was held before it (the
     process's resident memory on a CPU, sampled; the allocator's on a GPU), and the fastest update in
     seconds. The update's gradients count; the weights, inputs and optimiser state do not."""
-    step, optimizer, params = _update(method, depth, spec, device)
+    step, optimizer, params = _update(method, depth, batch, spec, device)
     step()  # the warm-up: the optimiser's state is made here
     optimizer.zero_grad(set_to_none=True)  # the gradients are part of the update's memory
     gc.collect()
     _sync(device)
     counter = SavedBytes({p.untyped_storage().data_ptr() for p in params})
-    out: dict[str, Any] = {"method": method, "depth": depth}
+    out: dict[str, Any] = {"method": method, "depth": depth, "batch": batch}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         allocated_before = torch.cuda.memory_allocated(device)
@@ -291,9 +304,9 @@ def measure(method: str, depth: int, spec: MemorySpec, device: torch.device) -> 
     return out
 
 
-def _one_in_a_process(method: str, depth: int, profile: str, device: str) -> dict[str, Any]:
+def _one_in_a_process(method: str, depth: int, batch: int, profile: str, device: str) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process (a process's peak memory only grows)."""
-    cmd = [sys.executable, "-m", "ffrepro.memory", method, str(depth), profile, device]
+    cmd = [sys.executable, "-m", "ffrepro.memory", method, str(depth), str(batch), profile, device]
     # A fixed mmap threshold makes glibc return every large block to the system when it is freed (its
     # default threshold grows after the first such free, and freed memory then stays resident, so a
     # later update could reuse it unseen by the resident-memory samples).
@@ -317,7 +330,7 @@ def load_study(profile: str, root: Path | None = None) -> dict[str, Any]:
 
 
 def run_study(profile: str, device: torch.device | str = "cpu", progress: bool = True, fresh: bool = False, root: Path | None = None) -> dict[str, Any]:
-    """Every (method, depth) of ``profile``, each in its own process; writes and returns the result.
+    """Every (batch, method, depth) of ``profile``, each in its own process; writes and returns the result.
     A study already on disk for the same profile is returned as it is unless ``fresh``."""
     if profile not in SPECS:
         raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(SPECS)}")
@@ -327,14 +340,13 @@ def run_study(profile: str, device: torch.device | str = "cpu", progress: bool =
     spec = SPECS[profile]
     start = time.perf_counter()
     rows = []
-    for depth in spec.depths:
-        for method in METHODS:
-            rows.append(_one_in_a_process(method, depth, profile, str(device)))
-            if progress:
-                r = rows[-1]
-                peak = r.get("gpu_peak_bytes", r.get("process_peak_bytes", 0))
-                print(f"[memory] {method:13} depth {depth:2d}: saved {r['saved_bytes'] / 2**20:8.1f} MiB, peak {peak / 2**20:8.1f} MiB, "
-                      f"{r['seconds_per_update']:.3f} s per update", flush=True)
+    for batch, depth, method in ((b, d, m) for b in spec.batches for d in spec.depths for m in METHODS):
+        rows.append(_one_in_a_process(method, depth, batch, profile, str(device)))
+        if progress:
+            r = rows[-1]
+            peak = r.get("gpu_peak_bytes", r.get("process_peak_bytes", 0))
+            print(f"[memory] {method:13} depth {depth:2d}, batch {batch:4d}: saved {r['saved_bytes'] / 2**20:8.1f} MiB, peak {peak / 2**20:8.1f} MiB, "
+                  f"{r['seconds_per_update']:.3f} s per update", flush=True)
     result = {
         "study": STUDY,
         "profile": profile,
@@ -349,5 +361,5 @@ def run_study(profile: str, device: torch.device | str = "cpu", progress: bool =
 
 
 if __name__ == "__main__":  # one measurement, for run_study's fresh processes
-    method_arg, depth_arg, profile_arg, device_arg = sys.argv[1:5]
-    print(json.dumps(measure(method_arg, int(depth_arg), SPECS[profile_arg], torch.device(device_arg))))
+    method_arg, depth_arg, batch_arg, profile_arg, device_arg = sys.argv[1:6]
+    print(json.dumps(measure(method_arg, int(depth_arg), int(batch_arg), SPECS[profile_arg], torch.device(device_arg))))

@@ -49,14 +49,14 @@ def test_backprop_stops_at_the_box_unless_passed_straight_through() -> None:
 
 
 def test_ff_layers_below_the_box_still_learn() -> None:
-    for streaming in (False, True):
+    for stepping in ("joint", "streaming", "layerwise"):
         torch.manual_seed(0)
-        model = FFConfig(hidden=(40, 40, 40), black_box_after=2, streaming=streaming)
+        model = FFConfig(hidden=(40, 40, 40), black_box_after=2)
         net = FFNet(784, model)
         before = [layer.linear.weight.detach().clone() for layer in net.layers]
         opt = ff_optimizer(net, RunConfig(method="ff-supervised", model=model, optim=OptimConfig(lr=0.05)), with_readout=False)
         for _ in range(3):
-            ff_step(net, opt, torch.rand(64, 784), 32, torch.zeros(len(FF_STATS), 3), streaming=streaming)
+            ff_step(net, opt, torch.rand(64, 784), 32, torch.zeros(len(FF_STATS), 3), stepping=stepping)
         assert all(not torch.equal(b, layer.linear.weight) for b, layer in zip(before, net.layers))
         states = net.forward(torch.rand(8, 784))
         _, h3 = net.layers[2](length_normalize(net.box(states[1][1])))  # the third layer sees the box's output

@@ -290,9 +290,12 @@ def test_unsupervised_facts_on_the_committed_smoke_results(monkeypatch: pytest.M
 
 
 @pytest.mark.parametrize(("ff_box", "bp_blocked", "start"), [
-    (2.0, 9.0, "So the claim holds"), (3.5, 9.0, "So FF learns through the box, though"), (9.0, 9.0, "So at this scale the claim does not hold"),
+    (2.2, 9.0, "So the claim holds: the box costs FF nothing measurable"), (3.5, 9.0, "So FF learns through the box at a measurable cost"),
+    (2.2, 1.7, "So the box costs FF nothing measurable, but it costs backprop"), (9.0, 9.0, "So at this scale the claim does not hold"),
 ])
 def test_blackbox_facts_and_verdict(ff_box: float, bp_blocked: float, start: str) -> None:
+    """The verdict rests on what the box costs each learner (with it minus without), judged by two
+    standard errors: binomial on 10,000 test images here (one seed a run)."""
     from ffrepro.figures import blackbox
 
     errors = {"mnist-ff-blackbox/no-box": 2.0, "mnist-ff-blackbox": ff_box, "mnist-bp-blackbox/no-box": 1.5,
@@ -300,12 +303,30 @@ def test_blackbox_facts_and_verdict(ff_box: float, bp_blocked: float, start: str
     config = {"data": {"eval_examples": None}, "model": {"hidden": [500] * 4, "black_box_after": 2}, "optim": {"epochs": 10}}
     results = {}
     for exp_id, _, _, mode in blackbox.RUNS:
-        results[exp_id] = [{"config": config, "final": {split: {mode: errors[exp_id]} for split in ("train", "test")}}]
+        modes = ("goodness", "softmax", "neutral_goodness") if mode == "goodness" else (mode,)
+        results[exp_id] = [{"config": config, "final": {split: {m: errors[exp_id] for m in modes} for split in ("train", "test")}}]
     f = blackbox.facts(results, "cpu", [0])
     assert (f["box-after"], f["box-next"], f["depth"], f["width"], f["n-test"]) == (2, 3, 4, 500, 10_000)
     assert (f["ff-box"], f["bp-blocked"], f["bp-st"]) == (ff_box, bp_blocked, 1.6)
-    assert f["st-versus"] == "as well as" and f["verdict"].startswith(start)
+    assert f["ff-cost"] == pytest.approx(ff_box - 2.0) and f["bp-blocked-cost"] == pytest.approx(bp_blocked - 1.5)
+    binomial = ((ff_box / 100 * (1 - ff_box / 100) + 0.02 * 0.98) / 10_000) ** 0.5 * 100
+    assert f["ff-cost-2se"] == pytest.approx(2 * binomial) and f["ff-cost-softmax"] == f["ff-cost"]
+    assert f["st-versus"] == "as well as" and f["verdict"].startswith(start), f["verdict"]
+    table = blackbox.cost_table(results, f["n-test"])
+    assert len(table) == 5 and table.loc[("backprop", "gradient blocked", "backprop"), "cost (points)"] == round(bp_blocked - 1.5, 2)
     assert _page_glue_keys("blackbox.md") <= set(f)
+
+
+def test_blackbox_cost_takes_the_seeds_spread_where_it_is_larger() -> None:
+    from ffrepro.figures import blackbox
+
+    def runs(*errors: float) -> list[dict]:
+        return [{"final": {"test": {"goodness": e}}} for e in errors]
+
+    points, se = blackbox.cost(runs(3.0, 4.0, 5.0), runs(2.0, 2.0, 2.0), "goodness", 10_000)
+    assert points == pytest.approx(2.0) and se == pytest.approx((1.0 / 3) ** 0.5)  # variance 1 over 3 seeds, the other side none
+    points, se = blackbox.cost(runs(3.0), runs(2.0), "goodness", 10_000)  # one seed a side: binomial
+    assert se == pytest.approx(((0.03 * 0.97 + 0.02 * 0.98) / 10_000) ** 0.5 * 100)
 
 
 def test_hybrid_facts_read_the_statistics() -> None:
