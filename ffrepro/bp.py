@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ffrepro.blackbox import BlackBox
-from ffrepro.config import BoxGradient, BPConfig, RunConfig
+from ffrepro.config import BoxGradient, BoxKind, BPConfig, RunConfig
 from ffrepro.cost import layer_weights
 from ffrepro.data import NUM_CLASSES, Dataset
 from ffrepro.ff import image_shape
@@ -17,10 +17,11 @@ from ffrepro.optim import SmoothedSGD
 from ffrepro.stacked import StackedBP
 from ffrepro.trainer import EVAL_CHUNK, Trainer, error_rate, local_fields
 
-def mlp(n_in: int, hidden: tuple[int, ...], local: tuple[LocalSpec, ...] = (), box_after: int = 0, box_gradient: BoxGradient = "blocked") -> nn.Sequential:
+def mlp(n_in: int, hidden: tuple[int, ...], local: tuple[LocalSpec, ...] = (), box_after: int = 0, box_gradient: BoxGradient = "blocked",
+        box_kind: BoxKind = "quantiser") -> nn.Sequential:
     """ReLU layers and a softmax output layer: fully connected, or (``local``) locally connected hidden
     layers with the FF nets' connectivity, trained feed-forward; a :class:`BlackBox` after hidden
-    layer ``box_after`` (1-based; 0: none)."""
+    layer ``box_after`` (1-based; 0: none), of ``box_kind``, whose gradient backprop treats as ``box_gradient``."""
     sizes = (n_in, *hidden)
     layers: list[nn.Module] = []
     shape = image_shape(n_in) if local else None
@@ -32,7 +33,7 @@ def mlp(n_in: int, hidden: tuple[int, ...], local: tuple[LocalSpec, ...] = (), b
         else:
             layers += [nn.Linear(a, b), nn.ReLU()]
         if i + 1 == box_after:
-            layers.append(BlackBox(b, box_gradient))
+            layers.append(BlackBox(b, box_gradient, box_kind))
     return nn.Sequential(*layers, nn.Linear(sizes[-1], NUM_CLASSES))
 
 
@@ -51,7 +52,7 @@ class BPTrainer(Trainer):
         assert isinstance(cfg.model, BPConfig)
         super().__init__(cfg, data, generator)
         m = cfg.model
-        self.net = mlp(data.num_inputs, m.hidden, m.local, m.black_box_after, m.black_box_gradient).to(data.train.x.device)
+        self.net = mlp(data.num_inputs, m.hidden, m.local, m.black_box_after, m.black_box_gradient, m.black_box_kind).to(data.train.x.device)
         o = cfg.optim
         if o.algorithm == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(self.net.parameters(), lr=o.lr, weight_decay=o.weight_decay)

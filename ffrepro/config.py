@@ -22,6 +22,8 @@ Schedule = Literal["interleaved", "phases", "positive_only"]
 SCHEDULES = ("interleaved", "phases", "positive_only")
 BoxGradient = Literal["blocked", "straight_through"]  # how backprop treats a black box (ffrepro.blackbox)
 BOX_GRADIENTS = ("blocked", "straight_through")
+BoxKind = Literal["quantiser", "scrambled"]  # what a black box computes (ffrepro.blackbox)
+BOX_KINDS = ("quantiser", "scrambled")
 Precision = Literal["fp32", "bf16", "auto"]  # what an FF layer's matrix products run in (ffrepro.ff.Bf16Linear)
 PRECISIONS = ("fp32", "bf16", "auto")
 Method = Literal["ff-supervised", "ff-unsupervised", "ff-recurrent", "bp"]
@@ -82,6 +84,10 @@ class FFConfig:
     # A black box (ffrepro.blackbox, issue 11) after this hidden layer (1-based; 0: none): a fixed
     # random quantiser computed outside autograd between it and the next layer.
     black_box_after: int = 0
+    # What the box computes: "quantiser", its units' activity rounded down (close to the identity);
+    # "scrambled", the same after a fixed random permutation of the units with sign flips, for which the
+    # identity is the wrong surrogate derivative (issue 31).
+    black_box_kind: BoxKind = "quantiser"
     # What the dense layers' matrix products run in (issue 12). "fp32": everything in float32. "bf16":
     # each layer's forward product and weight gradient take bfloat16 inputs (accumulated in float32 by
     # the CPU's or GPU's bf16 units); weights, optimiser state, goodness, losses and the readout stay
@@ -136,6 +142,7 @@ class BPConfig:
     local: tuple[LocalSpec, ...] = ()  # locally connected layers, as the FF nets' (CIFAR-10); hidden must match
     black_box_after: int = 0  # as FFConfig's: a black box after this hidden layer (0: none)
     black_box_gradient: BoxGradient = "blocked"  # "blocked": nothing reaches the layers below; "straight_through"
+    black_box_kind: BoxKind = "quantiser"  # as FFConfig's
 
 
 @dataclass(frozen=True)
@@ -356,6 +363,8 @@ def validate(config: RunConfig) -> None:
         problems.append(f"model.black_box_after must sit between two hidden layers, in [1, {len(config.model.hidden) - 1}] (0: no box), not {box!r}")
     if box and (config.method not in ("ff-supervised", "ff-unsupervised", "bp") or local):
         problems.append("model.black_box_after is implemented for dense ff-supervised, ff-unsupervised and bp nets only")
+    if getattr(config.model, "black_box_kind", "quantiser") not in BOX_KINDS:
+        problems.append(f"model.black_box_kind must be {' or '.join(BOX_KINDS)}, not {config.model.black_box_kind!r}")
     if isinstance(config.model, BPConfig) and config.model.black_box_gradient not in BOX_GRADIENTS:
         problems.append(f"model.black_box_gradient must be {' or '.join(BOX_GRADIENTS)}, not {config.model.black_box_gradient!r}")
     if local and tuple(s.units for s in local) != config.model.hidden:

@@ -392,7 +392,7 @@ class FFNet(nn.Module):
         sizes = (n_in, *cfg.hidden)
         self.layers = nn.ModuleList(FFLayer(a, b, cfg, c) for a, b, c in zip(sizes[:-1], sizes[1:], _connections(n_in, cfg)))
         box = getattr(cfg, "black_box_after", 0)
-        self.box = BlackBox(cfg.hidden[box - 1]) if box else None  # between layer `box` and the next (issue 11)
+        self.box = BlackBox(cfg.hidden[box - 1], kind=cfg.black_box_kind) if box else None  # between layer `box` and the next (issue 11)
         n_read = sum(cfg.hidden[cfg.first_scored_layer :])
         self.readout = nn.Linear(n_read, NUM_CLASSES, bias=False)  # ffcode never updates its bias
         nn.init.zeros_(self.readout.weight)

@@ -28,6 +28,28 @@ def test_the_box_quantises_outside_autograd() -> None:
     assert torch.equal(g, torch.ones_like(h))  # the identity's gradient
 
 
+def test_the_scrambled_box_quantises_its_units_permuted_and_sign_flipped() -> None:
+    """The scrambled box (issue 31) is the quantiser, with the same steps, of its input permuted and half
+    sign-flipped, both fixed; a straight-through gradient takes it as the identity, which it is not."""
+    h = torch.rand(5, 30, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    box = BlackBox(30, "straight_through", "scrambled")
+    assert sorted(box.order.tolist()) == list(range(30)) and box.order.tolist() != list(range(30))
+    assert set(box.signs.tolist()) == {-1.0, 1.0}
+    scrambled = h.detach()[:, torch.from_numpy(box.order)] * torch.from_numpy(box.signs)
+    blocked = BlackBox(30, kind="scrambled")(h)  # a new box of the same kind: the same draw
+    torch.testing.assert_close(blocked, BlackBox(30)(scrambled))  # (the row's RMS summed in another order)
+    assert torch.equal(box.step, BlackBox(30).step)
+    out = box(h)
+    torch.testing.assert_close(out.detach(), blocked)  # (h + (box - h): equal up to float rounding)
+    (g,) = torch.autograd.grad(out.sum(), h)
+    assert torch.equal(g, torch.ones_like(h))
+    with pytest.raises(ValueError, match="black box kind must be one of quantiser, scrambled"):
+        BlackBox(30, kind="shuffled")  # type: ignore[arg-type]
+    cfg = RunConfig(method="bp", model=BPConfig(hidden=(40, 40, 40), black_box_after=2, black_box_kind="shuffled"), optim=OptimConfig())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="model.black_box_kind must be quantiser or scrambled, not 'shuffled'"):
+        validate(cfg)
+
+
 def _bp_moved(gradient: str) -> list[bool]:
     """Which parameters of a 3-layer net with a box after layer 2 moved in three Adam steps."""
     torch.manual_seed(0)

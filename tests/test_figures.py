@@ -299,7 +299,8 @@ def test_blackbox_facts_and_verdict(ff_box: float, bp_blocked: float, start: str
     from ffrepro.figures import blackbox
 
     errors = {"mnist-ff-blackbox/no-box": 2.0, "mnist-ff-blackbox": ff_box, "mnist-bp-blackbox/no-box": 1.5,
-              "mnist-bp-blackbox": bp_blocked, "mnist-bp-blackbox/straight-through": 1.6}
+              "mnist-bp-blackbox": bp_blocked, "mnist-bp-blackbox/straight-through": 1.6,
+              "mnist-ff-blackbox/scrambled": ff_box, "mnist-bp-blackbox/scrambled-straight-through": bp_blocked}
     config = {"data": {"eval_examples": None}, "model": {"hidden": [500] * 4, "black_box_after": 2}, "optim": {"epochs": 10}}
     results = {}
     for exp_id, _, _, mode in blackbox.RUNS:
@@ -313,7 +314,10 @@ def test_blackbox_facts_and_verdict(ff_box: float, bp_blocked: float, start: str
     assert f["ff-cost-2se"] == pytest.approx(2 * binomial) and f["ff-cost-softmax"] == f["ff-cost"]
     assert f["st-versus"] == "as well as" and f["verdict"].startswith(start), f["verdict"]
     table = blackbox.cost_table(results, f["n-test"])
-    assert len(table) == 5 and table.loc[("backprop", "gradient blocked", "backprop"), "cost (points)"] == round(bp_blocked - 1.5, 2)
+    assert len(table) == 9 and table.loc[("backprop", "gradient blocked", "backprop"), "cost (points)"] == round(bp_blocked - 1.5, 2)
+    assert f["ff-scrambled-cost"] == f["ff-cost"] and f["bp-scrambled-st-cost"] == f["bp-blocked-cost"]
+    assert f["surrogate-verdict"].startswith("With a box whose derivative" if start.startswith("So the claim holds") or "measurable cost" in start
+                                             else "Even with a box whose derivative")
     assert _page_glue_keys("blackbox.md") <= set(f)
 
 

@@ -20,11 +20,16 @@ from ffrepro.experiments.mnist_supervised import FF_SUPERVISED
 #   the box ("blocked": layers 1-2 keep their random initial weights, only layers 3-4 and the output
 #   learn), and with a straight-through gradient (the box's backward taken as the identity), the
 #   fair comparison. Each has a "no-box" variant: the same net, budget and seed without the box.
+# - The scrambled box (issue 31): the units permuted and half of them sign-flipped (fixed, from the
+#   box's seed) before the same quantiser. It loses no more than the quantiser does, but a
+#   straight-through gradient now takes the wrong derivative: FF's "scrambled" variant and BP's
+#   "scrambled-straight-through" measure what that costs each learner.
 # - paper: 4 x 2000, FF 60 epochs, BP 20 (their entries'). cpu: 4 x 500 for 10 epochs each, so the
 #   study (five runs) takes about 15 minutes on 2 cores. smoke: the default rules.
 BOX_AFTER = 2
 CPU = ProfileScale(hidden=(500, 500, 500, 500), epochs=10)
 NO_BOX = {"model.black_box_after": "0"}
+SCRAMBLED = {"model.black_box_kind": "scrambled"}  # the box that the identity is the wrong surrogate for (issue 31)
 
 PLACE = 80  # this chapter's place in the registry: the order of the tables and of `make book` (ffrepro.registry)
 EXPERIMENTS = [
@@ -37,9 +42,9 @@ EXPERIMENTS = [
         metric="test.goodness",
         tolerance={},
         source="the seed's claim that a black box does not stop FF; no numbers",
-        comment="mnist-ff-supervised with the box; variant no-box: the same without it",
+        comment="mnist-ff-supervised with the box; variants no-box: the same without it, scrambled: the scrambled box",
         scales={"cpu": CPU},
-        variants={"no-box": NO_BOX},
+        variants={"no-box": NO_BOX, "scrambled": SCRAMBLED},
     ),
     Experiment(
         id="mnist-bp-blackbox",
@@ -50,8 +55,10 @@ EXPERIMENTS = [
         metric="test.bp",
         tolerance={},
         source="the seed's claim that backprop cannot pass a black box; no numbers",
-        comment="mnist-bp-4x2000 with the box (gradient blocked); variants straight-through and no-box",
+        comment="mnist-bp-4x2000 with the box (gradient blocked); variants straight-through, no-box and "
+        "scrambled-straight-through (the scrambled box, its gradient taken as the identity's)",
         scales={"cpu": CPU},
-        variants={"straight-through": {"model.black_box_gradient": "straight_through"}, "no-box": NO_BOX},
+        variants={"straight-through": {"model.black_box_gradient": "straight_through"}, "no-box": NO_BOX,
+                  "scrambled-straight-through": {"model.black_box_gradient": "straight_through", **SCRAMBLED}},
     ),
 ]

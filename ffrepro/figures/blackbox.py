@@ -30,6 +30,8 @@ RUNS = (
     ("mnist-bp-blackbox/no-box", "backprop", "none", "bp"),
     ("mnist-bp-blackbox", "backprop", "black box, gradient blocked", "bp"),
     ("mnist-bp-blackbox/straight-through", "backprop", "black box, straight-through gradient", "bp"),
+    ("mnist-ff-blackbox/scrambled", "FF", "scrambled box", "goodness"),
+    ("mnist-bp-blackbox/scrambled-straight-through", "backprop", "scrambled box, straight-through gradient", "bp"),
 )
 
 
@@ -49,6 +51,8 @@ COSTS = (
     ("FF", "black box", "mnist-ff-blackbox", "mnist-ff-blackbox/no-box", ("goodness", "softmax", "neutral_goodness")),
     ("backprop", "gradient blocked", "mnist-bp-blackbox", "mnist-bp-blackbox/no-box", ("bp",)),
     ("backprop", "straight-through gradient", "mnist-bp-blackbox/straight-through", "mnist-bp-blackbox/no-box", ("bp",)),
+    ("FF", "scrambled box", "mnist-ff-blackbox/scrambled", "mnist-ff-blackbox/no-box", ("goodness", "softmax", "neutral_goodness")),
+    ("backprop", "scrambled box, straight-through gradient", "mnist-bp-blackbox/scrambled-straight-through", "mnist-bp-blackbox/no-box", ("bp",)),
 )
 
 
@@ -84,15 +88,23 @@ def cost_table(results: Mapping[str, Sequence[Result]], n_test: int) -> pd.DataF
     return out
 
 
+def _apart(cheaper: tuple[float, float], dearer: tuple[float, float]) -> bool:
+    """Whether the first (points, standard error) cost is smaller than the second by more than two standard
+    errors of their difference."""
+    return dearer[0] - cheaper[0] > 2 * (cheaper[1] ** 2 + dearer[1] ** 2) ** 0.5
+
+
+def _costs(a: str, cost_a: tuple[float, float], b: str, cost_b: tuple[float, float]) -> str:
+    return f"{cost_a[0]:+.2f} ± {2 * cost_a[1]:.2f} points for {a}, {cost_b[0]:+.2f} ± {2 * cost_b[1]:.2f} for {b}"
+
+
 def verdict(ff: tuple[float, float], blocked: tuple[float, float]) -> str:
     """The page's conclusion on the claim that a black box does not stop FF while it stops backprop, from
     what the box costs FF by goodness (the paper's test) and backprop whose gradient it blocks, each
     (points, standard error): the claim holds where FF's cost is smaller than backprop's by more than two
     standard errors of the two costs' difference."""
-    (f, f_se), (b, b_se) = ff, blocked
-    apart = b - f > 2 * (f_se**2 + b_se**2) ** 0.5
-    ff_free = abs(f) <= 2 * f_se
-    costs = f"{f:+.2f} ± {2 * f_se:.2f} points for FF, {b:+.2f} ± {2 * b_se:.2f} for backprop without the box's derivative"
+    apart, ff_free = _apart(ff, blocked), abs(ff[0]) <= 2 * ff[1]
+    costs = _costs("FF", ff, "backprop without the box's derivative", blocked)
     if apart and ff_free:
         return f"So the claim holds: the box costs FF nothing measurable and costs backprop without its derivative far more ({costs})."
     if apart:
@@ -102,14 +114,24 @@ def verdict(ff: tuple[float, float], blocked: tuple[float, float]) -> str:
     return f"So at this scale the claim does not hold: the box costs FF no less than it costs backprop without its derivative ({costs})."
 
 
+def surrogate_verdict(ff: tuple[float, float], straight_through: tuple[float, float]) -> str:
+    """What the scrambled box shows: whether a wrong surrogate derivative costs backprop more than the box
+    costs FF (each (points, standard error), as :func:`verdict` judges)."""
+    costs = _costs("FF", ff, "backprop with the identity as its surrogate", straight_through)
+    if _apart(ff, straight_through):
+        return f"With a box whose derivative the identity does not approximate, the straight-through gradient no longer rescues backprop: the scrambled box costs it more than it costs FF ({costs})."
+    return f"Even with a box whose derivative the identity does not approximate, the straight-through gradient keeps backprop's cost no larger than FF's, to within the uncertainty ({costs})."
+
+
 def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence[int]) -> dict[str, Any]:
     """Every number and verdict the black-box page states, keyed by its glue name (``results``: every
     run of :data:`RUNS` at ``profile``): the box's place (``box-after``, ``box-next``), the net
     (``depth``, ``width``) and epochs of both learners, the test error of each run (``ff-box``,
     ``ff-free``, ``bp-free``, ``bp-blocked``, ``bp-st``), how they compare on ``n-test`` images
     (``*-versus``); what the box costs each learner (:func:`cost`: ``ff-cost``, ``ff-cost-softmax``,
-    ``ff-cost-neutral``, ``bp-blocked-cost``, ``bp-st-cost`` in points, each with two standard errors as
-    ``...-2se``) and the ``verdict`` drawn from those costs."""
+    ``ff-cost-neutral``, ``bp-blocked-cost``, ``bp-st-cost``, and of the scrambled box ``ff-scrambled-cost``
+    and ``bp-scrambled-st-cost``, in points, each with two standard errors as ``...-2se``), the ``verdict``
+    drawn from those costs and the ``surrogate-verdict`` from the scrambled box's."""
     ff_cfg, bp_cfg = results["mnist-ff-blackbox"][0]["config"], results["mnist-bp-blackbox"][0]["config"]
     n_test = ff_cfg["data"]["eval_examples"] or 10_000
     test = errors_table(results)["test error (%)"]
@@ -119,6 +141,8 @@ def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence
         "bp-free": float(test[("backprop", "none")]),
         "bp-blocked": float(test[("backprop", "black box, gradient blocked")]),
         "bp-st": float(test[("backprop", "black box, straight-through gradient")]),
+        "ff-scrambled": float(test[("FF", "scrambled box")]),
+        "bp-scrambled-st": float(test[("backprop", "scrambled box, straight-through gradient")]),
     }
     ff_versus = versus(errors["ff-box"], errors["ff-free"], n_test)
     costs = {
@@ -127,6 +151,8 @@ def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence
         "ff-cost-neutral": cost(results["mnist-ff-blackbox"], results["mnist-ff-blackbox/no-box"], "neutral_goodness", n_test),
         "bp-blocked-cost": cost(results["mnist-bp-blackbox"], results["mnist-bp-blackbox/no-box"], "bp", n_test),
         "bp-st-cost": cost(results["mnist-bp-blackbox/straight-through"], results["mnist-bp-blackbox/no-box"], "bp", n_test),
+        "ff-scrambled-cost": cost(results["mnist-ff-blackbox/scrambled"], results["mnist-ff-blackbox/no-box"], "goodness", n_test),
+        "bp-scrambled-st-cost": cost(results["mnist-bp-blackbox/scrambled-straight-through"], results["mnist-bp-blackbox/no-box"], "bp", n_test),
     }
     return {
         "profile": profile,
@@ -146,4 +172,5 @@ def facts(results: Mapping[str, Sequence[Result]], profile: str, seeds: Sequence
         **{name: points for name, (points, _) in costs.items()},
         **{f"{name}-2se": 2 * se for name, (_, se) in costs.items()},
         "verdict": verdict(costs["ff-cost"], costs["bp-blocked-cost"]),
+        "surrogate-verdict": surrogate_verdict(costs["ff-scrambled-cost"], costs["bp-scrambled-st-cost"]),
     }
