@@ -27,10 +27,10 @@ PAGES = (  # this module's pages of the book (ffrepro.book)
 RUNS = (
     ("mnist-ff-blackbox/no-box", "FF", "none", "goodness"),
     ("mnist-ff-blackbox", "FF", "black box", "goodness"),
+    ("mnist-ff-blackbox/scrambled", "FF", "scrambled box", "goodness"),
     ("mnist-bp-blackbox/no-box", "backprop", "none", "bp"),
     ("mnist-bp-blackbox", "backprop", "black box, gradient blocked", "bp"),
     ("mnist-bp-blackbox/straight-through", "backprop", "black box, straight-through gradient", "bp"),
-    ("mnist-ff-blackbox/scrambled", "FF", "scrambled box", "goodness"),
     ("mnist-bp-blackbox/scrambled-straight-through", "backprop", "scrambled box, straight-through gradient", "bp"),
 )
 
@@ -49,9 +49,9 @@ def errors_table(results: Mapping[str, Sequence[Result]]) -> pd.DataFrame:
 # What the box costs each learner: (learner, box, the run with it, the run without it, the test modes)
 COSTS = (
     ("FF", "black box", "mnist-ff-blackbox", "mnist-ff-blackbox/no-box", ("goodness", "softmax", "neutral_goodness")),
+    ("FF", "scrambled box", "mnist-ff-blackbox/scrambled", "mnist-ff-blackbox/no-box", ("goodness", "softmax", "neutral_goodness")),
     ("backprop", "gradient blocked", "mnist-bp-blackbox", "mnist-bp-blackbox/no-box", ("bp",)),
     ("backprop", "straight-through gradient", "mnist-bp-blackbox/straight-through", "mnist-bp-blackbox/no-box", ("bp",)),
-    ("FF", "scrambled box", "mnist-ff-blackbox/scrambled", "mnist-ff-blackbox/no-box", ("goodness", "softmax", "neutral_goodness")),
     ("backprop", "scrambled box, straight-through gradient", "mnist-bp-blackbox/scrambled-straight-through", "mnist-bp-blackbox/no-box", ("bp",)),
 )
 
