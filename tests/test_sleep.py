@@ -185,7 +185,7 @@ def test_versus_reads_differences_against_their_standard_error() -> None:
 def test_findings_read_the_sweep_table() -> None:
     import pandas as pd
 
-    from ffrepro.figures.sleep import findings
+    from ffrepro.figures.sleep import findings, twins
 
     index = pd.MultiIndex.from_tuples([("max ssq", 0.01, 0.9), ("max ssq", 0.0001, 0.999), ("min ssq", 0.0001, 0.999)], names=["goodness", "learning rate", "smoothing"])
     table = pd.DataFrame(
@@ -194,10 +194,16 @@ def test_findings_read_the_sweep_table() -> None:
     )
     f = findings(table, ("max ssq", 0.01, 0.9))
     assert f["default"] == {"interleaved": 4.7, "K = 1": 4.2, "K = 10": 90.8, "K = 100": 90.2, "K = 500": 90.2}
-    assert (f["dead"], f["phased"]) == (4, 9)  # K >= 10 above 85 %
+    assert (f["dead"], f["phased"], f["dead_alone"]) == (4, 9, 4)  # K >= 10 above 85 %, each twin below
+    t = twins(table, 10_000)
+    assert t["counts"] == {"worse than": 9, "as well as": 0, "better than": 0} and (t["n"], t["lowest_n"], t["lowest_lr"]) == (9, 6, 0.0001)
     assert (f["best_long"], f["best_long_k"], f["best_long_setting"], f["best_long_interleaved"]) == (20.0, 100, ("min ssq", 0.0001, 0.999), 8.0)
     assert f["best_interleaved"] == 4.7
     assert f["best_long_by_goodness"] == {"max ssq": 30.0, "min ssq": 20.0}
+    table.loc[("min ssq", 0.0001, 0.999), "interleaved"] = 90.0  # that twin fails too, and every phased run beats it
+    t, f = twins(table, 10_000), findings(table, ("max ssq", 0.01, 0.9))
+    assert t["counts"] == {"worse than": 6, "as well as": 0, "better than": 3} and t["lowest_counts"]["better than"] == 3
+    assert f["dead_alone"] == 4
 
 
 def _run(seed: int, error: float, device: str = "cpu (x86_64, 2 threads)") -> dict:
@@ -298,7 +304,11 @@ def test_sleep_facts_state_every_number_the_chapter_glues() -> None:
     assert (f["best-long"], f["best-long-k"], f["best-long-setting"]) == (4.0, 100, "min ssq, learning rate 0.0001, smoothing 0.9")
     assert f["best-long-max-ssq"] == 4.5 and f["best-long-min-ssq"] == 4.0 and f["cost"] == pytest.approx(2.0)
     assert (f["no-sleep-max_ssq"], f["no-sleep-min_ssq"], f["u-no-sleep"]) == (40.0, 45.0, 40.0)
-    assert f["short-verdict"] == "Yes, at a cost that grows with the length of the phases."  # 30 of 66 dead: under half
+    # against their interleaved twins, all 66 long-phase runs do worse or as well (K = 10 at the slow rates: 0.2
+    # points apart, within two standard errors); 30 of the 60 worse never learn: not most, so a cost, not a failure
+    assert (f["twin-worse"], f["twin-equal"], f["twin-better"], f["twin-n"], f["dead-alone"]) == (60, 6, 0, 66, 30)
+    assert (f["twin-lowest-ok"], f["twin-lowest-n"]) == (3, 18)
+    assert f["short-verdict"] == "Yes, at a cost that grows with the length of the phases."
     assert f["ten-verdict"] == "From ten updates a phase on they fail there."
     assert (f["u-dead"], f["u-phased"], f["u-alike"]) == (9, 9, "fares differently")  # every unsupervised variant is at lr 0.01
     assert f["silent"] == 30 and f["k1-versus"] == "worse than"
@@ -325,6 +335,7 @@ def test_gan_facts_read_the_sleep_study_and_the_supervised_entries() -> None:
     f = gan_facts(uniform, hard, results, "cpu")
     assert (f["uniform-error"], f["hard-error"], f["uniform-epochs"], f["hard-epochs"], f["hard-versus"]) == (1.4, 1.45, 60, 20, "as well as")
     assert (f["interleaved"], f["k1"], f["k10"], f["no-sleep"], f["dead"], f["phased"]) == (2.0, 3.0, 90.0, 40.0, 66, 66)
+    assert (f["dead-alone"], f["twin-worse"]) == (66, 66)  # every interleaved twin learns (2 %)
     assert f["reading"].startswith("FF shares with a GAN")
     page = read_source(REPO_ROOT / "book" / "notebooks" / "ff-and-gans.md")
     text = "\n".join(c["source"] for c in page["cells"] if c["cell_type"] == "markdown")

@@ -212,7 +212,8 @@ LONG_K = 100  # "long" phases: at least this many updates each
 def findings(table: pd.DataFrame, default: tuple[str, float, float], long_k: int = LONG_K) -> dict[str, Any]:
     """What the answer paragraph states, read from :func:`sweep_table`'s table: the errors at
     ``default`` settings (goodness, learning rate, smoothing) for each schedule; how many phased runs
-    with K >= 10 never learned (error above :data:`AT_CHANCE`); the best run whose phases are at
+    with K >= 10 never learned (error above :data:`AT_CHANCE`), and of those how many had an interleaved twin
+    (the same settings without phases) that learned; the best run whose phases are at
     least ``long_k`` updates long, with its settings and the same settings learning interleaved; the
     best interleaved run; and the best long-phase run of each goodness."""
     ks = phase_lengths(table)
@@ -224,6 +225,8 @@ def findings(table: pd.DataFrame, default: tuple[str, float, float], long_k: int
     return {
         "default": {c: float(v) for c, v in table.loc[default].items()},
         "dead": int((phased > AT_CHANCE).sum()),
+        # of those, the runs whose interleaved twin (the same settings without phases) did learn
+        "dead_alone": sum(int(((table[f"K = {k}"] > AT_CHANCE) & (table["interleaved"] <= AT_CHANCE)).sum()) for k in ks if k >= 10),
         "phased": int(phased.size),
         "best_long": float(stacked.min()),
         "best_long_k": int(column.split("= ")[1]),
@@ -232,6 +235,24 @@ def findings(table: pd.DataFrame, default: tuple[str, float, float], long_k: int
         "best_interleaved": float(table["interleaved"].min()),
         "best_long_by_goodness": best_by_goodness,
     }
+
+
+def twins(table: pd.DataFrame, n_test: int, min_k: int = 10) -> dict[str, Any]:
+    """Every phased run with phases of at least ``min_k`` updates judged against its interleaved twin (the same
+    goodness, learning rate and smoothing without phases) by :func:`ffrepro.figures.common.versus` on ``n_test``
+    images: how many do worse, as well and better (``counts``, and ``n``), and the same at the lowest
+    learning rate (``lowest_counts``, ``lowest_n``, ``lowest_lr``)."""
+    columns = [f"K = {k}" for k in phase_lengths(table) if k >= min_k]
+    lowest_lr = min(table.index.get_level_values(1))
+    counts = {"worse than": 0, "as well as": 0, "better than": 0}
+    lowest = dict(counts)
+    for (_, lr, _), row in table.iterrows():
+        for column in columns:
+            reading = versus(row[column], row["interleaved"], n_test)
+            counts[reading] += 1
+            if lr == lowest_lr:
+                lowest[reading] += 1
+    return {"counts": counts, "n": sum(counts.values()), "lowest_counts": lowest, "lowest_n": sum(lowest.values()), "lowest_lr": lowest_lr}
 
 
 def silent_runs(results: Mapping[Setting, Sequence[Result]], below: float = 1.0) -> list[Setting]:
@@ -360,7 +381,10 @@ def facts(results: Runs, results_u: Runs, paper_u: Runs, profile: str, seeds: Se
     their ``-u`` twins, ``epochs``, ``batches`` an epoch); at ffcode's settings the errors of
     interleaved learning and of phases of 1, 10 and the longest ``k-max`` updates (``default-*``);
     the thresholds of the text (``at-chance``, ``long-k``); how many long-phase runs never learned
-    (``dead`` of ``phased``) and fell silent (``silent``); the best long-phase run (``best-long*``),
+    (``dead`` of ``phased``; ``dead-alone`` of them with an interleaved twin that learned) and fell silent
+    (``silent``); every run with phases of ten or more updates against its interleaved twin (:func:`twins`:
+    ``twin-worse``, ``twin-equal``, ``twin-better`` of ``twin-n``; at the lowest learning rate
+    ``twin-lowest-ok`` as well or better of ``twin-lowest-n``); the best long-phase run (``best-long*``),
     the best interleaved one and their ``cost``; each goodness's best long-phase run and learning
     without nights (``no-sleep-*``); the first day and night of phases of :data:`TRACE_K` updates
     (``start-pos``, ``day-*``, ``night-*``); the paper's recipe at ffcode's step (``recipe-*``,
@@ -406,9 +430,16 @@ def facts(results: Runs, results_u: Runs, paper_u: Runs, profile: str, seeds: Se
     out["u-best-long-interleaved"] = f_u["best_long_interleaved"]
     out["u-no-sleep"] = mean_error(results_u[Setting("positive_only")], "test", "last3")
 
-    # The verdicts: most long-phase runs dead means phases work only when short.
+    # The verdicts. The headline judges every long-phase run against its interleaved twin: phases work only when
+    # short if most of those runs do worse than their twins and most of those worse runs never learn at all.
+    t = twins(table, n_test)
+    out["twin-n"], out["twin-worse"], out["twin-equal"], out["twin-better"] = t["n"], *t["counts"].values()
+    out["twin-lowest-n"], out["twin-lowest-ok"] = t["lowest_n"], t["lowest_counts"]["as well as"] + t["lowest_counts"]["better than"]
+    out["dead-alone"] = f["dead_alone"]
     dead_share, u_dead_share = f["dead"] / f["phased"], f_u["dead"] / f_u["phased"]
-    out["short-verdict"] = "Only when the phases are short." if dead_share > 0.5 else "Yes, at a cost that grows with the length of the phases."
+    worse = t["counts"]["worse than"]
+    out["short-verdict"] = ("Yes: most runs with long phases learn as well as the same settings interleaved." if worse <= t["n"] / 2
+                            else "Only when the phases are short." if f["dead_alone"] > worse / 2 else "Yes, at a cost that grows with the length of the phases.")
     out["ten-verdict"] = "From ten updates a phase on they fail there." if d["K = 10"] > AT_CHANCE else "Longer phases cost accuracy there."
     out["u-alike"] = "behaves alike" if (u_dead_share > 0.5) == (dead_share > 0.5) else "fares differently"
     out["silent"] = sum(v.schedule == "phases" and v.k >= 10 for v in silent_runs(results))
@@ -461,11 +492,14 @@ def gan_facts(uniform: Sequence[Result], hard: Sequence[Result], results: Runs, 
     (``uniform``, ``hard``: their runs) and from the sleep study (``results``, :func:`load`): both
     entries' test errors and epochs and how hard negatives compare (``hard-versus``); at ffcode's
     settings the error of interleaved learning, of phases of 1 and 10 updates and without nights;
-    how many long-phase runs never learned (``dead`` of ``phased``) and the ``reading`` it gives."""
+    how many long-phase runs never learned (``dead`` of ``phased``; ``dead-alone`` of them where the same settings
+    learn interleaved; ``twin-worse`` of them worse than their interleaved twins, :func:`twins`) and the
+    ``reading`` those comparisons give."""
     n_test = uniform[0]["config"]["data"]["eval_examples"] or 10_000
     uniform_error, hard_error = mean_error(uniform, "test", "goodness"), mean_error(hard, "test", "goodness")
-    f = findings(sweep_table(results), DEFAULT)
-    if f["dead"] > f["phased"] / 2:
+    table = sweep_table(results)
+    f, t = findings(table, DEFAULT), twins(table, n_test)
+    if t["counts"]["worse than"] > t["n"] / 2:  # most long-phase runs worse than the same settings interleaved
         reading = ("FF shares with a GAN the need for the two kinds of updates to stay close in time: a long day or night "
                    "drives the goodness of everything up or down together, much as a discriminator trained too long "
                    "against a fixed generator stops being informative.")
@@ -482,7 +516,9 @@ def gan_facts(uniform: Sequence[Result], hard: Sequence[Result], results: Runs, 
         "k1": f["default"]["K = 1"],
         "k10": f["default"]["K = 10"],
         "dead": f["dead"],
+        "dead-alone": f["dead_alone"],
         "phased": f["phased"],
+        "twin-worse": t["counts"]["worse than"],
         "no-sleep": mean_error(results[Setting("positive_only")], "test", "goodness"),
         "reading": reading,
     }
