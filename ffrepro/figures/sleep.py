@@ -487,10 +487,34 @@ def scale_sections(paper_runs: Mapping[str, Runs], here: Mapping[str, Runs], pro
     return [(scale_sentence(paper_runs[entry], entry), scale_comparison(paper_runs[entry], runs, mode[entry])) for entry, runs in here.items()]
 
 
-def gan_facts(uniform: Sequence[Result], hard: Sequence[Result], results: Runs, profile: str) -> dict[str, Any]:
+GAN_ENTRIES = ("mnist-ff-supervised", "mnist-ff-hard-negatives")  # random wrong labels, the net's own
+
+
+def paper_pair() -> tuple[list[Result], list[Result]]:
+    """The complete paper-profile runs on disk of :data:`GAN_ENTRIES` (possibly none)."""
+    uniform, hard = ([r for r in load_results(e, "paper") if r.get("complete")] for e in GAN_ENTRIES)
+    return uniform, hard
+
+
+def paper_pair_sentence(uniform: Sequence[Result], hard: Sequence[Result]) -> str:
+    """How hard negatives compare with random wrong labels at the paper's scale, from the runs of
+    :func:`paper_pair`, or that there are none of one of them yet."""
+    if not uniform or not hard:
+        return "The paper-profile runs of both entries are not on disk yet."
+    u, h = mean_error(uniform, "test", "goodness"), mean_error(hard, "test", "goodness")
+    n_test = uniform[0]["config"]["data"]["eval_examples"] or 10_000
+    return (f"At the paper's scale the two answer it better: {u:.2f} % with random wrong labels ({len(uniform)} seed{'s' * (len(uniform) > 1)}, "
+            f"{uniform[0]['config']['optim']['epochs']} epochs) against {h:.2f} % with the net's own negatives ({len(hard)} "
+            f"seed{'s' * (len(hard) > 1)}, {hard[0]['config']['optim']['epochs']} epochs): the net's own negatives do "
+            f"{versus(h, u, n_test)} random ones.")
+
+
+def gan_facts(uniform: Sequence[Result], hard: Sequence[Result], results: Runs, profile: str,
+              paper: tuple[Sequence[Result], Sequence[Result]] = ((), ())) -> dict[str, Any]:
     """The numbers and the reading the page on FF and GANs takes from the supervised entries
     (``uniform``, ``hard``: their runs) and from the sleep study (``results``, :func:`load`): both
-    entries' test errors and epochs and how hard negatives compare (``hard-versus``); at ffcode's
+    entries' test errors and epochs and how hard negatives compare (``hard-versus``), and at the paper's scale
+    from ``paper``'s runs (:func:`paper_pair`: ``paper-sentence``); at ffcode's
     settings the error of interleaved learning, of phases of 1 and 10 updates and without nights;
     how many long-phase runs never learned (``dead`` of ``phased``; ``dead-alone`` of them where the same settings
     learn interleaved; ``twin-worse`` of them worse than their interleaved twins, :func:`twins`) and the
@@ -512,6 +536,7 @@ def gan_facts(uniform: Sequence[Result], hard: Sequence[Result], results: Runs, 
         "uniform-epochs": uniform[0]["config"]["optim"]["epochs"],
         "hard-epochs": hard[0]["config"]["optim"]["epochs"],
         "hard-versus": versus(hard_error, uniform_error, n_test),
+        "paper-sentence": paper_pair_sentence(*paper),
         "interleaved": f["default"]["interleaved"],
         "k1": f["default"]["K = 1"],
         "k10": f["default"]["K = 10"],
