@@ -76,12 +76,18 @@ class StackedFFSupervised(StackedFF):
     negative passes (:func:`ffrepro.ff.labelled_first`)."""
 
     def start_epoch(self) -> None:
-        self.readout_loss = torch.zeros(len(self.trainers), device=self.trainers[0].train_split.y.device)
+        device = self.trainers[0].train_split.y.device
+        self.readout_loss = torch.zeros(len(self.trainers), device=device)
+        # hard negatives: how often each wrong label was drawn for each true label this epoch, (S, true, drawn)
+        self.negatives = torch.zeros(len(self.trainers), NUM_CLASSES * NUM_CLASSES, dtype=torch.long, device=device)
 
     def end_epoch(self, seed_index: int) -> dict[str, Any]:
         t = self.trainers[seed_index]
         val = t.data.val.head(self.cfg.data.eval_examples)
-        return {"readout_loss": self.readout_loss[seed_index].item() / t.epoch_examples(), "val_error_softmax": error_rate(predict(t.net, val.x, "softmax"), val.y)}
+        log = {"readout_loss": self.readout_loss[seed_index].item() / t.epoch_examples(), "val_error_softmax": error_rate(predict(t.net, val.x, "softmax"), val.y)}
+        if self.cfg.model.negative_labels == "hard":  # what the net made of itself as a generator (the GAN page)
+            log["negative_labels"] = self.negatives[seed_index].view(NUM_CLASSES, NUM_CLASSES).tolist()
+        return log
 
     def _update(self, x: torch.Tensor, y: torch.Tensor, phase: str) -> tuple[list[list[torch.Tensor] | None], torch.Tensor]:
         """One update in ``phase``; the wrong labels are drawn between the passes, each seed's from its own
@@ -103,6 +109,8 @@ class StackedFFSupervised(StackedFF):
             labels.append(y)
         if phase != "positive":
             labels.append(torch.stack([wrong_labels(y[s], t.gen, logits[s] if hard else None) for s, t in enumerate(self.trainers)]))  # type: ignore[index]
+            if hard:
+                self.negatives.scatter_add_(1, y * NUM_CLASSES + labels[-1], torch.ones_like(y))
         n_pos = x.shape[1] if phase != "negative" else 0
         weight_grads, bias_grads, stats = self.run_pass(_compiled_labelled)(
             shared, labels, n_pos, weights[0], products, biases, self.mean_activity, model.label_strength, self.layer_constants, self.bf16, self.box)

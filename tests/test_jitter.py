@@ -158,3 +158,19 @@ def test_packed_weights_round_trip_within_a_254th_of_each_row() -> None:
     back = unpack_weights(pack_weights(w))
     assert back.shape == w.shape
     assert torch.all((back - w).abs() <= w.abs().amax(1, keepdim=True) / 254 * 1.001)  # half a step, plus float rounding
+
+
+def test_an_epoch_with_hard_negatives_counts_the_wrong_labels_it_drew() -> None:
+    """The GAN page's measurement: every negative of the epoch counted once, under its true label and never
+    as its own; uniform wrong labels keep no count."""
+    ds = _tiny_dataset()
+    for negatives in ("hard", "uniform"):
+        trainer = _trainer(ds)
+        trainer.cfg = dataclasses.replace(trainer.cfg, model=dataclasses.replace(trainer.cfg.model, negative_labels=negatives))
+        log = trainer.train_epoch(1)
+        if negatives == "uniform":
+            assert "negative_labels" not in log
+            continue
+        counts = torch.tensor(log["negative_labels"])
+        assert counts.shape == (NUM_CLASSES, NUM_CLASSES) and counts.sum() == log["negative_examples"] == len(ds.train.y)
+        assert counts.diagonal().sum() == 0 and torch.equal(counts.sum(1), torch.bincount(ds.train.y, minlength=NUM_CLASSES))

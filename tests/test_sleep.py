@@ -324,6 +324,24 @@ def test_sleep_facts_state_every_number_the_chapter_glues() -> None:
     assert glued - {"profile", "seeds"} <= set(f) | {"fig-sweep", "fig-trace", "fig-no-sleep", "fig-sweep-u"}, glued - set(f)
 
 
+def test_negative_variety_reads_the_counts_of_the_nets_own_negatives() -> None:
+    """Epoch 1: every true label's negatives spread evenly over the nine wrong labels; epoch 2: true label 3's
+    negatives all on label 5 (a collapse), the others still even."""
+    import math
+
+    from ffrepro.figures.sleep import negative_variety, variety_sentence
+
+    even = [[0 if j == i else 10 for j in range(10)] for i in range(10)]
+    collapsed = [row[:] for row in even]
+    collapsed[3] = [90 if j == 5 else 0 for j in range(10)]
+    v = negative_variety({"history": [{"epoch": 1, "negative_labels": even}, {"epoch": 2, "negative_labels": collapsed}]})
+    assert v.loc[1, "mean entropy (bits)"] == pytest.approx(math.log2(9)) and v.loc[1, "fewest labels for 90 %"] == 9
+    assert v.loc[2, "lowest entropy (bits)"] == 0.0 and v.loc[2, "largest share"] == 1.0 and v.loc[2, "fewest labels for 90 %"] == 1
+    assert v.loc[2, "mean entropy (bits)"] == pytest.approx(0.9 * math.log2(9))
+    assert variety_sentence(v).endswith("In some epoch one wrong label took 100% of a true label's negatives: they collapsed there.")
+    assert variety_sentence(v.loc[[1]]).endswith("No wrong label ever took more than 11% of a true label's negatives: they never collapsed onto one class.")
+
+
 def test_gan_facts_read_the_sleep_study_and_the_supervised_entries() -> None:
     from ffrepro.figures.sleep import gan_facts
 
@@ -331,13 +349,18 @@ def test_gan_facts_read_the_sleep_study_and_the_supervised_entries() -> None:
         return 40.0 if v.schedule == "positive_only" else 2.0 if v.schedule == "interleaved" else 90.0 if v.k >= 10 else 3.0
 
     results = _study_runs("mnist-ff-sleep", error, "goodness")
-    uniform, hard = ([{"config": {"data": {"eval_examples": None}, "optim": {"epochs": e}}, "final": {"test": {"goodness": x}}}] for e, x in ((60, 1.4), (20, 1.45)))
+    uniform, hard = ([{"config": {"data": {"eval_examples": None}, "optim": {"epochs": e}}, "final": {"test": {"goodness": x}}, "seed": 0,
+                       "history": [{"epoch": 1}]}] for e, x in ((60, 1.4), (20, 1.45)))
     f = gan_facts(uniform, hard, results, "cpu")
     assert (f["uniform-error"], f["hard-error"], f["uniform-epochs"], f["hard-epochs"], f["hard-versus"]) == (1.4, 1.45, 60, 20, "as well as")
     assert (f["interleaved"], f["k1"], f["k10"], f["no-sleep"], f["dead"], f["phased"]) == (2.0, 3.0, 90.0, 40.0, 66, 66)
     assert (f["dead-alone"], f["twin-worse"]) == (66, 66)  # every interleaved twin learns (2 %)
     assert f["reading"].startswith("FF shares with a GAN")
     assert f["paper-sentence"] == "The paper-profile runs of both entries are not on disk yet."
+    assert f["variety"].startswith("This profile's run of mnist-ff-hard-negatives predates the count of its negatives; `python -m ffrepro run")
+    even = [[0 if j == i else 100 for j in range(10)] for i in range(10)]  # every wrong label drawn as often
+    hard[0]["history"] = [{"epoch": 1, "negative_labels": even}]
+    assert "the lowest of any true label in any epoch is 3.17 bits" in gan_facts(uniform, hard, results, "cpu")["variety"]
     paper = gan_facts(uniform, hard, results, "cpu", (uniform * 3, hard * 3))["paper-sentence"]
     assert paper == ("At the paper's scale the two answer it better: 1.40 % with random wrong labels (3 seeds, 60 epochs) against "
                      "1.45 % with the net's own negatives (3 seeds, 20 epochs): the net's own negatives do as well as random ones.")

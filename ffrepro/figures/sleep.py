@@ -509,12 +509,49 @@ def paper_pair_sentence(uniform: Sequence[Result], hard: Sequence[Result]) -> st
             f"{versus(h, u, n_test)} random ones.")
 
 
+COLLAPSED = 0.9  # a true class's negatives have collapsed in an epoch when one wrong label takes this share of them
+
+
+def negative_variety(result: Result) -> pd.DataFrame:
+    """How varied a hard-negative run's own negatives stay, epoch by epoch, from the counts its history keeps
+    (``negative_labels``: true label x drawn label): over the true labels, the mean and the lowest entropy
+    of the drawn labels' distribution (bits; 9 wrong labels drawn evenly: log2 9 = 3.17), the fewest wrong
+    labels that take 90 % of one true label's negatives, and the largest share one wrong label takes."""
+    rows = {}
+    for h in result["history"]:
+        counts = np.asarray(h["negative_labels"], dtype=float)
+        shares = counts / counts.sum(1, keepdims=True).clip(min=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            entropy = -np.nansum(np.where(shares > 0, shares * np.log2(shares), 0.0), axis=1)
+        ranked = -np.sort(-shares, axis=1).cumsum(1)
+        rows[h["epoch"]] = {"mean entropy (bits)": float(entropy.mean()), "lowest entropy (bits)": float(entropy.min()),
+                            "fewest labels for 90 %": int((ranked < 0.9 - 1e-9).sum(1).min() + 1), "largest share": float(shares.max())}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "epoch"
+    return out
+
+
+def variety_sentence(variety: pd.DataFrame) -> str:
+    """The GAN page's measurement in words: whether the net's own negatives ever collapsed (one wrong label
+    taking :data:`COLLAPSED` of a true label's negatives in an epoch), from :func:`negative_variety`."""
+    first, last = variety.iloc[0], variety.iloc[-1]
+    worst = variety["largest share"].max()
+    head = (f"Over the true labels, the entropy of the net's own negatives goes from {first['mean entropy (bits)']:.2f} bits in the first epoch "
+            f"to {last['mean entropy (bits)']:.2f} in the last (evenly over the nine wrong labels: 3.17); the lowest of any true label in any "
+            f"epoch is {variety['lowest entropy (bits)'].min():.2f} bits, and at least {int(variety['fewest labels for 90 %'].min())} wrong "
+            f"labels always take 90 % of a true label's negatives.")
+    if worst >= COLLAPSED:
+        return f"{head} In some epoch one wrong label took {worst:.0%} of a true label's negatives: they collapsed there."
+    return f"{head} No wrong label ever took more than {worst:.0%} of a true label's negatives: they never collapsed onto one class."
+
+
 def gan_facts(uniform: Sequence[Result], hard: Sequence[Result], results: Runs, profile: str,
               paper: tuple[Sequence[Result], Sequence[Result]] = ((), ())) -> dict[str, Any]:
     """The numbers and the reading the page on FF and GANs takes from the supervised entries
     (``uniform``, ``hard``: their runs) and from the sleep study (``results``, :func:`load`): both
     entries' test errors and epochs and how hard negatives compare (``hard-versus``), and at the paper's scale
-    from ``paper``'s runs (:func:`paper_pair`: ``paper-sentence``); at ffcode's
+    from ``paper``'s runs (:func:`paper_pair`: ``paper-sentence``); how varied the first hard-negative run's own
+    negatives stayed (:func:`variety_sentence`: ``variety``); at ffcode's
     settings the error of interleaved learning, of phases of 1 and 10 updates and without nights;
     how many long-phase runs never learned (``dead`` of ``phased``; ``dead-alone`` of them where the same settings
     learn interleaved; ``twin-worse`` of them worse than their interleaved twins, :func:`twins`) and the
@@ -537,6 +574,9 @@ def gan_facts(uniform: Sequence[Result], hard: Sequence[Result], results: Runs, 
         "hard-epochs": hard[0]["config"]["optim"]["epochs"],
         "hard-versus": versus(hard_error, uniform_error, n_test),
         "paper-sentence": paper_pair_sentence(*paper),
+        "variety": variety_sentence(negative_variety(hard[0])) if "negative_labels" in hard[0]["history"][0] else
+        (f"This profile's run of {GAN_ENTRIES[1]} predates the count of its negatives; `python -m ffrepro run {GAN_ENTRIES[1]} "
+         f"--profile {profile} --seed {hard[0]['seed']} --fresh` makes it."),
         "interleaved": f["default"]["interleaved"],
         "k1": f["default"]["K = 1"],
         "k10": f["default"]["K = 10"],
